@@ -1,0 +1,181 @@
+//! The client: one mount, one token's role, a cwd and a table of client fds.
+//!
+//! Calls mirror the 3FS `hf3fs` Python client (and `os`): paths are server
+//! paths (`/` is the mount root), relative paths resolve against the client's
+//! cwd or a directory fd, and errors carry the errno `os` would give.
+
+mod dirs;
+mod files;
+mod paths;
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub use dirs::{DirHandle, RawDirEntry};
+
+use crate::config::{Config, Role};
+use crate::error::{Error, Result};
+use crate::fdtable::FdTable;
+use crate::resolve::{join_server_path, ResolveMode, Root};
+
+/// Options for [`Client::connect`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Act as super (needs a `root` token): ownership can be given to any user.
+    pub as_super: bool,
+    /// Force a path resolution mode; `None` picks the best the kernel offers.
+    pub resolve_mode: Option<ResolveMode>,
+}
+
+/// A callback long calls poll; returning `true` stops them with [`Error::Interrupted`].
+pub type Interrupt<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// An interrupt check that never fires.
+pub fn never_interrupt() -> bool {
+    false
+}
+
+/// A client of one mount.
+#[derive(Debug)]
+pub struct Client {
+    mount_name: String,
+    pub(crate) root: Root,
+    role: Role,
+    as_super: bool,
+    cwd: Mutex<OsString>,
+    pub(crate) files: FdTable,
+}
+
+impl Client {
+    /// Connect to `mount` with `token`, using the configuration from the environment.
+    pub fn open(mount: &str, token: &str, options: &ClientOptions) -> Result<Client> {
+        let config = Config::load()?;
+        Client::connect(&config, mount, token, options)
+    }
+
+    /// Connect to `mount` of `config` with `token`.
+    pub fn connect(
+        config: &Config,
+        mount: &str,
+        token: &str,
+        options: &ClientOptions,
+    ) -> Result<Client> {
+        let mount_config = config.mount(mount)?;
+        let role = config.authorize(mount, token)?;
+        if options.as_super && role != Role::Root {
+            return Err(Error::NotSuper {
+                mount: mount.to_string(),
+                role: role.as_str(),
+            });
+        }
+        let mode = options.resolve_mode.unwrap_or_else(ResolveMode::detect);
+        let root = Root::open(&mount_config.root, mount_config.create, mode).map_err(|e| {
+            Error::os(
+                "open mount root",
+                mount_config.root.as_os_str().to_os_string(),
+                e,
+            )
+        })?;
+        Ok(Client {
+            mount_name: mount.to_string(),
+            root,
+            role,
+            as_super: options.as_super,
+            cwd: Mutex::new(OsString::from("/")),
+            files: FdTable::default(),
+        })
+    }
+
+    /// The mount's name.
+    pub fn mount_name(&self) -> &str {
+        &self.mount_name
+    }
+
+    /// The mount root on this machine.
+    pub fn mount_root(&self) -> &Path {
+        self.root.local_path()
+    }
+
+    /// The token's role on this mount.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the client acts as super.
+    pub fn is_super(&self) -> bool {
+        self.as_super
+    }
+
+    /// The path resolution mode in use.
+    pub fn resolve_mode(&self) -> ResolveMode {
+        self.root.mode()
+    }
+
+    /// The client's current directory (a server path).
+    pub fn cwd(&self) -> OsString {
+        self.lock_cwd().clone()
+    }
+
+    /// Number of open client fds.
+    pub fn open_fd_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The local path of a server path (the mount root joined with it).
+    pub fn local_path(&self, server_path: &OsStr) -> PathBuf {
+        let rel = server_path.to_string_lossy();
+        let rel = rel.trim_start_matches('/');
+        if rel.is_empty() {
+            self.root.local_path().to_path_buf()
+        } else {
+            self.root.local_path().join(rel)
+        }
+    }
+
+    fn lock_cwd(&self) -> MutexGuard<'_, OsString> {
+        // The cwd is replaced by one assignment; a poisoned lock still holds a valid path.
+        self.cwd.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuse a mutating call when the token's role is `read`.
+    pub(crate) fn require_write(&self, op: &'static str, path: &Path) -> Result<()> {
+        if self.role >= Role::Write {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly {
+                op,
+                mount: self.mount_name.clone(),
+                role: self.role.as_str(),
+                path: path.as_os_str().to_os_string(),
+            })
+        }
+    }
+
+    /// The server path `path` names, relative to `dir_fd` or the cwd.
+    fn server_path(&self, op: &'static str, path: &Path, dir_fd: Option<i64>) -> Result<OsString> {
+        let path = path.as_os_str();
+        if path.is_empty() {
+            return Err(Error::errno(op, path, libc::ENOENT));
+        }
+        if path.as_encoded_bytes().starts_with(b"/") {
+            return Ok(path.to_os_string());
+        }
+        let base = match dir_fd {
+            None => self.cwd(),
+            Some(fd) => {
+                let file = self.files.get(op, fd)?;
+                if !file.is_dir {
+                    return Err(Error::errno(op, path, libc::ENOTDIR));
+                }
+                self.root
+                    .server_path_of(std::os::fd::AsFd::as_fd(&file.os_fd))
+                    .map_err(|e| Error::os(op, path, e))?
+            }
+        };
+        Ok(join_server_path(&base, path))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,389 @@
+//! Shared-memory IO buffers (`iovec`s), batched reads and writes into them, and
+//! handles that let another process reach the same buffers and files.
+//!
+//! An iovec is a `memfd` mapped `MAP_SHARED`: another process of the same user
+//! maps the same pages from its handle, and nothing is left behind in
+//! `/dev/shm` when the processes exit, however they exit.
+
+use std::ffi::OsString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::client::{Client, Interrupt};
+use crate::error::{Error, Result};
+use crate::fdtable::OpenFile;
+
+/// Prefix of iovec handles, with a version so a future format is told apart.
+const IOV_HANDLE_PREFIX: &str = "hf3fs-iov:1";
+
+/// A shared-memory buffer.
+#[derive(Debug)]
+pub struct IovMemory {
+    ptr: NonNull<u8>,
+    len: usize,
+    memfd: OwnedFd,
+    ino: u64,
+    block_size: usize,
+    numa: i32,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; it is only
+// unmapped in Drop. Concurrent access to the bytes is the caller's contract,
+// as for any shared memory (the Python buffer protocol exposes it as such).
+unsafe impl Send for IovMemory {}
+// SAFETY: as above; &IovMemory only hands out the address and length.
+unsafe impl Sync for IovMemory {}
+
+fn numa_node_exists(node: i32) -> bool {
+    node >= 0 && std::path::Path::new(&format!("/sys/devices/system/node/node{node}")).exists()
+}
+
+impl IovMemory {
+    /// Allocate `len` bytes of shared memory, split into `block_size` blocks
+    /// (0 = one block), bound to NUMA node `numa` (-1 = no binding).
+    pub fn alloc(len: usize, block_size: usize, numa: i32) -> Result<IovMemory> {
+        if len == 0 {
+            return Err(Error::InvalidArgument(
+                "iovalloc: bytes must be positive".into(),
+            ));
+        }
+        if numa < -1 || (numa >= 0 && !numa_node_exists(numa)) {
+            return Err(Error::InvalidArgument(format!(
+                "iovalloc: NUMA node {numa} does not exist on this machine (use -1 for no binding)"
+            )));
+        }
+        let memfd = rustix::fs::memfd_create("hf3fs-iov", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| Error::os_nopath("iovalloc", e))?;
+        rustix::fs::ftruncate(&memfd, len as u64).map_err(|e| Error::os_nopath("iovalloc", e))?;
+        let mem = Self::map(memfd, len, block_size, numa)?;
+        if numa >= 0 {
+            mem.bind_numa(numa)?;
+        }
+        Ok(mem)
+    }
+
+    fn map(memfd: OwnedFd, len: usize, block_size: usize, numa: i32) -> Result<IovMemory> {
+        let ino = rustix::fs::fstat(&memfd)
+            .map_err(|e| Error::os_nopath("iovalloc", e))?
+            .st_ino;
+        // SAFETY: a fresh shared mapping of a memfd we hold, at an address the
+        // kernel picks; it does not alias any Rust object.
+        let addr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &memfd,
+                0,
+            )
+        }
+        .map_err(|e| Error::os_nopath("iovalloc", e))?;
+        let ptr = NonNull::new(addr.cast::<u8>())
+            .ok_or_else(|| Error::os_nopath("iovalloc", Errno::NOMEM))?;
+        Ok(IovMemory {
+            ptr,
+            len,
+            memfd,
+            ino,
+            block_size,
+            numa,
+        })
+    }
+
+    fn bind_numa(&self, node: i32) -> Result<()> {
+        // MPOL_BIND with a one-node mask; MPOL_MF_MOVE moves pages already touched.
+        const MPOL_BIND: libc::c_long = 2;
+        const MPOL_MF_MOVE: libc::c_ulong = 1 << 1;
+        let bits = libc::c_ulong::BITS as usize;
+        let mut mask = vec![0 as libc::c_ulong; node as usize / bits + 1];
+        mask[node as usize / bits] |= 1 << (node as usize % bits);
+        // SAFETY: the range is our own mapping; the mask buffer outlives the
+        // call and `maxnode` counts the bits it holds.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_mbind,
+                self.ptr.as_ptr(),
+                self.len,
+                MPOL_BIND,
+                mask.as_ptr(),
+                (mask.len() * bits) as libc::c_ulong,
+                MPOL_MF_MOVE,
+            )
+        };
+        if rc != 0 {
+            return Err(Error::os_nopath(
+                "iovalloc (mbind)",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Map the iovec another process shared with [`IovMemory::handle`].
+    pub fn open_handle(handle: &str) -> Result<IovMemory> {
+        let bad = || {
+            Error::InvalidArgument(format!(
+                "openIovecHandle: {handle:?} is not an iovec handle"
+            ))
+        };
+        let rest = handle
+            .strip_prefix(IOV_HANDLE_PREFIX)
+            .and_then(|r| r.strip_prefix(':'))
+            .ok_or_else(bad)?;
+        let parts: Vec<u64> = rest
+            .split(':')
+            .map(str::parse)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad())?;
+        let [pid, fd, ino, len, block_size, numa] = parts[..] else {
+            return Err(bad());
+        };
+        let gone = |errno: Errno| {
+            Error::os(
+                "openIovecHandle",
+                OsString::from(handle),
+                if errno == Errno::NOENT {
+                    Errno::STALE
+                } else {
+                    errno
+                },
+            )
+        };
+        let memfd = rustix::fs::open(
+            format!("/proc/{pid}/fd/{fd}"),
+            OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(gone)?;
+        let st = rustix::fs::fstat(&memfd).map_err(gone)?;
+        if st.st_ino != ino || st.st_size as u64 != len {
+            return Err(gone(Errno::STALE));
+        }
+        Self::map(memfd, len as usize, block_size as usize, numa as i32)
+    }
+
+    /// A string another process of the same user passes to [`IovMemory::open_handle`].
+    /// Valid while this process keeps the iovec.
+    pub fn handle(&self) -> String {
+        format!(
+            "{IOV_HANDLE_PREFIX}:{}:{}:{}:{}:{}:{}",
+            std::process::id(),
+            self.memfd.as_raw_fd(),
+            self.ino,
+            self.len,
+            self.block_size,
+            self.numa.max(0)
+        )
+    }
+
+    /// Start address.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: an iovec has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Block size (0 = the whole iovec is one block).
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    /// NUMA node the memory is bound to (-1 = none).
+    pub fn numa(&self) -> i32 {
+        self.numa
+    }
+
+    /// Check that `[off, off + len)` is inside the iovec and inside one block
+    /// (3FS rejects IO that crosses a block boundary with `EINVAL`).
+    pub fn check_range(&self, off: usize, len: usize) -> std::result::Result<(), Errno> {
+        let end = off.checked_add(len).ok_or(Errno::INVAL)?;
+        if end > self.len {
+            return Err(Errno::INVAL);
+        }
+        if self.block_size > 0 && len > 0 && off / self.block_size != (end - 1) / self.block_size {
+            return Err(Errno::INVAL);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for IovMemory {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly the mapping made in `map`, unmapped once here.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// One entry of a batched read or write.
+#[derive(Debug, Clone, Copy)]
+pub struct IoRequest {
+    /// Memory address (inside an iovec the caller keeps alive for the call).
+    pub addr: usize,
+    /// Bytes to move.
+    pub len: usize,
+    /// Client fd.
+    pub fd: i64,
+    /// File offset.
+    pub offset: i64,
+}
+
+/// Direction of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoDirection {
+    Read,
+    Write,
+}
+
+impl Client {
+    /// Run a batch of positional reads or writes. Each result is the byte
+    /// count (a read is short only at end of file) or `-errno`.
+    ///
+    /// # Safety
+    /// Every request's `addr..addr + len` must be memory that stays valid, and
+    /// is not accessed through Rust references, for the whole call.
+    pub unsafe fn submit_batch(
+        &self,
+        dir: IoDirection,
+        requests: &[IoRequest],
+        interrupt: Interrupt<'_>,
+    ) -> Result<Vec<i64>> {
+        if dir == IoDirection::Write {
+            self.require_write("pwritev", std::path::Path::new("/"))?;
+        }
+        let mut results = Vec::with_capacity(requests.len());
+        for (i, req) in requests.iter().enumerate() {
+            if i % 256 == 0 && interrupt() {
+                return Err(Error::Interrupted {
+                    op: if dir == IoDirection::Read {
+                        "preadv"
+                    } else {
+                        "pwritev"
+                    },
+                });
+            }
+            let result = match self.file("preadv", req.fd) {
+                Err(_) => -(libc::EBADF as i64),
+                Ok(file) => match u64::try_from(req.offset) {
+                    Err(_) => -(libc::EINVAL as i64),
+                    // SAFETY: the caller guarantees the memory range (see above).
+                    Ok(offset) => unsafe { transfer(&file, dir, req.addr, req.len, offset) },
+                },
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Handles another process passes to [`Client::open_with_file_handles`].
+    /// Only fds open read-only, and directories, can be shared.
+    pub fn shared_file_handles(&self, fds: &[i64]) -> Result<Vec<u128>> {
+        fds.iter()
+            .map(|&fd| {
+                let file = self.file("sharedFileHandles", fd)?;
+                if !file.is_read_only() {
+                    return Err(Error::InvalidArgument(format!(
+                        "sharedFileHandles: fd {fd} is open for writing; only read-only fds and directories can be shared"
+                    )));
+                }
+                let st = rustix::fs::fstat(&file.os_fd).map_err(|e| Error::os_nopath("sharedFileHandles", e))?;
+                let pid = std::process::id() as u128;
+                let os_fd = file.os_fd.as_raw_fd() as u32 as u128;
+                Ok(pid << 96 | os_fd << 64 | st.st_ino as u128)
+            })
+            .collect()
+    }
+
+    /// Open the files behind handles from [`Client::shared_file_handles`] (of a
+    /// client of the same mount, in a process still holding them).
+    pub fn open_with_file_handles(&self, handles: &[u128]) -> Result<Vec<i64>> {
+        let op = "openWithFileHandles";
+        let mut opened = Vec::with_capacity(handles.len());
+        for &h in handles {
+            let pid = (h >> 96) as u32;
+            let os_fd = (h >> 64) as u32;
+            let ino = h as u64;
+            let stale = || Error::os(op, OsString::from(h.to_string()), Errno::STALE);
+            let result = rustix::fs::open(
+                format!("/proc/{pid}/fd/{os_fd}"),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|_| stale())
+            .and_then(|fd| {
+                let st = rustix::fs::fstat(&fd).map_err(|_| stale())?;
+                if st.st_ino != ino {
+                    return Err(stale());
+                }
+                let path = self.root.server_path_of(fd.as_fd()).map_err(|_| stale())?;
+                Ok(self.files.insert(OpenFile {
+                    os_fd: fd,
+                    path,
+                    flags: libc::O_RDONLY,
+                    is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                }))
+            });
+            match result {
+                Ok(fd) => opened.push(fd),
+                Err(e) => {
+                    for fd in opened {
+                        let _ = self.close(fd);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
+    }
+}
+
+/// Move one entry fully (looping over short transfers until EOF).
+///
+/// # Safety
+/// `addr..addr + len` must be valid memory for the whole call.
+unsafe fn transfer(file: &OpenFile, dir: IoDirection, addr: usize, len: usize, offset: u64) -> i64 {
+    let mut done = 0usize;
+    while done < len {
+        let pos = offset + done as u64;
+        let res = match dir {
+            IoDirection::Read => {
+                // SAFETY: the caller guarantees the range is valid and unaliased.
+                let buf =
+                    unsafe { std::slice::from_raw_parts_mut((addr + done) as *mut u8, len - done) };
+                rustix::io::pread(&file.os_fd, buf, pos)
+            }
+            IoDirection::Write => {
+                // SAFETY: as above.
+                let buf =
+                    unsafe { std::slice::from_raw_parts((addr + done) as *const u8, len - done) };
+                rustix::io::pwrite(&file.os_fd, buf, pos)
+            }
+        };
+        match res {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(Errno::INTR) => continue,
+            Err(e) => {
+                if done > 0 {
+                    break;
+                }
+                return -(e.raw_os_error() as i64);
+            }
+        }
+    }
+    done as i64
+}

@@ -1,0 +1,19 @@
+//! hf3fs-core: the client of the `hf3fs` Python package, in plain Rust.
+//!
+//! A [`Client`] binds a mount (a directory: a 3FS FUSE mount, Lustre, NFS, a
+//! local disk) and a token's role. Paths are server paths resolved inside the
+//! mount root ([`resolve`]); files are client fds ([`fdtable`]); shared memory
+//! buffers and batched IO live in [`iov`].
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod fdtable;
+pub mod iov;
+pub mod resolve;
+pub mod stat;
+
+pub use client::{Client, ClientOptions, DirHandle, Interrupt, RawDirEntry};
+pub use config::{Config, Role};
+pub use error::{Error, Result};
+pub use stat::{FileStat, Timespec};

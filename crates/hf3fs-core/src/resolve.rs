@@ -111,6 +111,9 @@ impl Root {
             return Err(Errno::NOENT.into());
         }
         let flags = flags | OFlags::CLOEXEC;
+        // openat2 rejects a mode unless a file may be created; open(2) ignores it.
+        let creates = flags.contains(OFlags::CREATE) || flags.contains(OFlags::TMPFILE);
+        let mode = if creates { mode } else { Mode::empty() };
         match self.mode {
             ResolveMode::Openat2 => {
                 let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;

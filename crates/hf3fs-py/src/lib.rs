@@ -1,1 +1,46 @@
+//! Python bindings of hf3fs (the `hf3fs._hf3fs` extension module).
+//!
+//! Only conversions live here; the logic is in hf3fs-core.
 
+mod blocking;
+mod client;
+mod error;
+mod iovec;
+mod types;
+
+use pyo3::prelude::*;
+
+use crate::blocking::blocking;
+
+/// Map a local path under a configured mount root to `(mount_name, server_path)`.
+#[pyfunction]
+fn _locate(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<(String, String)> {
+    let path = client::path_arg("serverPath", path)?;
+    blocking(py, |_| hf3fs_core::Config::load()?.locate_local_path(&path))
+}
+
+/// The configured mounts as `{name: root}`.
+#[pyfunction]
+fn _mounts(py: Python<'_>) -> PyResult<Vec<(String, std::path::PathBuf)>> {
+    blocking(py, |_| {
+        let config = hf3fs_core::Config::load()?;
+        Ok(config
+            .mounts
+            .into_iter()
+            .map(|(name, m)| (name, m.root))
+            .collect())
+    })
+}
+
+#[pymodule]
+fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<iovec::PyIovec>()?;
+    m.add_class::<types::PyStat>()?;
+    m.add_class::<types::PyDirent>()?;
+    m.add_class::<types::PyDir>()?;
+    m.add_function(wrap_pyfunction!(_locate, m)?)?;
+    m.add_function(wrap_pyfunction!(_mounts, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -134,6 +134,14 @@ impl Client {
         retry_eintr(|| rustix::fs::ftruncate(&file.os_fd, length))
             .map_err(|e| Error::os_nopath("ftruncate", e))
     }
+
+    /// Drop the cached pages of `[offset, offset + len)` of an open file
+    /// (`len` 0 = to the end), so the next read of them goes to storage.
+    pub fn drop_cache(&self, fd: i64, offset: u64, len: u64) -> Result<()> {
+        let file = self.files.get("drop_cache", fd)?;
+        rustix::fs::fadvise(&file.os_fd, offset, NonZeroU64::new(len), Advice::DontNeed)
+            .map_err(|e| Error::os_nopath("drop_cache", e))
+    }
 }
 
 /// Tell the kernel `len` bytes from `pos` will be read soon. Advisory: a file

@@ -1,0 +1,69 @@
+# hf3fs: every command the README names lives here. `make help` lists them.
+#
+# `make demo` and `make test` each do all set-up on a fresh Debian machine with
+# Rust and Python 3.11: system packages, a project-local virtualenv (.venv), a
+# release build of the wheel installed into it. Both are idempotent.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+# Debian packages the build links against (hwloc for NUMA placement, udev for hwloc's device discovery).
+APT_PACKAGES := libhwloc-dev libudev-dev pkg-config
+PY_TEST_DEPS := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6"
+
+.PHONY: help demo test test-rust test-python lint fmt wheel system-deps venv clean
+
+help:  ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+demo: wheel  ## Main job: write and batch-read files on the embedded 'local' mount
+	$(VENV)/bin/hf3fs demo
+
+test: wheel  ## Every test: formatting and lints, Rust unit/integration tests, pytest
+	$(MAKE) --no-print-directory lint test-rust test-python
+
+lint: venv  ## cargo fmt --check, clippy -D warnings, ruff
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff format --check python tests benchmarks
+
+test-rust: system-deps  ## Rust unit and integration tests
+	cargo test --workspace --quiet
+
+test-python: wheel  ## pytest against the installed wheel
+	$(VENV)/bin/pytest -q
+
+fmt: venv  ## Format Rust and Python sources
+	cargo fmt --all
+	$(VENV)/bin/ruff format python tests benchmarks
+	$(VENV)/bin/ruff check --fix python tests benchmarks
+
+wheel: venv system-deps  ## Release build of the wheel, installed into .venv
+	rm -f target/wheels/hf3fs-*.whl
+	$(VENV)/bin/maturin build --release --quiet --out target/wheels
+	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps target/wheels/hf3fs-*.whl
+
+system-deps: $(STAMPS)/system-deps
+$(STAMPS)/system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(PY_TEST_DEPS)
+	@mkdir -p $(STAMPS) && touch $@
+
+clean:  ## Remove build outputs and the virtualenv
+	cargo clean
+	rm -rf $(VENV) $(STAMPS) target/wheels

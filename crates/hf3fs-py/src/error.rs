@@ -1,0 +1,64 @@
+//! The one place hf3fs-core errors become Python exceptions.
+//!
+//! OS errors become `OSError(errno, strerror, filename, None, filename2)`;
+//! CPython's `OSError.__new__` then picks the subclass `os` would raise
+//! (`FileNotFoundError` for `ENOENT`, `PermissionError` for `EACCES`, ...).
+
+use std::ffi::OsString;
+
+use hf3fs_core::error::strerror;
+use hf3fs_core::Error;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+/// An `OSError` (of the matching subclass) with errno, strerror and filenames.
+pub fn os_error(
+    errno: i32,
+    message: Option<String>,
+    path: Option<OsString>,
+    path2: Option<OsString>,
+) -> PyErr {
+    let text = message.unwrap_or_else(|| strerror(errno));
+    match (path, path2) {
+        (p, Some(q)) => PyOSError::new_err((errno, text, p, None::<i32>, q)),
+        (Some(p), None) => PyOSError::new_err((errno, text, p)),
+        (None, None) => PyOSError::new_err((errno, text)),
+    }
+}
+
+/// Convert a core error into the exception `os` (or the reference client) raises.
+pub fn to_pyerr(err: Error) -> PyErr {
+    let errno = err.raw_errno();
+    match err {
+        Error::Os {
+            path,
+            path2,
+            source,
+            ..
+        } => match source.raw_os_error() {
+            Some(errno) => os_error(errno, None, path, path2),
+            None => PyOSError::new_err(source.to_string()),
+        },
+        Error::BadFd { .. } => os_error(libc::EBADF, None, None, None),
+        Error::ReadOnly { ref path, .. } | Error::NotPermitted { ref path, .. } => {
+            let path = path.clone();
+            os_error(
+                errno.unwrap_or(libc::EACCES),
+                Some(err.to_string()),
+                Some(path),
+                None,
+            )
+        }
+        Error::UnknownToken { .. } | Error::NotSuper { .. } => os_error(
+            errno.unwrap_or(libc::EACCES),
+            Some(err.to_string()),
+            None,
+            None,
+        ),
+        Error::Interrupted { .. } => PyKeyboardInterrupt::new_err(err.to_string()),
+        Error::UnknownMount { .. }
+        | Error::Config { .. }
+        | Error::NotOnMount { .. }
+        | Error::InvalidArgument(_) => PyValueError::new_err(err.to_string()),
+    }
+}

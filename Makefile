@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 STAMPS := .stamps
 # Debian packages the build links against (hwloc for NUMA placement, udev for hwloc's device discovery).
 APT_PACKAGES := libhwloc-dev libudev-dev pkg-config
+# Python sources the linters check (benchmarks/ once it exists).
+PY_SOURCES := python tests $(wildcard benchmarks)
 PY_TEST_DEPS := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6"
 
 .PHONY: help demo test test-rust test-python lint fmt wheel system-deps venv clean
@@ -28,8 +30,8 @@ test: wheel  ## Every test: formatting and lints, Rust unit/integration tests, p
 lint: venv  ## cargo fmt --check, clippy -D warnings, ruff
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
-	$(VENV)/bin/ruff check python tests benchmarks
-	$(VENV)/bin/ruff format --check python tests benchmarks
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
 
 test-rust: system-deps  ## Rust unit and integration tests
 	cargo test --workspace --quiet
@@ -39,8 +41,8 @@ test-python: wheel  ## pytest against the installed wheel
 
 fmt: venv  ## Format Rust and Python sources
 	cargo fmt --all
-	$(VENV)/bin/ruff format python tests benchmarks
-	$(VENV)/bin/ruff check --fix python tests benchmarks
+	$(VENV)/bin/ruff format $(PY_SOURCES)
+	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
 
 wheel: venv system-deps  ## Release build of the wheel, installed into .venv
 	rm -f target/wheels/hf3fs-*.whl

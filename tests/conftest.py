@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from parity import pair  # noqa: F401 - fixture: (os side, hf3fs side) for parity tests
 
 # Isolate the whole session from the user's real config and data before hf3fs is used.
 _SESSION_HOME = tempfile.mkdtemp(prefix="hf3fs-test-home-")

@@ -63,7 +63,7 @@ class BinaryFile(io.RawIOBase):
     def __init__(
         self,
         path: str | os.PathLike[str],
-        mode: str = "r",
+        mode: str,
         dir_fd: int | None = None,
         client: Client | None = None,
         ignore_cache: bool = False,

@@ -116,6 +116,19 @@ impl Error {
         }
     }
 
+    /// The same error without file names (for calls whose `os` twin reports none).
+    pub fn without_paths(self) -> Self {
+        match self {
+            Error::Os { op, source, .. } => Error::Os {
+                op,
+                path: None,
+                path2: None,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Attach the caller's path to an OS error that was raised without one.
     pub fn with_path(self, p: impl Into<OsString>) -> Self {
         match self {

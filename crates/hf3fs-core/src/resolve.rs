@@ -166,6 +166,10 @@ impl Root {
 
     fn open_userspace(&self, path: &[u8], flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
         let trailing_slash = path.ends_with(b"/") && path.iter().any(|&b| b != b'/');
+        if trailing_slash && flags.contains(OFlags::CREATE) {
+            // open(2) refuses to create (or open for creation) a name that ends in '/'.
+            return Err(Errno::ISDIR.into());
+        }
         let mut follow_last = !flags.contains(OFlags::NOFOLLOW) || trailing_slash;
         let mut flags = flags | OFlags::NOFOLLOW;
         if trailing_slash && !flags.contains(OFlags::CREATE) {
@@ -227,8 +231,10 @@ impl Root {
                     }
                     if is_last {
                         return match rustix::fs::openat(cur, name, flags, mode) {
-                            // Became a symlink between the stat and the open: retry the lookup.
-                            Err(Errno::LOOP) if !is_link && follow_last => {
+                            // Became a symlink between the stat and the open: retry the
+                            // lookup, counted like a symlink so a flapping name cannot spin.
+                            Err(Errno::LOOP) if !is_link && follow_last && links < MAX_SYMLINKS => {
+                                links += 1;
                                 pending.push(comp);
                                 continue;
                             }

@@ -42,6 +42,22 @@ fn non_negative(op: &str, what: &str, v: Option<i64>) -> PyResult<Option<u64>> {
     .transpose()
 }
 
+/// A `(a, b)` tuple argument, or None; anything else is a `TypeError` with `msg`.
+fn pair_arg<'py>(
+    v: Option<&Bound<'py, PyAny>>,
+    msg: &str,
+) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let tuple = v
+        .cast::<PyTuple>()
+        .ok()
+        .filter(|t| t.len() == 2)
+        .ok_or_else(|| PyTypeError::new_err(msg.to_string()))?;
+    Ok(Some((tuple.get_item(0)?, tuple.get_item(1)?)))
+}
+
 /// A buffer argument: address and length of a C-contiguous buffer.
 fn buffer_arg(
     op: &str,
@@ -130,8 +146,8 @@ impl PyClient {
     }
 
     /// The client's current directory (a server path).
-    fn getcwd(&self) -> std::ffi::OsString {
-        self.inner.cwd()
+    fn getcwd(&self, py: Python<'_>) -> PyResult<std::ffi::OsString> {
+        blocking(py, |_| self.inner.cwd())
     }
 
     fn __repr__(&self) -> String {
@@ -229,7 +245,10 @@ impl PyClient {
     ///     ``global`` is a Python keyword: pass ``**{"global": True}`` or ``global_=True``.
     /// block_size : int, default 0
     ///     Split the memory into blocks of this size; an IO may not cross a block.
-    #[pyo3(signature = (bytes, *, numa=-1, block_size=0, **options))]
+    #[pyo3(
+        signature = (bytes, *, numa=-1, block_size=0, **options),
+        text_signature = "($self, /, bytes, *, numa=-1, block_size=0, **options)"
+    )]
     fn iovalloc(
         &self,
         py: Python<'_>,
@@ -502,12 +521,21 @@ impl PyClient {
         &self,
         py: Python<'_>,
         path: &Bound<'_, PyAny>,
-        times: Option<(f64, f64)>,
-        ns: Option<(i128, i128)>,
+        times: Option<&Bound<'_, PyAny>>,
+        ns: Option<&Bound<'_, PyAny>>,
         dir_fd: Option<i64>,
         follow_symlinks: bool,
     ) -> PyResult<()> {
         let path = path_arg("utime", path)?;
+        let times = pair_arg(
+            times,
+            "utime: 'times' must be either a tuple of two ints or None",
+        )?
+        .map(|(a, m)| PyResult::Ok((a.extract::<f64>()?, m.extract::<f64>()?)))
+        .transpose()?;
+        let ns = pair_arg(ns, "utime: 'ns' must be a tuple of two ints")?
+            .map(|(a, m)| PyResult::Ok((a.extract::<i128>()?, m.extract::<i128>()?)))
+            .transpose()?;
         let stamps = match (times, ns) {
             (Some(_), Some(_)) => {
                 return Err(PyValueError::new_err(

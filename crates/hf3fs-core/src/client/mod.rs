@@ -9,8 +9,9 @@ mod files;
 mod paths;
 
 use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use dirs::{DirHandle, RawDirEntry};
 
@@ -43,7 +44,9 @@ pub struct Client {
     pub(crate) root: Root,
     role: Role,
     as_super: bool,
-    cwd: Mutex<OsString>,
+    /// The current directory as an `O_PATH` fd (`None` = the root), so it
+    /// follows the directory when it is renamed, as a process cwd does.
+    cwd: Mutex<Option<Arc<OwnedFd>>>,
     pub(crate) files: FdTable,
 }
 
@@ -82,7 +85,7 @@ impl Client {
             root,
             role,
             as_super: options.as_super,
-            cwd: Mutex::new(OsString::from("/")),
+            cwd: Mutex::new(None),
             files: FdTable::default(),
         })
     }
@@ -113,8 +116,15 @@ impl Client {
     }
 
     /// The client's current directory (a server path).
-    pub fn cwd(&self) -> OsString {
-        self.lock_cwd().clone()
+    pub fn cwd(&self) -> Result<OsString> {
+        let fd = self.lock_cwd().clone();
+        match fd {
+            None => Ok(OsString::from("/")),
+            Some(fd) => self
+                .root
+                .server_path_of(fd.as_fd())
+                .map_err(|e| Error::os_nopath("getcwd", e)),
+        }
     }
 
     /// Number of open client fds.
@@ -133,7 +143,7 @@ impl Client {
         }
     }
 
-    fn lock_cwd(&self) -> MutexGuard<'_, OsString> {
+    fn lock_cwd(&self) -> MutexGuard<'_, Option<Arc<OwnedFd>>> {
         // The cwd is replaced by one assignment; a poisoned lock still holds a valid path.
         self.cwd.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -162,14 +172,17 @@ impl Client {
             return Ok(path.to_os_string());
         }
         let base = match dir_fd {
-            None => self.cwd(),
+            None => self.cwd().map_err(|e| e.with_path(path))?,
             Some(fd) => {
-                let file = self.files.get(op, fd)?;
+                let file = self
+                    .files
+                    .get(op, fd)
+                    .map_err(|_| Error::errno(op, path, libc::EBADF))?;
                 if !file.is_dir {
                     return Err(Error::errno(op, path, libc::ENOTDIR));
                 }
                 self.root
-                    .server_path_of(std::os::fd::AsFd::as_fd(&file.os_fd))
+                    .server_path_of(file.os_fd.as_fd())
                     .map_err(|e| Error::os(op, path, e))?
             }
         };

@@ -150,18 +150,22 @@ impl Client {
             last_access: ts(times.map(|t| t.0)),
             last_modification: ts(times.map(|t| t.1)),
         };
-        let server = self.server_path(op, path, dir_fd)?;
-        let fd = self.open_meta(op, path, &server, follow)?;
-        let err = |e: Errno| Error::os(op, path.as_os_str(), e);
-        let st = rustix::fs::fstat(&fd).map_err(err)?;
-        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            // Only reached without following: set the symlink's own times via its parent.
-            let (dir, name) = self.open_parent(op, path, &server)?;
-            rustix::fs::utimensat(&dir, name.as_os_str(), &stamps, AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(err)
-        } else {
-            rustix::fs::utimensat(CWD, proc_path(&fd), &stamps, AtFlags::empty()).map_err(err)
-        }
+        let set_times = || -> Result<()> {
+            let server = self.server_path(op, path, dir_fd)?;
+            let fd = self.open_meta(op, path, &server, follow)?;
+            let err = |e: Errno| Error::os(op, path.as_os_str(), e);
+            let st = rustix::fs::fstat(&fd).map_err(err)?;
+            if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                // Only reached without following: set the symlink's own times via its parent.
+                let (dir, name) = self.open_parent(op, path, &server)?;
+                rustix::fs::utimensat(&dir, name.as_os_str(), &stamps, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(err)
+            } else {
+                rustix::fs::utimensat(CWD, proc_path(&fd), &stamps, AtFlags::empty()).map_err(err)
+            }
+        };
+        // CPython's os.utime leaves the filename out of its errors; match it.
+        set_times().map_err(Error::without_paths)
     }
 
     /// Create a directory. With `recursive`, missing parents are created first
@@ -175,38 +179,43 @@ impl Client {
     ) -> Result<()> {
         let op = "mkdir";
         self.require_write(op, path)?;
-        let server = self.server_path(op, path, dir_fd)?;
-        self.mkdir_server(op, path, server.as_bytes(), mode, recursive)
+        if recursive {
+            self.makedirs(path, mode, dir_fd)
+        } else {
+            self.mkdir_one(path, mode, dir_fd)
+        }
     }
 
-    fn mkdir_server(
-        &self,
-        op: &'static str,
-        path: &Path,
-        server: &[u8],
-        mode: u32,
-        recursive: bool,
-    ) -> Result<()> {
-        let (dir, name) = self
-            .open_parent(op, path, OsStr::from_bytes(server))
-            .or_else(|e| {
-                let missing_parent = e.raw_errno() == Some(libc::ENOENT);
-                match parent_of(server) {
-                    Some(parent) if recursive && missing_parent => {
-                        // Intermediate directories get the default mode, as os.makedirs does.
-                        match self.mkdir_server(op, path, parent, 0o777, true) {
-                            Err(e) if e.raw_errno() != Some(libc::EEXIST) => Err(e),
-                            _ => self.open_parent(op, path, OsStr::from_bytes(server)),
-                        }
-                    }
-                    _ => Err(e),
-                }
-            })?;
+    fn mkdir_one(&self, path: &Path, mode: u32, dir_fd: Option<i64>) -> Result<()> {
+        let op = "mkdir";
+        let server = self.server_path(op, path, dir_fd)?;
+        let (dir, name) = self.open_parent(op, path, &server)?;
         if name.is_empty() {
             return Err(Error::errno(op, path.as_os_str(), libc::EEXIST));
         }
         rustix::fs::mkdirat(&dir, name.as_os_str(), Mode::from_bits_truncate(mode as _))
             .map_err(|e| Error::os(op, path.as_os_str(), e))
+    }
+
+    /// `os.makedirs(path, mode, exist_ok=False)`, step for step, so a failure
+    /// names the same component `os` would name.
+    fn makedirs(&self, path: &Path, mode: u32, dir_fd: Option<i64>) -> Result<()> {
+        let (mut head, mut tail) = split_user_path(path.as_os_str().as_bytes());
+        if tail.is_empty() {
+            (head, tail) = split_user_path(head);
+        }
+        let head_path = Path::new(OsStr::from_bytes(head));
+        if !head.is_empty() && !tail.is_empty() && self.stat(head_path, dir_fd, true).is_err() {
+            // Intermediate directories get the default mode, as os.makedirs does.
+            match self.makedirs(head_path, 0o777, dir_fd) {
+                Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
+                _ => {}
+            }
+            if tail == b"." {
+                return Ok(());
+            }
+        }
+        self.mkdir_one(path, mode, dir_fd)
     }
 
     /// Remove a file (`os.remove`); with `recursive`, a directory and everything below it.
@@ -276,8 +285,14 @@ impl Client {
             path2: Some(dst.as_os_str().to_os_string()),
             source: e,
         };
-        let s_server = self.server_path(op, src, src_dir_fd)?;
-        let d_server = self.server_path(op, dst, dst_dir_fd)?;
+        // Every failure names both paths, as os.rename reports them.
+        let both = |e: Error| {
+            err(std::io::Error::from_raw_os_error(
+                e.raw_errno().unwrap_or(libc::EIO),
+            ))
+        };
+        let s_server = self.server_path(op, src, src_dir_fd).map_err(both)?;
+        let d_server = self.server_path(op, dst, dst_dir_fd).map_err(both)?;
         let (s_dir, s_name) = self.root.open_parent(&s_server).map_err(err)?;
         let (d_dir, d_name) = self.root.open_parent(&d_server).map_err(err)?;
         if s_name.is_empty() || d_name.is_empty() {
@@ -312,18 +327,18 @@ impl Client {
             .root
             .open_path(&server, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())
             .map_err(|e| Error::os(op, path.as_os_str(), e))?;
-        let real = self
-            .root
-            .server_path_of(std::os::fd::AsFd::as_fd(&fd))
-            .map_err(|e| Error::os(op, path.as_os_str(), e))?;
-        *self.lock_cwd() = real;
+        *self.lock_cwd() = Some(std::sync::Arc::new(fd));
         Ok(())
     }
 }
 
-/// The parent of a server path, or `None` at the root.
-fn parent_of(server: &[u8]) -> Option<&[u8]> {
-    let trimmed_len = server.iter().rposition(|&b| b != b'/')? + 1;
-    let slash = server[..trimmed_len].iter().rposition(|&b| b == b'/')?;
-    Some(if slash == 0 { b"/" } else { &server[..slash] })
+/// `posixpath.split`: (head without trailing slashes unless all slashes, tail).
+fn split_user_path(path: &[u8]) -> (&[u8], &[u8]) {
+    let cut = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+    let (head, tail) = path.split_at(cut);
+    if head.iter().all(|&b| b == b'/') {
+        return (head, tail);
+    }
+    let end = head.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    (&head[..end], tail)
 }

@@ -24,8 +24,7 @@ help:  ## List the commands
 demo: wheel  ## Main job: write and batch-read files on the embedded 'local' mount
 	$(VENV)/bin/hf3fs demo
 
-test: wheel  ## Every test: formatting and lints, Rust unit/integration tests, pytest
-	$(MAKE) --no-print-directory lint test-rust test-python
+test: lint test-rust test-python  ## Every test: formatting and lints, Rust unit/integration tests, pytest
 
 lint: venv  ## cargo fmt --check, clippy -D warnings, ruff
 	cargo fmt --all --check

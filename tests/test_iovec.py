@@ -192,3 +192,25 @@ def test_sharing_rules(mount):
         c.openIovecHandle(handle)
     with pytest.raises(ValueError):
         c.openIovecHandle("not-a-handle")
+
+
+def test_forged_handle_to_a_plain_file_is_refused(mount, tmp_path):
+    c, _ = mount
+    victim = tmp_path / "plain"
+    victim.write_bytes(b"not shared memory")
+    fd = os.open(victim, os.O_RDWR)
+    try:
+        st = os.fstat(fd)
+        forged = f"hf3fs-iov:1:{os.getpid()}:{fd}:{st.st_ino}:{st.st_size}:0:-1"
+        with pytest.raises(OSError) as info:
+            c.openIovecHandle(forged)
+        assert info.value.errno == errno.ESTALE
+    finally:
+        os.close(fd)
+
+
+def test_shared_handle_keeps_numa_unbound(mount):
+    c, _ = mount
+    iov = c.iovalloc(4096, global_=True)
+    assert iov.numa == -1
+    assert c.openIovecHandle(c.sharedIovecHandle(iov)).numa == -1

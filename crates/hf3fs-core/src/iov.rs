@@ -20,6 +20,14 @@ use crate::fdtable::OpenFile;
 /// Prefix of iovec handles, with a version so a future format is told apart.
 const IOV_HANDLE_PREFIX: &str = "hf3fs-iov:1";
 
+/// Name of iovec memfds; `/proc/<pid>/fd/<n>` reads `/memfd:hf3fs-iov (deleted)`.
+const MEMFD_NAME: &str = "hf3fs-iov";
+
+/// Seals every iovec memfd carries; a handle to anything without them is refused.
+const IOV_SEALS: rustix::fs::SealFlags = rustix::fs::SealFlags::SHRINK
+    .union(rustix::fs::SealFlags::GROW)
+    .union(rustix::fs::SealFlags::SEAL);
+
 /// A shared-memory buffer.
 #[derive(Debug)]
 pub struct IovMemory {
@@ -56,9 +64,17 @@ impl IovMemory {
                 "iovalloc: NUMA node {numa} does not exist on this machine (use -1 for no binding)"
             )));
         }
-        let memfd = rustix::fs::memfd_create("hf3fs-iov", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| Error::os_nopath("iovalloc", e))?;
+        let memfd = rustix::fs::memfd_create(
+            MEMFD_NAME,
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(|e| Error::os_nopath("iovalloc", e))?;
         rustix::fs::ftruncate(&memfd, len as u64).map_err(|e| Error::os_nopath("iovalloc", e))?;
+        // Sealed at its size: no process sharing it can shrink it under another's
+        // mapping (which would turn an access into SIGBUS), and the seals mark it
+        // as ours when a handle is opened.
+        rustix::fs::fcntl_add_seals(&memfd, IOV_SEALS)
+            .map_err(|e| Error::os_nopath("iovalloc", e))?;
         let mem = Self::map(memfd, len, block_size, numa)?;
         if numa >= 0 {
             mem.bind_numa(numa)?;
@@ -135,7 +151,7 @@ impl IovMemory {
             .strip_prefix(IOV_HANDLE_PREFIX)
             .and_then(|r| r.strip_prefix(':'))
             .ok_or_else(bad)?;
-        let parts: Vec<u64> = rest
+        let parts: Vec<i64> = rest
             .split(':')
             .map(str::parse)
             .collect::<std::result::Result<_, _>>()
@@ -143,6 +159,13 @@ impl IovMemory {
         let [pid, fd, ino, len, block_size, numa] = parts[..] else {
             return Err(bad());
         };
+        let numa = i32::try_from(numa).map_err(|_| bad())?;
+        let (Ok(len), Ok(block_size)) = (usize::try_from(len), usize::try_from(block_size)) else {
+            return Err(bad());
+        };
+        if pid <= 0 || fd < 0 || len == 0 {
+            return Err(bad());
+        }
         let gone = |errno: Errno| {
             Error::os(
                 "openIovecHandle",
@@ -161,10 +184,16 @@ impl IovMemory {
         )
         .map_err(gone)?;
         let st = rustix::fs::fstat(&memfd).map_err(gone)?;
-        if st.st_ino != ino || st.st_size as u64 != len {
+        let ours = rustix::fs::fcntl_get_seals(&memfd).is_ok_and(|seals| seals.contains(IOV_SEALS))
+            && crate::resolve::proc_fd_path(memfd.as_fd()).is_ok_and(|p| {
+                p.as_os_str()
+                    .as_encoded_bytes()
+                    .starts_with(format!("/memfd:{MEMFD_NAME}").as_bytes())
+            });
+        if !ours || st.st_ino as i64 != ino || st.st_size as usize != len {
             return Err(gone(Errno::STALE));
         }
-        Self::map(memfd, len as usize, block_size as usize, numa as i32)
+        Self::map(memfd, len, block_size, numa)
     }
 
     /// A string another process of the same user passes to [`IovMemory::open_handle`].
@@ -177,7 +206,7 @@ impl IovMemory {
             self.ino,
             self.len,
             self.block_size,
-            self.numa.max(0)
+            self.numa
         )
     }
 
@@ -301,6 +330,12 @@ impl Client {
                     )));
                 }
                 let st = rustix::fs::fstat(&file.os_fd).map_err(|e| Error::os_nopath("sharedFileHandles", e))?;
+                let kind = st.st_mode & libc::S_IFMT;
+                if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+                    return Err(Error::InvalidArgument(format!(
+                        "sharedFileHandles: fd {fd} is neither a regular file nor a directory"
+                    )));
+                }
                 let pid = std::process::id() as u128;
                 let os_fd = file.os_fd.as_raw_fd() as u32 as u128;
                 Ok(pid << 96 | os_fd << 64 | st.st_ino as u128)
@@ -318,25 +353,37 @@ impl Client {
             let os_fd = (h >> 64) as u32;
             let ino = h as u64;
             let stale = || Error::os(op, OsString::from(h.to_string()), Errno::STALE);
-            let result = rustix::fs::open(
-                format!("/proc/{pid}/fd/{os_fd}"),
-                OFlags::RDONLY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|_| stale())
-            .and_then(|fd| {
-                let st = rustix::fs::fstat(&fd).map_err(|_| stale())?;
-                if st.st_ino != ino {
-                    return Err(stale());
-                }
-                let path = self.root.server_path_of(fd.as_fd()).map_err(|_| stale())?;
-                Ok(self.files.insert(OpenFile {
-                    os_fd: fd,
-                    path,
-                    flags: libc::O_RDONLY,
-                    is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
-                }))
-            });
+            let proc_path = format!("/proc/{pid}/fd/{os_fd}");
+            // Look before opening: opening a FIFO for reading would block.
+            let result =
+                rustix::fs::open(&proc_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(|_| stale())
+                    .and_then(|probe| {
+                        let kind =
+                            rustix::fs::fstat(&probe).map_err(|_| stale())?.st_mode & libc::S_IFMT;
+                        if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+                            return Err(stale());
+                        }
+                        rustix::fs::open(
+                            &proc_path,
+                            OFlags::RDONLY | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map_err(|_| stale())
+                    })
+                    .and_then(|fd| {
+                        let st = rustix::fs::fstat(&fd).map_err(|_| stale())?;
+                        if st.st_ino != ino {
+                            return Err(stale());
+                        }
+                        let path = self.root.server_path_of(fd.as_fd()).map_err(|_| stale())?;
+                        Ok(self.files.insert(OpenFile {
+                            os_fd: fd,
+                            path,
+                            flags: libc::O_RDONLY,
+                            is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                        }))
+                    });
             match result {
                 Ok(fd) => opened.push(fd),
                 Err(e) => {

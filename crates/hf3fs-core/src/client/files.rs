@@ -12,8 +12,9 @@ use crate::error::{Error, Result};
 use crate::fdtable::OpenFile;
 use crate::stat::FileStat;
 
-/// Flags that make an `open` modify the mount.
-const MUTATING_FLAGS: i32 = libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND | libc::O_TMPFILE;
+/// Flags that make an `open` modify the mount (`O_TMPFILE` is checked on its
+/// own: its bits include `O_DIRECTORY`'s).
+const MUTATING_FLAGS: i32 = libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
 
 /// Retry a syscall interrupted by a signal, as CPython does for `os` calls (PEP 475).
 fn retry_eintr<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
@@ -35,7 +36,8 @@ impl Client {
         dir_fd: Option<i64>,
     ) -> Result<i64> {
         let op = "open";
-        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & MUTATING_FLAGS != 0 {
+        let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
+        if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & MUTATING_FLAGS != 0 || tmpfile {
             self.require_write(op, path)?;
         }
         let server = self.server_path(op, path, dir_fd)?;

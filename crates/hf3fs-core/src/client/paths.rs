@@ -198,24 +198,47 @@ impl Client {
     }
 
     /// `os.makedirs(path, mode, exist_ok=False)`, step for step, so a failure
-    /// names the same component `os` would name.
+    /// names the same component `os` would name. Iterative: a path with very
+    /// many components cannot exhaust the stack.
     fn makedirs(&self, path: &Path, mode: u32, dir_fd: Option<i64>) -> Result<()> {
-        let (mut head, mut tail) = split_user_path(path.as_os_str().as_bytes());
-        if tail.is_empty() {
-            (head, tail) = split_user_path(head);
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.len() > libc::PATH_MAX as usize {
+            return Err(Error::errno("mkdir", path.as_os_str(), libc::ENAMETOOLONG));
         }
-        let head_path = Path::new(OsStr::from_bytes(head));
-        if !head.is_empty() && !tail.is_empty() && self.stat(head_path, dir_fd, true).is_err() {
+        // chain[0] = path, chain[i + 1] = the missing parent of chain[i].
+        let mut chain: Vec<(&[u8], bool)> = Vec::new();
+        let mut current = bytes;
+        loop {
+            let (mut head, mut tail) = split_user_path(current);
+            if tail.is_empty() {
+                (head, tail) = split_user_path(head);
+            }
+            chain.push((current, tail == b"."));
+            let head_path = Path::new(OsStr::from_bytes(head));
+            if head.is_empty() || tail.is_empty() || self.stat(head_path, dir_fd, true).is_ok() {
+                break;
+            }
+            current = head;
+        }
+        let mut result: Result<()> = Ok(());
+        for (i, (p, tail_is_dot)) in chain.iter().enumerate().rev() {
+            let is_top = i + 1 == chain.len();
+            if !is_top {
+                // What makedirs(parent) raised: only "exists" is forgiven.
+                match result {
+                    Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
+                    _ => {}
+                }
+                if *tail_is_dot {
+                    result = Ok(());
+                    continue;
+                }
+            }
             // Intermediate directories get the default mode, as os.makedirs does.
-            match self.makedirs(head_path, 0o777, dir_fd) {
-                Err(e) if e.raw_errno() != Some(libc::EEXIST) => return Err(e),
-                _ => {}
-            }
-            if tail == b"." {
-                return Ok(());
-            }
+            let m = if i == 0 { mode } else { 0o777 };
+            result = self.mkdir_one(Path::new(OsStr::from_bytes(p)), m, dir_fd);
         }
-        self.mkdir_one(path, mode, dir_fd)
+        result
     }
 
     /// Remove a file (`os.remove`); with `recursive`, a directory and everything below it.
@@ -236,10 +259,12 @@ impl Client {
             return Err(err(if recursive { Errno::BUSY } else { Errno::ISDIR }));
         }
         if recursive && !is_dot_name(&name) {
-            let st = rustix::fs::statat(&dir, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(err)?;
+            // A trailing slash would make the kernel follow a final symlink even
+            // with NOFOLLOW: look at the entry itself, by its bare name.
+            let bare = bare_name(&name);
+            let st = rustix::fs::statat(&dir, bare, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
             if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                return dirs::remove_tree(&dir, &name, interrupt)
+                return dirs::remove_tree(&dir, bare, interrupt)
                     .map_err(|e| e.with_path(path.as_os_str()));
             }
         }
@@ -263,7 +288,7 @@ impl Client {
             return Err(err(Errno::BUSY));
         }
         if recursive && !is_dot_name(&name) {
-            return dirs::remove_tree(&dir, &name, interrupt)
+            return dirs::remove_tree(&dir, bare_name(&name), interrupt)
                 .map_err(|e| e.with_path(path.as_os_str()));
         }
         rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::REMOVEDIR).map_err(err)
@@ -330,6 +355,13 @@ impl Client {
         *self.lock_cwd() = Some(std::sync::Arc::new(fd));
         Ok(())
     }
+}
+
+/// A last component without its trailing slashes.
+fn bare_name(name: &OsStr) -> &OsStr {
+    let b = name.as_bytes();
+    let end = b.iter().rposition(|&c| c != b'/').map_or(0, |i| i + 1);
+    OsStr::from_bytes(&b[..end])
 }
 
 /// `posixpath.split`: (head without trailing slashes unless all slashes, tail).

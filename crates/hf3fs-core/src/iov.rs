@@ -330,8 +330,7 @@ impl Client {
                     )));
                 }
                 let st = rustix::fs::fstat(&file.os_fd).map_err(|e| Error::os_nopath("sharedFileHandles", e))?;
-                let kind = st.st_mode & libc::S_IFMT;
-                if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+                if !is_shareable(st.st_mode) {
                     return Err(Error::InvalidArgument(format!(
                         "sharedFileHandles: fd {fd} is neither a regular file nor a directory"
                     )));
@@ -359,9 +358,8 @@ impl Client {
                 rustix::fs::open(&proc_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
                     .map_err(|_| stale())
                     .and_then(|probe| {
-                        let kind =
-                            rustix::fs::fstat(&probe).map_err(|_| stale())?.st_mode & libc::S_IFMT;
-                        if kind != libc::S_IFREG && kind != libc::S_IFDIR {
+                        let mode = rustix::fs::fstat(&probe).map_err(|_| stale())?.st_mode;
+                        if !is_shareable(mode) {
                             return Err(stale());
                         }
                         rustix::fs::open(
@@ -396,6 +394,12 @@ impl Client {
         }
         Ok(opened)
     }
+}
+
+/// Only regular files and directories travel as handles (opening a FIFO or
+/// device from a handle could block or have side effects).
+fn is_shareable(mode: u32) -> bool {
+    matches!(mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR)
 }
 
 /// Move one entry fully (looping over short transfers until EOF).

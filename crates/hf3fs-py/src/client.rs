@@ -142,7 +142,7 @@ impl PyClient {
     /// Drop the page cache of ``[offset, offset+length)`` of a client fd (0 = to the end).
     #[pyo3(signature = (fd, offset=0, length=0))]
     fn _drop_cache(&self, py: Python<'_>, fd: i64, offset: u64, length: u64) -> PyResult<()> {
-        self.drop_cache(py, fd, offset, length)
+        blocking(py, |_| self.inner.drop_cache(fd, offset, length))
     }
 
     /// The client's current directory (a server path).
@@ -584,11 +584,6 @@ impl PyClient {
 }
 
 impl PyClient {
-    /// Drop cached pages of an open file (used by ``BinaryFile(ignore_cache=True)``).
-    pub fn drop_cache(&self, py: Python<'_>, fd: i64, offset: u64, length: u64) -> PyResult<()> {
-        blocking(py, |_| self.inner.drop_cache(fd, offset, length))
-    }
-
     fn batch(
         &self,
         py: Python<'_>,

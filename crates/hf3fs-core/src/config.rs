@@ -9,6 +9,11 @@
 //! [[mounts.prod.tokens]]
 //! sha256 = "<hex digest of the token>"
 //! role = "read"        # read | write | root
+//!
+//! [io]                   # optional; HF3FS_IO_* variables override it
+//! engine = "auto"        # auto | uring | threads
+//! threads = 8
+//! queue_depth = 64
 //! ```
 //!
 //! With no file there is one embedded mount, `local`, rooted at `$HF3FS_HOME`
@@ -21,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
 
 /// Name of the mount that exists when no config file does.
@@ -83,6 +89,8 @@ pub struct MountConfig {
 struct ConfigFile {
     #[serde(default)]
     mounts: BTreeMap<String, MountConfig>,
+    #[serde(default)]
+    io: EngineOptions,
 }
 
 /// The set of configured mounts, and where they came from.
@@ -92,6 +100,8 @@ pub struct Config {
     pub mounts: BTreeMap<String, MountConfig>,
     /// The file they were read from; `None` for the embedded default.
     pub source: Option<PathBuf>,
+    /// IO engine settings from the `[io]` table (`engine`, `threads`, `queue_depth`).
+    pub io: EngineOptions,
 }
 
 /// SHA-256 of `token` as lower-case hex, the form tokens are configured in.
@@ -162,6 +172,7 @@ impl Config {
         Ok(Config {
             mounts,
             source: None,
+            io: EngineOptions::default(),
         })
     }
 
@@ -205,6 +216,7 @@ impl Config {
         Ok(Config {
             mounts: file.mounts,
             source: Some(path.to_path_buf()),
+            io: file.io,
         })
     }
 

@@ -14,6 +14,7 @@ use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
 
 use crate::client::{Client, Interrupt};
+use crate::engine::BatchEntry;
 use crate::error::{Error, Result};
 use crate::fdtable::OpenFile;
 
@@ -37,6 +38,8 @@ pub struct IovMemory {
     ino: u64,
     block_size: usize,
     numa: i32,
+    /// Why `mlock` failed (`None`: the memory is locked in RAM).
+    pin_error: Option<Errno>,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value; it is only
@@ -45,10 +48,6 @@ pub struct IovMemory {
 unsafe impl Send for IovMemory {}
 // SAFETY: as above; &IovMemory only hands out the address and length.
 unsafe impl Sync for IovMemory {}
-
-fn numa_node_exists(node: i32) -> bool {
-    node >= 0 && std::path::Path::new(&format!("/sys/devices/system/node/node{node}")).exists()
-}
 
 impl IovMemory {
     /// Allocate `len` bytes of shared memory, split into `block_size` blocks
@@ -59,11 +58,7 @@ impl IovMemory {
                 "iovalloc: bytes must be positive".into(),
             ));
         }
-        if numa < -1 || (numa >= 0 && !numa_node_exists(numa)) {
-            return Err(Error::InvalidArgument(format!(
-                "iovalloc: NUMA node {numa} does not exist on this machine (use -1 for no binding)"
-            )));
-        }
+        crate::numa::check_node("iovalloc", numa)?;
         let memfd = rustix::fs::memfd_create(
             MEMFD_NAME,
             rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
@@ -75,11 +70,42 @@ impl IovMemory {
         // as ours when a handle is opened.
         rustix::fs::fcntl_add_seals(&memfd, IOV_SEALS)
             .map_err(|e| Error::os_nopath("iovalloc", e))?;
-        let mem = Self::map(memfd, len, block_size, numa)?;
+        let mut mem = Self::map(memfd, len, block_size, numa)?;
         if numa >= 0 {
-            mem.bind_numa(numa)?;
+            // SAFETY: `mem` is our fresh mapping. Bound before it is locked,
+            // so locking faults its pages in on that node.
+            unsafe { crate::numa::bind_area(mem.ptr.as_ptr(), len, numa)? };
         }
+        mem.pin();
         Ok(mem)
+    }
+
+    /// Lock the pages in RAM (which also faults them in), so IO into them
+    /// never waits for a page fault and they are never swapped out. Over the
+    /// memlock limit the memory stays usable, unpinned; [`IovMemory::pin_warning`] says why.
+    fn pin(&mut self) {
+        // SAFETY: locking our own mapping changes no memory contents.
+        self.pin_error = unsafe { rustix::mm::mlock(self.ptr.as_ptr().cast(), self.len) }.err();
+    }
+
+    /// Whether the memory is locked in RAM.
+    pub fn pinned(&self) -> bool {
+        self.pin_error.is_none()
+    }
+
+    /// Why the memory could not be locked in RAM, for a warning; `None` when it is.
+    pub fn pin_warning(&self) -> Option<String> {
+        let errno = self.pin_error?;
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Memlock)
+            .current
+            .map_or("unlimited".to_string(), |l| format!("{l} bytes"));
+        Some(format!(
+            "iovec of {} bytes is not pinned in RAM: mlock failed ({}); the locked-memory \
+             limit (RLIMIT_MEMLOCK) is {limit}. IO still works; raise the limit \
+             (ulimit -l, or memlock in limits.conf) to pin it",
+            self.len,
+            crate::error::strerror(errno.raw_os_error()),
+        ))
     }
 
     fn map(memfd: OwnedFd, len: usize, block_size: usize, numa: i32) -> Result<IovMemory> {
@@ -108,36 +134,8 @@ impl IovMemory {
             ino,
             block_size,
             numa,
+            pin_error: None,
         })
-    }
-
-    fn bind_numa(&self, node: i32) -> Result<()> {
-        // MPOL_BIND with a one-node mask; MPOL_MF_MOVE moves pages already touched.
-        const MPOL_BIND: libc::c_long = 2;
-        const MPOL_MF_MOVE: libc::c_ulong = 1 << 1;
-        let bits = libc::c_ulong::BITS as usize;
-        let mut mask = vec![0 as libc::c_ulong; node as usize / bits + 1];
-        mask[node as usize / bits] |= 1 << (node as usize % bits);
-        // SAFETY: the range is our own mapping; the mask buffer outlives the
-        // call and `maxnode` counts the bits it holds.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_mbind,
-                self.ptr.as_ptr(),
-                self.len,
-                MPOL_BIND,
-                mask.as_ptr(),
-                (mask.len() * bits) as libc::c_ulong,
-                MPOL_MF_MOVE,
-            )
-        };
-        if rc != 0 {
-            return Err(Error::os_nopath(
-                "iovalloc (mbind)",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
     }
 
     /// Map the iovec another process shared with [`IovMemory::handle`].
@@ -193,7 +191,9 @@ impl IovMemory {
         if !ours || st.st_ino as i64 != ino || st.st_size as usize != len {
             return Err(gone(Errno::STALE));
         }
-        Self::map(memfd, len, block_size, numa)
+        let mut mem = Self::map(memfd, len, block_size, numa)?;
+        mem.pin();
+        Ok(mem)
     }
 
     /// A string another process of the same user passes to [`IovMemory::open_handle`].
@@ -271,16 +271,12 @@ pub struct IoRequest {
     pub offset: i64,
 }
 
-/// Direction of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IoDirection {
-    Read,
-    Write,
-}
+pub use crate::engine::IoDirection;
 
 impl Client {
-    /// Run a batch of positional reads or writes. Each result is the byte
-    /// count (a read is short only at end of file) or `-errno`.
+    /// Run a batch of positional reads or writes on the client's IO engine.
+    /// Each result is the byte count (a read is short only at end of file)
+    /// or `-errno`; an unknown fd gives `-EBADF`, a negative offset `-EINVAL`.
     ///
     /// # Safety
     /// Every request's `addr..addr + len` must be memory that stays valid, and
@@ -294,27 +290,40 @@ impl Client {
         if dir == IoDirection::Write {
             self.require_write("pwritev", std::path::Path::new("/"))?;
         }
-        let mut results = Vec::with_capacity(requests.len());
+        let mut results = vec![0i64; requests.len()];
+        // Holding the files keeps their OS fds open even if another thread
+        // closes the client fds during the batch.
+        let mut files = Vec::with_capacity(requests.len());
+        let mut entries = Vec::with_capacity(requests.len());
+        let mut slots = Vec::with_capacity(requests.len());
         for (i, req) in requests.iter().enumerate() {
-            if i % 256 == 0 && interrupt() {
-                return Err(Error::Interrupted {
-                    op: if dir == IoDirection::Read {
-                        "preadv"
-                    } else {
-                        "pwritev"
-                    },
-                });
-            }
-            let result = match self.file("preadv", req.fd) {
-                Err(_) => -(libc::EBADF as i64),
-                Ok(file) => match u64::try_from(req.offset) {
-                    Err(_) => -(libc::EINVAL as i64),
-                    // SAFETY: the caller guarantees the memory range (see above).
-                    Ok(offset) => unsafe { transfer(&file, dir, req.addr, req.len, offset) },
-                },
+            let file = match self.file("preadv", req.fd) {
+                Ok(file) => file,
+                Err(_) => {
+                    results[i] = -(libc::EBADF as i64);
+                    continue;
+                }
             };
-            results.push(result);
+            let Ok(offset) = u64::try_from(req.offset) else {
+                results[i] = -(libc::EINVAL as i64);
+                continue;
+            };
+            entries.push(BatchEntry {
+                fd: file.os_fd.as_raw_fd(),
+                offset,
+                addr: req.addr,
+                len: req.len,
+            });
+            slots.push(i);
+            files.push(file);
         }
+        // SAFETY: `files` keeps every fd open for the call; the memory is the
+        // caller's contract, passed on.
+        let done = unsafe { self.engine().run(dir, &entries, interrupt) }?;
+        for (slot, r) in slots.into_iter().zip(done) {
+            results[slot] = r;
+        }
+        drop(files);
         Ok(results)
     }
 
@@ -400,41 +409,4 @@ impl Client {
 /// device from a handle could block or have side effects).
 fn is_shareable(mode: u32) -> bool {
     matches!(mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFDIR)
-}
-
-/// Move one entry fully (looping over short transfers until EOF).
-///
-/// # Safety
-/// `addr..addr + len` must be valid memory for the whole call.
-unsafe fn transfer(file: &OpenFile, dir: IoDirection, addr: usize, len: usize, offset: u64) -> i64 {
-    let mut done = 0usize;
-    while done < len {
-        let pos = offset + done as u64;
-        let res = match dir {
-            IoDirection::Read => {
-                // SAFETY: the caller guarantees the range is valid and unaliased.
-                let buf =
-                    unsafe { std::slice::from_raw_parts_mut((addr + done) as *mut u8, len - done) };
-                rustix::io::pread(&file.os_fd, buf, pos)
-            }
-            IoDirection::Write => {
-                // SAFETY: as above.
-                let buf =
-                    unsafe { std::slice::from_raw_parts((addr + done) as *const u8, len - done) };
-                rustix::io::pwrite(&file.os_fd, buf, pos)
-            }
-        };
-        match res {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => {
-                if done > 0 {
-                    break;
-                }
-                return -(e.raw_os_error() as i64);
-            }
-        }
-    }
-    done as i64
 }

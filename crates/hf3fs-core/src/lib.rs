@@ -3,13 +3,15 @@
 //! A [`Client`] binds a mount (a directory: a 3FS FUSE mount, Lustre, NFS, a
 //! local disk) and a token's role. Paths are server paths resolved inside the
 //! mount root ([`resolve`]); files are client fds ([`fdtable`]); shared memory
-//! buffers and batched IO live in [`iov`].
+//! buffers live in [`iov`], and batches run on the parallel [`engine`].
 
 pub mod client;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod fdtable;
 pub mod iov;
+pub mod numa;
 pub mod resolve;
 pub mod stat;
 

@@ -21,6 +21,7 @@ fn connect(root: &Path, mode: ResolveMode) -> Client {
     let options = ClientOptions {
         as_super: false,
         resolve_mode: Some(mode),
+        ..Default::default()
     };
     Client::connect(&config, "m", "", &options).unwrap()
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hf3fs_core::engine::{EngineKind, EngineOptions};
 use hf3fs_core::iov::{IoDirection, IoRequest, IovMemory};
 use hf3fs_core::{Client, ClientOptions, Timespec};
 use pyo3::buffer::PyUntypedBuffer;
@@ -84,6 +85,18 @@ fn buffer_arg(
     Ok((buf, addr, len))
 }
 
+/// Warn (``RuntimeWarning``) when an iovec could not be locked in RAM.
+fn warn_unpinned(py: Python<'_>, mem: &IovMemory) -> PyResult<()> {
+    match mem.pin_warning() {
+        None => Ok(()),
+        Some(msg) => {
+            let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+            let msg = std::ffi::CString::new(msg).unwrap_or_default();
+            PyErr::warn(py, &category, &msg, 1)
+        }
+    }
+}
+
 /// A client of one mount: POSIX-like calls on server paths, client fds,
 /// shared-memory iovecs and batched `preadv`/`pwritev`.
 ///
@@ -95,6 +108,17 @@ fn buffer_arg(
 ///     The access token; the mount's config lists the SHA-256 of the tokens it accepts.
 /// as_super : bool, default False
 ///     Act as super (needs a token with role ``root``).
+/// io_engine : {"auto", "uring", "threads"}, optional
+///     How batched ``preadv``/``pwritev`` issue IO: io_uring rings on IO
+///     threads, or blocking calls on IO threads; ``auto`` picks io_uring when
+///     the kernel allows it. Default: ``$HF3FS_IO_ENGINE``, else the config
+///     file's ``[io] engine``, else ``auto``.
+/// io_threads : int, optional
+///     IO threads per client (started on the first parallel batch). Default:
+///     ``$HF3FS_IO_THREADS``, else ``[io] threads``, else one per CPU (2 to 16).
+/// io_queue_depth : int, optional
+///     Requests each IO thread keeps in flight with io_uring. Default:
+///     ``$HF3FS_IO_QUEUE_DEPTH``, else ``[io] queue_depth``, else 64.
 #[pyclass(name = "Client", module = "hf3fs", frozen)]
 pub struct PyClient {
     inner: Arc<Client>,
@@ -103,16 +127,59 @@ pub struct PyClient {
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (mount_name, token, *, as_super=false))]
-    fn new(py: Python<'_>, mount_name: String, token: String, as_super: bool) -> PyResult<Self> {
+    #[pyo3(signature = (mount_name, token, *, as_super=false, io_engine=None, io_threads=None, io_queue_depth=None))]
+    fn new(
+        py: Python<'_>,
+        mount_name: String,
+        token: String,
+        as_super: bool,
+        io_engine: Option<String>,
+        io_threads: Option<i64>,
+        io_queue_depth: Option<i64>,
+    ) -> PyResult<Self> {
+        let engine = io_engine
+            .map(|e| e.parse::<EngineKind>())
+            .transpose()
+            .map_err(|e| PyValueError::new_err(format!("Client: io_engine: {e}")))?;
+        let positive = |name: &str, v: Option<i64>| -> PyResult<Option<u32>> {
+            v.map(|n| {
+                u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                    PyValueError::new_err(format!("Client: {name} must be positive, got {n}"))
+                })
+            })
+            .transpose()
+        };
         let opts = ClientOptions {
             as_super,
             resolve_mode: None,
+            io: EngineOptions {
+                engine,
+                threads: positive("io_threads", io_threads)?.map(|n| n as usize),
+                queue_depth: positive("io_queue_depth", io_queue_depth)?,
+            },
         };
         let client = blocking(py, |_| Client::open(&mount_name, &token, &opts))?;
         Ok(PyClient {
             inner: Arc::new(client),
         })
+    }
+
+    /// The IO engine batches run on: ``"uring"`` or ``"threads"``.
+    #[getter]
+    fn io_engine(&self) -> &'static str {
+        self.inner.engine().kind().as_str()
+    }
+
+    /// IO threads of the engine.
+    #[getter]
+    fn io_threads(&self) -> usize {
+        self.inner.engine().threads()
+    }
+
+    /// Requests each IO thread keeps in flight (io_uring).
+    #[getter]
+    fn io_queue_depth(&self) -> u32 {
+        self.inner.engine().queue_depth()
     }
 
     /// The mount's name.
@@ -280,6 +347,7 @@ impl PyClient {
             ))
         })?;
         let mem = blocking(py, |_| IovMemory::alloc(len, block, numa))?;
+        warn_unpinned(py, &mem)?;
         Ok(PyIovec::root(IovSlot::new(mem, global), len))
     }
 
@@ -338,6 +406,7 @@ impl PyClient {
     #[allow(non_snake_case)]
     fn openIovecHandle(&self, py: Python<'_>, iovh: String) -> PyResult<PyIovec> {
         let mem = blocking(py, |_| IovMemory::open_handle(&iovh))?;
+        warn_unpinned(py, &mem)?;
         let len = mem.len();
         Ok(PyIovec::root(IovSlot::new(mem, true), len))
     }

@@ -175,6 +175,13 @@ impl PyIovec {
         Ok(self.memory()?.numa())
     }
 
+    /// Whether the memory is locked in RAM (``mlock``). False when the
+    /// locked-memory limit forbade it; IO works either way.
+    #[getter]
+    fn pinned(&self) -> PyResult<bool> {
+        Ok(self.memory()?.pinned())
+    }
+
     /// Whether the memory has been freed.
     #[getter]
     fn freed(&self) -> bool {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use dirs::{DirHandle, RawDirEntry};
 
 use crate::config::{Config, Role};
+use crate::engine::{EngineOptions, IoEngine};
 use crate::error::{Error, Result};
 use crate::fdtable::FdTable;
 use crate::resolve::{join_server_path, ResolveMode, Root};
@@ -27,6 +28,9 @@ pub struct ClientOptions {
     pub as_super: bool,
     /// Force a path resolution mode; `None` picks the best the kernel offers.
     pub resolve_mode: Option<ResolveMode>,
+    /// IO engine settings; unset fields come from `HF3FS_IO_*`, then the
+    /// config file's `[io]` table, then the defaults.
+    pub io: EngineOptions,
 }
 
 /// A callback long calls poll; returning `true` stops them with [`Error::Interrupted`].
@@ -48,6 +52,7 @@ pub struct Client {
     /// follows the directory when it is renamed, as a process cwd does.
     cwd: Mutex<Option<Arc<OwnedFd>>>,
     pub(crate) files: FdTable,
+    engine: IoEngine,
 }
 
 impl Client {
@@ -80,6 +85,7 @@ impl Client {
                 e,
             )
         })?;
+        let engine = IoEngine::new(options.io.or(EngineOptions::from_env()?).or(config.io))?;
         Ok(Client {
             mount_name: mount.to_string(),
             root,
@@ -87,6 +93,7 @@ impl Client {
             as_super: options.as_super,
             cwd: Mutex::new(None),
             files: FdTable::default(),
+            engine,
         })
     }
 
@@ -108,6 +115,11 @@ impl Client {
     /// Whether the client acts as super.
     pub fn is_super(&self) -> bool {
         self.as_super
+    }
+
+    /// The engine that runs this client's batches.
+    pub fn engine(&self) -> &IoEngine {
+        &self.engine
     }
 
     /// The path resolution mode in use.

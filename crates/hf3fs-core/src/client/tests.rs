@@ -28,6 +28,7 @@ fn fixture(mode: ResolveMode) -> Fixture {
     let options = ClientOptions {
         as_super: false,
         resolve_mode: Some(mode),
+        ..Default::default()
     };
     let client = Client::connect(&config_for(&root, ""), "t", "any", &options).unwrap();
     Fixture {
@@ -246,6 +247,7 @@ fn read_role_cannot_modify() {
     let sup = ClientOptions {
         as_super: true,
         resolve_mode: None,
+        ..Default::default()
     };
     assert!(matches!(
         Client::connect(&config, "t", "reader", &sup),

@@ -60,3 +60,14 @@ def mount(mounts: MountFactory):
 
     root = mounts.add("t")
     return hf3fs.Client("t", ""), root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_dev_shm_leaks():
+    """iovecs are memfds: no test may leave an hf3fs entry in /dev/shm."""
+    shm = "/dev/shm"
+    before = set(os.listdir(shm)) if os.path.isdir(shm) else set()
+    yield
+    after = set(os.listdir(shm)) if os.path.isdir(shm) else set()
+    leaked = sorted(name for name in after - before if "hf3fs" in name)
+    assert not leaked, f"new hf3fs entries in {shm}: {leaked}"

@@ -192,6 +192,8 @@ impl Config {
             message,
         };
         let file: ConfigFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        file.io
+            .check(|field| format!("config file {}: [io] {field}", path.display()))?;
         for (name, mount) in &file.mounts {
             if name.is_empty() || name.contains('/') {
                 return Err(bad(format!(

@@ -8,6 +8,7 @@
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -296,13 +297,21 @@ impl Client {
         let mut files = Vec::with_capacity(requests.len());
         let mut entries = Vec::with_capacity(requests.len());
         let mut slots = Vec::with_capacity(requests.len());
+        let mut last: Option<(i64, Arc<OpenFile>)> = None;
         for (i, req) in requests.iter().enumerate() {
-            let file = match self.file("preadv", req.fd) {
-                Ok(file) => file,
-                Err(_) => {
-                    results[i] = -(libc::EBADF as i64);
-                    continue;
-                }
+            // Batches usually repeat an fd: look it up once per run of it.
+            let file = match &last {
+                Some((fd, file)) if *fd == req.fd => file.clone(),
+                _ => match self.file("preadv", req.fd) {
+                    Ok(file) => {
+                        last = Some((req.fd, file.clone()));
+                        file
+                    }
+                    Err(_) => {
+                        results[i] = -(libc::EBADF as i64);
+                        continue;
+                    }
+                },
             };
             let Ok(offset) = u64::try_from(req.offset) else {
                 results[i] = -(libc::EINVAL as i64);
@@ -315,7 +324,9 @@ impl Client {
                 len: req.len,
             });
             slots.push(i);
-            files.push(file);
+            if !files.last().is_some_and(|f| Arc::ptr_eq(f, &file)) {
+                files.push(file);
+            }
         }
         // SAFETY: `files` keeps every fd open for the call; the memory is the
         // caller's contract, passed on.

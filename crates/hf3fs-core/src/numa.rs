@@ -52,7 +52,8 @@ pub fn check_node(op: &str, node: i32) -> Result<()> {
 }
 
 /// Bind `len` bytes at `addr` to `node` (strictly: pages come from that node
-/// or allocation fails), moving pages already touched.
+/// or allocation fails). Called on fresh, untouched mappings, so there are no
+/// pages to migrate (hwlocality refuses `MIGRATE` for area bindings anyway).
 ///
 /// # Safety
 /// `addr..addr + len` must be a mapping this process owns.
@@ -72,7 +73,7 @@ pub unsafe fn bind_area(addr: *mut u8, len: usize, node: i32) -> Result<()> {
         area,
         &set,
         MemoryBindingPolicy::Bind,
-        MemoryBindingFlags::MIGRATE | MemoryBindingFlags::STRICT,
+        MemoryBindingFlags::STRICT,
     )
     .map_err(|e| Error::InvalidArgument(format!("cannot bind memory to NUMA node {node}: {e}")))
 }
@@ -94,5 +95,12 @@ mod tests {
             "{err}"
         );
         assert!(check_node("t", -2).is_err());
+    }
+
+    #[test]
+    fn binding_to_an_existing_node_works() {
+        let node = nodes().unwrap()[0] as i32;
+        let mem = crate::iov::IovMemory::alloc(1 << 20, 0, node).unwrap();
+        assert_eq!(mem.numa(), node);
     }
 }

@@ -666,7 +666,7 @@ impl PyClient {
             ))
         })?;
         // Keep every iovec's memory mapped for the whole batch, even if freed meanwhile.
-        let mut keep: Vec<Arc<IovMemory>> = Vec::with_capacity(list.len());
+        let mut keep: Vec<(Arc<IovSlot>, Arc<IovMemory>)> = Vec::new();
         let mut requests = Vec::with_capacity(list.len());
         let mut preset: Vec<Option<i64>> = Vec::with_capacity(list.len());
         let mut entries = Vec::with_capacity(list.len());
@@ -684,7 +684,16 @@ impl PyClient {
             let iov = iov.cast::<PyIovec>().map_err(|_| bad())?.get();
             let fd: i64 = tuple.get_item(1)?.extract().map_err(|_| bad())?;
             let offset: i64 = tuple.get_item(2)?.extract().map_err(|_| bad())?;
-            let mem = iov.memory()?;
+            // Entries usually come from sub-iovecs of one allocation: look
+            // its memory up (a lock and a refcount) once per run of them.
+            let mem = match keep.last() {
+                Some((slot, mem)) if Arc::ptr_eq(slot, &iov.slot) => mem.clone(),
+                _ => {
+                    let mem = iov.memory()?;
+                    keep.push((iov.slot.clone(), mem.clone()));
+                    mem
+                }
+            };
             entries.push((fd, offset));
             match mem.check_range(iov.off, iov.len) {
                 Err(e) => preset.push(Some(-(e.raw_os_error() as i64))),
@@ -698,7 +707,6 @@ impl PyClient {
                     });
                 }
             }
-            keep.push(mem);
         }
         let client = &self.inner;
         let done = blocking(py, move |interrupt| {

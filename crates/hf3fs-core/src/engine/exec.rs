@@ -11,6 +11,14 @@ use super::IoDirection;
 /// Per-piece results of a running batch: bytes, or `-errno`.
 pub type PieceResults = [AtomicI64];
 
+/// `segments` as the `struct iovec` array the kernel takes.
+pub(crate) fn as_iovecs(segments: &[Segment]) -> &[libc::iovec] {
+    // SAFETY: `Segment` is `#[repr(C)]` with the same size, alignment and
+    // field order as `struct iovec` (checked at compile time in plan.rs);
+    // the iovecs carry addresses as data, so no Rust aliasing is implied.
+    unsafe { std::slice::from_raw_parts(segments.as_ptr().cast::<libc::iovec>(), segments.len()) }
+}
+
 /// Build `struct iovec`s for `segments`, skipping the first `skip` bytes.
 pub(crate) fn iovecs_from(segments: &[Segment], mut skip: usize) -> Vec<libc::iovec> {
     let mut out = Vec::with_capacity(segments.len());
@@ -87,9 +95,15 @@ pub(crate) unsafe fn run_op(
     let segments = &plan.segments[op.iovecs.clone()];
     let mut done = start;
     while done < op.len {
-        let iov = iovecs_from(segments, done);
+        let skipped;
+        let iov = if done == 0 {
+            as_iovecs(segments)
+        } else {
+            skipped = iovecs_from(segments, done);
+            &skipped[..]
+        };
         // SAFETY: the iovecs lie inside the op's memory (caller's contract).
-        match unsafe { vectored(dir, op.fd, &iov, op.offset + done as u64) } {
+        match unsafe { vectored(dir, op.fd, iov, op.offset + done as u64) } {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(libc::EINTR) => continue,

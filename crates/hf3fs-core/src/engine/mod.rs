@@ -127,11 +127,36 @@ impl EngineOptions {
                 _ => Ok(None),
             }
         }
-        Ok(EngineOptions {
+        let options = EngineOptions {
             engine: var("HF3FS_IO_ENGINE")?,
             threads: var("HF3FS_IO_THREADS")?,
             queue_depth: var("HF3FS_IO_QUEUE_DEPTH")?,
-        })
+        };
+        options.check(|field| match field {
+            "threads" => "environment variable HF3FS_IO_THREADS".to_string(),
+            _ => "environment variable HF3FS_IO_QUEUE_DEPTH".to_string(),
+        })?;
+        Ok(options)
+    }
+
+    /// Check the set fields' ranges; `source(field)` names where a bad one came from.
+    pub fn check(&self, source: impl Fn(&str) -> String) -> Result<()> {
+        if let Some(t) = self.threads.filter(|t| !(1..=MAX_THREADS).contains(t)) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: IO threads must be between 1 and {MAX_THREADS}, got {t}",
+                source("threads")
+            )));
+        }
+        if let Some(q) = self
+            .queue_depth
+            .filter(|q| !(1..=MAX_QUEUE_DEPTH).contains(q))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{}: IO queue depth must be between 1 and {MAX_QUEUE_DEPTH}, got {q}",
+                source("queue_depth")
+            )));
+        }
+        Ok(())
     }
 
     /// Fill this value's unset fields from `other`.
@@ -176,18 +201,9 @@ impl IoEngine {
     /// resolves here; asking for `Uring` where the kernel refuses io_uring is
     /// an error that says why. Threads start with the first parallel batch.
     pub fn new(options: EngineOptions) -> Result<IoEngine> {
+        options.check(|field| format!("IO engine option {field}"))?;
         let threads = options.threads.unwrap_or_else(default_threads);
-        if !(1..=MAX_THREADS).contains(&threads) {
-            return Err(Error::InvalidArgument(format!(
-                "IO engine threads must be between 1 and {MAX_THREADS}, got {threads}"
-            )));
-        }
         let queue_depth = options.queue_depth.unwrap_or(DEFAULT_QUEUE_DEPTH);
-        if !(1..=MAX_QUEUE_DEPTH).contains(&queue_depth) {
-            return Err(Error::InvalidArgument(format!(
-                "IO engine queue_depth must be between 1 and {MAX_QUEUE_DEPTH}, got {queue_depth}"
-            )));
-        }
         let kind = match options.engine.unwrap_or(EngineKind::Auto) {
             EngineKind::Auto if uring::available().is_ok() => EngineKind::Uring,
             EngineKind::Auto => EngineKind::Threads,
@@ -264,7 +280,14 @@ impl IoEngine {
             // The submitter works too, so one thread fewer is woken than ops.
             pool.submit(job.clone(), ops - 1);
         }
-        job.work_blocking(interrupt);
+        if self.kind == EngineKind::Uring {
+            uring::with_caller_ring(self.queue_depth, |ring| match ring {
+                Some(ring) => uring::work(ring, &job, interrupt),
+                None => job.work_blocking(interrupt),
+            });
+        } else {
+            job.work_blocking(interrupt);
+        }
         if job.wait(interrupt) {
             return Err(Error::Interrupted {
                 op: match dir {

@@ -21,6 +21,12 @@ pub const MAX_OP_BYTES: usize = 1 << 20;
 /// Most memory segments in one vectored call: the kernel's `IOV_MAX`.
 pub const MAX_IOVECS: usize = 1024;
 
+// `Segment` is handed to the kernel as `struct iovec`.
+const _: () = {
+    assert!(std::mem::size_of::<Segment>() == std::mem::size_of::<libc::iovec>());
+    assert!(std::mem::align_of::<Segment>() == std::mem::align_of::<libc::iovec>());
+};
+
 /// A part of one entry, moved by exactly one operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {

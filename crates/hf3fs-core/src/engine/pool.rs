@@ -11,6 +11,7 @@ use io_uring::IoUring;
 
 use super::job::Job;
 use super::{uring, EngineKind};
+use crate::client::never_interrupt;
 
 struct Shared {
     queue: Mutex<VecDeque<Arc<Job>>>,
@@ -135,10 +136,10 @@ fn worker(shared: &Shared, index: usize, kind: EngineKind, queue_depth: u32) {
     }
     while let Some(job) = next_job(shared) {
         match ring.as_mut() {
-            Some(r) => uring::work(r, &job),
+            Some(r) => uring::work(r, &job, &never_interrupt),
             None => {
-                while let Some(op) = job.claim() {
-                    job.run_blocking(op);
+                while let Some(ops) = job.claim(usize::MAX) {
+                    job.run_blocking(ops);
                 }
             }
         }

@@ -3,19 +3,37 @@
 
 use io_uring::{opcode, squeue, types, IoUring};
 
-use super::job::Job;
-use super::plan::Segment;
-use super::IoDirection;
+use std::cell::RefCell;
 
-// `Segment` is handed to the kernel as `struct iovec`.
-const _: () = {
-    assert!(std::mem::size_of::<Segment>() == std::mem::size_of::<libc::iovec>());
-    assert!(std::mem::align_of::<Segment>() == std::mem::align_of::<libc::iovec>());
-};
+use super::job::Job;
+use super::IoDirection;
+use crate::client::Interrupt;
 
 /// Whether this kernel (and any seccomp policy around us) allows io_uring.
 pub(crate) fn available() -> std::io::Result<()> {
     IoUring::new(2).map(drop)
+}
+
+thread_local! {
+    /// The submitting thread's own ring: (pid, depth, ring).
+    static CALLER_RING: RefCell<Option<(u32, u32, IoUring)>> = const { RefCell::new(None) };
+}
+
+/// Run `f` with this thread's ring of `depth` entries, made on first use
+/// and again after `fork()` (the child must not submit to the parent's ring;
+/// dropping its inherited copy only unmaps and closes the child's references).
+/// `None` when no ring can be made, or on re-entry.
+pub(crate) fn with_caller_ring<R>(depth: u32, f: impl FnOnce(Option<&mut IoUring>) -> R) -> R {
+    CALLER_RING.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return f(None);
+        };
+        let pid = std::process::id();
+        if !matches!(&*slot, Some((p, d, _)) if *p == pid && *d == depth) {
+            *slot = IoUring::new(depth).ok().map(|r| (pid, depth, r));
+        }
+        f(slot.as_mut().map(|(_, _, r)| r))
+    })
 }
 
 /// The submission for operation `i` of `job`.
@@ -49,36 +67,62 @@ fn entry(job: &Job, i: usize) -> squeue::Entry {
 
 /// Claim operations of `job` and run them on `ring` until none are left and
 /// none of ours are in flight.
-pub(crate) fn work(ring: &mut IoUring, job: &Job) {
+///
+/// Each claimed chunk is submitted at once without waiting: reads the page
+/// cache can serve complete inside the submit call (so cached batches spread
+/// over all threads like blocking calls would), while reads that must go to
+/// the device stay in flight, up to the ring's depth, as the thread claims
+/// more. The thread only blocks when its ring is full or the batch has no
+/// unclaimed operations left.
+pub(crate) fn work(ring: &mut IoUring, job: &Job, interrupt: Interrupt<'_>) {
     let depth = ring.params().sq_entries() as usize;
     let mut in_flight = 0usize;
     let mut exhausted = false;
+    let mut reaped = Vec::with_capacity(depth);
     loop {
-        while !exhausted && in_flight < depth {
-            let Some(i) = job.claim() else {
-                exhausted = true;
-                break;
-            };
-            if job.is_cancelled() {
-                job.skip(i);
-                continue;
+        if !exhausted && in_flight < depth {
+            match job.claim(depth - in_flight) {
+                None => exhausted = true,
+                Some(ops) => {
+                    if !job.is_cancelled() && interrupt() {
+                        job.cancel();
+                    }
+                    let mut skipped = 0;
+                    for i in ops {
+                        if job.is_cancelled() {
+                            job.skip(i);
+                            skipped += 1;
+                            continue;
+                        }
+                        let sqe = entry(job, i);
+                        // SAFETY: the buffers and the iovec array (inside
+                        // `job.plan`) stay valid until this op's completion
+                        // is reaped: we hold the job, and its submitter waits
+                        // until every op is finished.
+                        if unsafe { ring.submission().push(&sqe) }.is_err() {
+                            // Unreachable: we never have more than `depth`
+                            // in flight; run it the blocking way.
+                            job.run_blocking(i..i + 1);
+                            continue;
+                        }
+                        in_flight += 1;
+                    }
+                    job.finish(skipped);
+                }
             }
-            let sqe = entry(job, i);
-            // SAFETY: the buffers and the iovec array (inside `job.plan`) stay
-            // valid until this op's completion is reaped: the job is alive
-            // (we hold it) and its submitter waits until the op is finished.
-            if unsafe { ring.submission().push(&sqe) }.is_err() {
-                // The queue has `depth` slots and we never have more in
-                // flight, so this is unreachable; run it the blocking way.
-                job.run_blocking(i);
-                continue;
-            }
-            in_flight += 1;
         }
         if in_flight == 0 {
-            return;
+            if exhausted {
+                return;
+            }
+            continue;
         }
-        if let Err(e) = ring.submit_and_wait(1) {
+        let wait = if exhausted || in_flight >= depth {
+            1
+        } else {
+            0
+        };
+        if let Err(e) = ring.submit_and_wait(wait) {
             // EINTR, EAGAIN and EBUSY clear by themselves (EBUSY once we reap
             // below); anything else would be a bug here, so pause instead of
             // spinning and try again: the ops in flight must be reaped before
@@ -90,13 +134,15 @@ pub(crate) fn work(ring: &mut IoUring, job: &Job) {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
-        let done: Vec<(u64, i32)> = ring
-            .completion()
-            .map(|cqe| (cqe.user_data(), cqe.result()))
-            .collect();
-        for (i, res) in done {
-            in_flight -= 1;
-            job.complete(i as usize, res);
+        reaped.clear();
+        reaped.extend(
+            ring.completion()
+                .map(|cqe| (cqe.user_data() as usize, cqe.result())),
+        );
+        for &(i, res) in &reaped {
+            job.complete(i, res);
         }
+        in_flight -= reaped.len();
+        job.finish(reaped.len());
     }
 }

@@ -1,0 +1,46 @@
+"""Smoke runs of the benchmarks on tiny inputs: they must run and print their tables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_benchmark(name: str, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_io_benchmark_prints_every_reader_and_cache_mode():
+    out = run_benchmark("io.py", "--smoke")
+    assert "single-thread memcpy" in out
+    for workload in ("4k-random", "1m-sequential"):
+        for cache in ("page-cached", "evicted"):
+            rows = [line for line in out.splitlines() if line.startswith(f"{workload:<14} {cache}")]
+            readers = " ".join(rows)
+            assert "hf3fs.preadv (uring" in readers or "hf3fs.preadv (threads" in readers
+            assert "python os.preadv loop" in readers
+
+
+def test_io_benchmark_json():
+    data = json.loads(run_benchmark("io.py", "--smoke", "--json", "--engines", "threads"))
+    assert data["memcpy_gbps"] > 0
+    assert {r["reader"].split(" (")[0] for r in data["rows"]} == {
+        "hf3fs.preadv",
+        "python os.preadv loop",
+    }
+    assert all(
+        r["ops"] > 0
+        and r["bytes"] == r["ops"] * (4096 if r["workload"] == "4k-random" else 1 << 20)
+        for r in data["rows"]
+    )

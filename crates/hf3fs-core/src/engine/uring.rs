@@ -14,6 +14,15 @@ pub(crate) fn available() -> std::io::Result<()> {
     IoUring::new(2).map(drop)
 }
 
+/// Operations at least this large run as blocking calls even on the uring
+/// engine. Their cost is the copy (page cache) or the transfer (device),
+/// which a ring does not shorten; and io_uring's buffered reads of uncached
+/// data retry page by page and miss the kernel's sequential readahead, which
+/// measured 3x slower than blocking `preadv` for 1 MiB sequential reads
+/// (benchmarks/io.py). Small reads, where the syscall is the cost and depth
+/// matters, stay on the ring.
+const RING_MAX_OP_BYTES: usize = 128 << 10;
+
 thread_local! {
     /// The submitting thread's own ring: (pid, depth, ring).
     static CALLER_RING: RefCell<Option<(u32, u32, IoUring)>> = const { RefCell::new(None) };
@@ -92,6 +101,10 @@ pub(crate) fn work(ring: &mut IoUring, job: &Job, interrupt: Interrupt<'_>) {
                         if job.is_cancelled() {
                             job.skip(i);
                             skipped += 1;
+                            continue;
+                        }
+                        if job.plan.ops[i].len >= RING_MAX_OP_BYTES {
+                            job.run_blocking(i..i + 1);
                             continue;
                         }
                         let sqe = entry(job, i);

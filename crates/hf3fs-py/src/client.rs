@@ -438,12 +438,18 @@ impl PyClient {
     /// entry (short only at end of file). If an entry fails, raises ``OSError``
     /// naming the first failed entry, with every entry's result (bytes or
     /// ``-errno``) in its ``results`` attribute.
+    ///
+    /// The batch runs in parallel on the client's IO engine (``io_engine``)
+    /// with the GIL released; entries next to each other in the list that are
+    /// contiguous in one file are coalesced into one vectored call, and
+    /// entries above 1 MiB are split across IO threads.
     #[pyo3(signature = (iovs, /))]
     fn preadv(&self, py: Python<'_>, iovs: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
         self.batch(py, "preadv", IoDirection::Read, iovs)
     }
 
-    /// Batched write of iovec contents, entries as in ``preadv``.
+    /// Batched write of iovec contents, entries, results, errors and parallel
+    /// execution as in ``preadv`` (the order of overlapping writes is unspecified).
     #[pyo3(signature = (iovs, /))]
     fn pwritev(&self, py: Python<'_>, iovs: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
         self.batch(py, "pwritev", IoDirection::Write, iovs)

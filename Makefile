@@ -45,6 +45,9 @@ fmt: venv  ## Format Rust and Python sources
 
 wheel: venv system-deps  ## Release build of the wheel, installed into .venv
 	rm -f target/wheels/hf3fs-*.whl
+	@# maturin bundles libhwloc by patching the extension in place, and its copy is a hard link to
+	@# cargo's artifact: remove both so every build starts from a freshly linked, unpatched library.
+	rm -f target/release/deps/lib_hf3fs.so target/maturin/lib_hf3fs.so
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet --out target/wheels
 	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps target/wheels/hf3fs-*.whl
 

@@ -692,14 +692,13 @@ impl PyClient {
             let offset: i64 = tuple.get_item(2)?.extract().map_err(|_| bad())?;
             // Entries usually come from sub-iovecs of one allocation: look
             // its memory up (a lock and a refcount) once per run of them.
-            let mem = match keep.last() {
-                Some((slot, mem)) if Arc::ptr_eq(slot, &iov.slot) => mem.clone(),
-                _ => {
-                    let mem = iov.memory()?;
-                    keep.push((iov.slot.clone(), mem.clone()));
-                    mem
-                }
-            };
+            if !keep
+                .last()
+                .is_some_and(|(slot, _)| Arc::ptr_eq(slot, &iov.slot))
+            {
+                keep.push((iov.slot.clone(), iov.memory()?));
+            }
+            let mem = keep.last().map(|(_, mem)| mem).ok_or_else(bad)?;
             entries.push((fd, offset));
             match mem.check_range(iov.off, iov.len) {
                 Err(e) => preset.push(Some(-(e.raw_os_error() as i64))),

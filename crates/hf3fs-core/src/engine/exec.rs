@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::plan::{Op, Plan, Segment};
+use super::plan::{Op, Piece, Plan, Segment};
 use super::IoDirection;
 
 /// Per-piece results of a running batch: bytes, or `-errno`.
@@ -148,7 +148,7 @@ pub(crate) unsafe fn run_pieces_alone(
             continue;
         }
         covered = None;
-        let (offset, addr) = plan.piece_pos[i];
+        let Piece { offset, addr, .. } = plan.pieces[i];
         // SAFETY: the piece's memory is inside the op's (caller's contract).
         let r = unsafe { transfer(dir, op.fd, offset, Segment { addr, len }) };
         results[i].store(r, Ordering::Relaxed);

@@ -239,20 +239,18 @@ impl IoEngine {
     /// This process's pool, started on first use and restarted after `fork()`.
     fn pool(&self) -> Arc<Pool> {
         let mut slot = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        match slot.take() {
-            Some(p) if p.is_current() => {
-                *slot = Some(p.clone());
-                p
-            }
-            stale => {
-                if let Some(p) = stale {
-                    p.abandon();
-                }
-                let p = Arc::new(Pool::start(self.kind, self.threads, self.queue_depth));
-                *slot = Some(p.clone());
-                p
-            }
+        if let Some(p) = slot.as_ref().filter(|p| p.is_current()) {
+            return p.clone();
         }
+        if let Some(stale) = slot.take() {
+            stale.abandon();
+        }
+        slot.insert(Arc::new(Pool::start(
+            self.kind,
+            self.threads,
+            self.queue_depth,
+        )))
+        .clone()
     }
 
     /// Run a batch. Each result is the byte count (short only at end of

@@ -34,6 +34,9 @@ pub struct Piece {
     pub entry: usize,
     /// Bytes of the entry this piece covers.
     pub len: usize,
+    /// File offset and memory address of its first byte.
+    pub offset: u64,
+    pub addr: usize,
 }
 
 /// One positional vectored syscall (or ring submission).
@@ -63,8 +66,6 @@ pub struct Segment {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub pieces: Vec<Piece>,
-    /// File offset and memory address of each piece (parallel to `pieces`).
-    pub piece_pos: Vec<(u64, usize)>,
     pub segments: Vec<Segment>,
     pub ops: Vec<Op>,
     /// Number of entries in the batch.
@@ -89,14 +90,13 @@ impl Plan {
             let mut done = 0usize;
             loop {
                 let len = (e.len - done).min(max_op);
-                plan.push_piece(
-                    Piece { entry: index, len },
-                    e.fd,
-                    e.offset + done as u64,
-                    e.addr + done,
-                    max_op,
-                    max_iovecs,
-                );
+                let piece = Piece {
+                    entry: index,
+                    len,
+                    offset: e.offset + done as u64,
+                    addr: e.addr + done,
+                };
+                plan.push_piece(piece, e.fd, max_op, max_iovecs);
                 done += len;
                 if done >= e.len {
                     break;
@@ -106,18 +106,10 @@ impl Plan {
         plan
     }
 
-    fn push_piece(
-        &mut self,
-        piece: Piece,
-        fd: RawFd,
-        offset: u64,
-        addr: usize,
-        max_op: usize,
-        max_iovecs: usize,
-    ) {
+    fn push_piece(&mut self, piece: Piece, fd: RawFd, max_op: usize, max_iovecs: usize) {
+        let (offset, addr) = (piece.offset, piece.addr);
         let index = self.pieces.len();
         self.pieces.push(piece);
-        self.piece_pos.push((offset, addr));
         if let Some(op) = self.ops.last_mut() {
             let last_seg = self.segments[op.iovecs.end - 1];
             let joins_memory = last_seg.addr + last_seg.len == addr;

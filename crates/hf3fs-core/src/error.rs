@@ -7,12 +7,14 @@
 use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Result alias used throughout hf3fs-core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Errors raised by hf3fs-core.
-#[derive(Debug, thiserror::Error)]
+/// Errors raised by hf3fs-core. Cloneable (the OS error is shared), so one
+/// failed read can be reported to every caller waiting on it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// A system call failed. `path`/`path2` are the caller's paths (as `os` reports them).
     #[error("{op}{}: {source}", describe_paths(.path, .path2))]
@@ -21,7 +23,7 @@ pub enum Error {
         path: Option<OsString>,
         path2: Option<OsString>,
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
     /// A client fd that is not open in this client.
     #[error("{op}: client fd {fd} is not open")]
@@ -66,6 +68,31 @@ pub enum Error {
     /// A long call stopped because the caller asked it to (Ctrl-C).
     #[error("{op} interrupted")]
     Interrupted { op: &'static str },
+    /// A task whose stop token fired before it ran.
+    #[error("{op} cancelled: its stop token was triggered")]
+    Cancelled { op: &'static str },
+    /// An operation a file system does not offer.
+    #[error("{op} {path:?}: not supported by the {fs} file system: {reason}")]
+    Unsupported {
+        op: &'static str,
+        fs: &'static str,
+        path: String,
+        reason: String,
+    },
+    /// A URI that names no supported file system.
+    #[error("cannot open URI {uri:?}: {reason}")]
+    InvalidUri { uri: String, reason: String },
+    /// A cached read outside every range given to the cache (strict mode).
+    #[error("{path}: read of {len} bytes at offset {offset} is not inside any cached range")]
+    CacheMiss { path: String, offset: u64, len: u64 },
+    /// A read that needs bytes past the end of the file.
+    #[error("{path}: read of {len} bytes at offset {offset} goes past the end of the file ({size} bytes)")]
+    ReadPastEnd {
+        path: String,
+        offset: u64,
+        len: u64,
+        size: u64,
+    },
 }
 
 fn describe_paths(path: &Option<OsString>, path2: &Option<OsString>) -> String {
@@ -83,7 +110,7 @@ impl Error {
             op,
             path: Some(path.into()),
             path2: None,
-            source: source.into(),
+            source: Arc::new(source.into()),
         }
     }
 
@@ -93,7 +120,7 @@ impl Error {
             op,
             path: None,
             path2: None,
-            source: source.into(),
+            source: Arc::new(source.into()),
         }
     }
 
@@ -112,6 +139,8 @@ impl Error {
             }
             Error::NotPermitted { .. } => Some(libc::EPERM),
             Error::Interrupted { .. } => Some(libc::EINTR),
+            Error::Cancelled { .. } => Some(libc::ECANCELED),
+            Error::Unsupported { .. } => Some(libc::ENOTSUP),
             _ => None,
         }
     }

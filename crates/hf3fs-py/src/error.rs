@@ -56,9 +56,18 @@ pub fn to_pyerr(err: Error) -> PyErr {
             None,
         ),
         Error::Interrupted { .. } => PyKeyboardInterrupt::new_err(err.to_string()),
+        Error::Cancelled { .. } | Error::Unsupported { .. } => os_error(
+            errno.unwrap_or(libc::EIO),
+            Some(err.to_string()),
+            None,
+            None,
+        ),
         Error::UnknownMount { .. }
         | Error::Config { .. }
         | Error::NotOnMount { .. }
-        | Error::InvalidArgument(_) => PyValueError::new_err(err.to_string()),
+        | Error::InvalidArgument(_)
+        | Error::InvalidUri { .. }
+        | Error::CacheMiss { .. }
+        | Error::ReadPastEnd { .. } => PyValueError::new_err(err.to_string()),
     }
 }

@@ -1,7 +1,7 @@
 //! Calls on client fds: open, creat, close, read, write, lseek, fstat, ftruncate.
 
 use std::num::NonZeroU64;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{Advice, Mode, OFlags, SeekFrom};
@@ -17,7 +17,9 @@ use crate::stat::FileStat;
 const MUTATING_FLAGS: i32 = libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
 
 /// Retry a syscall interrupted by a signal, as CPython does for `os` calls (PEP 475).
-fn retry_eintr<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
+pub(crate) fn retry_eintr<T>(
+    mut f: impl FnMut() -> rustix::io::Result<T>,
+) -> rustix::io::Result<T> {
     loop {
         match f() {
             Err(Errno::INTR) => continue,
@@ -36,6 +38,28 @@ impl Client {
         dir_fd: Option<i64>,
     ) -> Result<i64> {
         let op = "open";
+        let (fd, server) = self.open_os_file(path, flags, mode, dir_fd)?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os(op, path.as_os_str(), e))?;
+        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+        Ok(self.files.insert(OpenFile {
+            os_fd: fd,
+            path: server,
+            flags,
+            is_dir,
+        }))
+    }
+
+    /// Open a file as an OS fd that no client fd refers to (for callers that
+    /// manage its lifetime themselves, like the file system layer). Returns
+    /// the fd and the server path it was opened at.
+    pub fn open_os_file(
+        &self,
+        path: &Path,
+        flags: i32,
+        mode: u32,
+        dir_fd: Option<i64>,
+    ) -> Result<(OwnedFd, std::ffi::OsString)> {
+        let op = "open";
         let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
         if flags & libc::O_ACCMODE != libc::O_RDONLY || flags & MUTATING_FLAGS != 0 || tmpfile {
             self.require_write(op, path)?;
@@ -46,14 +70,7 @@ impl Client {
             .root
             .open_path(&server, oflags, Mode::from_bits_truncate(mode as _))
             .map_err(|e| Error::os(op, path.as_os_str(), e))?;
-        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os(op, path.as_os_str(), e))?;
-        let is_dir = st.st_mode & libc::S_IFMT == libc::S_IFDIR;
-        Ok(self.files.insert(OpenFile {
-            os_fd: fd,
-            path: server,
-            flags,
-            is_dir,
-        }))
+        Ok((fd, server))
     }
 
     /// `creat`: create (or truncate) a file for writing; with `excl`, fail if it exists.
@@ -148,6 +165,6 @@ impl Client {
 
 /// Tell the kernel `len` bytes from `pos` will be read soon. Advisory: a file
 /// system that ignores it (or a pipe) is not an error.
-fn advise_willneed(fd: BorrowedFd<'_>, pos: u64, len: u64) {
+pub(crate) fn advise_willneed(fd: BorrowedFd<'_>, pos: u64, len: u64) {
     let _ = rustix::fs::fadvise(fd, pos, NonZeroU64::new(len), Advice::WillNeed);
 }

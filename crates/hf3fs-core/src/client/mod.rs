@@ -5,7 +5,7 @@
 //! cwd or a directory fd, and errors carry the errno `os` would give.
 
 mod dirs;
-mod files;
+pub(crate) mod files;
 mod paths;
 
 use std::ffi::{OsStr, OsString};
@@ -77,23 +77,39 @@ impl Client {
                 role: role.as_str(),
             });
         }
+        let io = options.io.or(EngineOptions::from_env()?).or(config.io);
+        Client::at_root(
+            mount,
+            &mount_config.root,
+            mount_config.create,
+            role,
+            options,
+            io,
+        )
+    }
+
+    /// A client of the directory `root` (no configuration or token), acting
+    /// with `role`; `io` are the engine settings, unset fields defaulted.
+    /// This is how [`crate::fs::LocalFileSystem`] reaches the whole machine.
+    pub fn at_root(
+        name: &str,
+        root: &Path,
+        create: bool,
+        role: Role,
+        options: &ClientOptions,
+        io: EngineOptions,
+    ) -> Result<Client> {
         let mode = options.resolve_mode.unwrap_or_else(ResolveMode::detect);
-        let root = Root::open(&mount_config.root, mount_config.create, mode).map_err(|e| {
-            Error::os(
-                "open mount root",
-                mount_config.root.as_os_str().to_os_string(),
-                e,
-            )
-        })?;
-        let engine = IoEngine::new(options.io.or(EngineOptions::from_env()?).or(config.io))?;
+        let root = Root::open(root, create, mode)
+            .map_err(|e| Error::os("open mount root", root.as_os_str().to_os_string(), e))?;
         Ok(Client {
-            mount_name: mount.to_string(),
+            mount_name: name.to_string(),
             root,
             role,
             as_super: options.as_super,
             cwd: Mutex::new(None),
             files: FdTable::default(),
-            engine,
+            engine: IoEngine::new(io)?,
         })
     }
 

@@ -308,7 +308,7 @@ impl Client {
             op,
             path: Some(src.as_os_str().to_os_string()),
             path2: Some(dst.as_os_str().to_os_string()),
-            source: e,
+            source: std::sync::Arc::new(e),
         };
         // Every failure names both paths, as os.rename reports them.
         let both = |e: Error| {

@@ -1,0 +1,328 @@
+//! A file system that adds latency to every call (Arrow's `SlowFileSystem`),
+//! and optionally a per-request bandwidth, so tests and benchmarks can model
+//! a network store on top of a fast one.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{
+    FileInfo, FileSelector, FileSystem, InputStream, IoContext, KeyValueMetadata, OutputStream,
+    RandomAccessFile, RandomAccessStream, ReadRange,
+};
+use crate::error::Result;
+
+/// Arrow's jitter: latencies are drawn from a normal distribution whose
+/// standard deviation is this fraction of the average (clamped at zero).
+const JITTER_FRACTION: f64 = 0.1;
+
+/// Seeded latencies: the same seed gives the same sequence.
+#[derive(Debug)]
+pub struct LatencyGenerator {
+    average: Duration,
+    state: Mutex<u64>,
+}
+
+impl LatencyGenerator {
+    /// Latencies around `average`, jittered deterministically from `seed`.
+    pub fn new(average: Duration, seed: u64) -> LatencyGenerator {
+        LatencyGenerator {
+            average,
+            state: Mutex::new(seed),
+        }
+    }
+
+    /// The average latency.
+    pub fn average(&self) -> Duration {
+        self.average
+    }
+
+    fn uniform(state: &mut u64) -> f64 {
+        // splitmix64: tiny, seedable, and good enough for jitter.
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 53 random bits in (0, 1].
+        ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+
+    /// The next latency.
+    pub fn next_latency(&self) -> Duration {
+        if self.average.is_zero() {
+            return Duration::ZERO;
+        }
+        let (u1, u2) = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (Self::uniform(&mut state), Self::uniform(&mut state))
+        };
+        // Box-Muller: a standard normal from two uniforms.
+        let normal = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        let avg = self.average.as_secs_f64();
+        Duration::from_secs_f64((avg + normal * JITTER_FRACTION * avg).max(0.0))
+    }
+}
+
+/// What a [`SlowFileSystem`] was asked to do.
+#[derive(Debug, Default)]
+pub struct SlowStats {
+    read_requests: AtomicU64,
+    bytes_read: AtomicU64,
+    metadata_requests: AtomicU64,
+}
+
+impl SlowStats {
+    /// Read requests issued (each `read_at`, and each range of `read_many`).
+    pub fn read_requests(&self) -> u64 {
+        self.read_requests.load(Ordering::Relaxed)
+    }
+
+    /// Bytes those requests returned.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Other calls (info, listing, open, delete, ...).
+    pub fn metadata_requests(&self) -> u64 {
+        self.metadata_requests.load(Ordering::Relaxed)
+    }
+
+    /// Start counting from zero.
+    pub fn reset(&self) {
+        self.read_requests.store(0, Ordering::Relaxed);
+        self.bytes_read.store(0, Ordering::Relaxed);
+        self.metadata_requests.store(0, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+struct Delays {
+    latencies: LatencyGenerator,
+    /// Bytes per second one request transfers; `None` = unlimited.
+    bandwidth: Option<f64>,
+    stats: Arc<SlowStats>,
+}
+
+impl Delays {
+    fn metadata_call(&self) {
+        self.stats.metadata_requests.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(self.latencies.next_latency());
+    }
+
+    fn read_request(&self, len: usize) {
+        self.stats.read_requests.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes_read
+            .fetch_add(len as u64, Ordering::Relaxed);
+        let transfer = self.bandwidth.map_or(Duration::ZERO, |bw| {
+            Duration::from_secs_f64(len as f64 / bw)
+        });
+        std::thread::sleep(self.latencies.next_latency() + transfer);
+    }
+}
+
+/// Delegates to another file system, sleeping before every call: a latency
+/// per request (seeded jitter around an average) plus, optionally, the time
+/// a request of that size takes at a given bandwidth. `read_many` issues its
+/// ranges concurrently (as many at once as the IO context's executor has
+/// threads), as a client of a network store would.
+#[derive(Clone)]
+pub struct SlowFileSystem {
+    inner: Arc<dyn FileSystem>,
+    delays: Arc<Delays>,
+}
+
+impl fmt::Debug for SlowFileSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlowFileSystem")
+            .field("inner", &self.inner)
+            .field("average_latency", &self.delays.latencies.average())
+            .field("bandwidth", &self.delays.bandwidth)
+            .finish()
+    }
+}
+
+impl SlowFileSystem {
+    /// `inner` with `average_latency` per call, jittered from `seed`.
+    pub fn new(inner: Arc<dyn FileSystem>, average_latency: Duration, seed: u64) -> Self {
+        SlowFileSystem {
+            inner,
+            delays: Arc::new(Delays {
+                latencies: LatencyGenerator::new(average_latency, seed),
+                bandwidth: None,
+                stats: Arc::new(SlowStats::default()),
+            }),
+        }
+    }
+
+    /// The same, with each read request limited to `bytes_per_second`.
+    pub fn with_bandwidth(
+        inner: Arc<dyn FileSystem>,
+        average_latency: Duration,
+        seed: u64,
+        bytes_per_second: f64,
+    ) -> Self {
+        let mut fs = SlowFileSystem::new(inner, average_latency, seed);
+        if let Some(d) = Arc::get_mut(&mut fs.delays) {
+            d.bandwidth = (bytes_per_second > 0.0).then_some(bytes_per_second);
+        }
+        fs
+    }
+
+    /// Counts of the requests made through this file system.
+    pub fn stats(&self) -> Arc<SlowStats> {
+        self.delays.stats.clone()
+    }
+
+    fn meta<T>(&self, f: impl FnOnce(&dyn FileSystem) -> Result<T>) -> Result<T> {
+        self.delays.metadata_call();
+        f(self.inner.as_ref())
+    }
+}
+
+impl FileSystem for SlowFileSystem {
+    fn type_name(&self) -> &'static str {
+        "slow"
+    }
+
+    fn io_context(&self) -> &IoContext {
+        self.inner.io_context()
+    }
+
+    fn normalize_path(&self, path: &str) -> Result<String> {
+        self.inner.normalize_path(path)
+    }
+
+    fn get_file_info(&self, path: &str) -> Result<FileInfo> {
+        self.meta(|fs| fs.get_file_info(path))
+    }
+
+    fn get_file_info_selector(&self, select: &FileSelector) -> Result<Vec<FileInfo>> {
+        self.meta(|fs| fs.get_file_info_selector(select))
+    }
+
+    fn create_dir(&self, path: &str, recursive: bool) -> Result<()> {
+        self.meta(|fs| fs.create_dir(path, recursive))
+    }
+
+    fn delete_dir(&self, path: &str) -> Result<()> {
+        self.meta(|fs| fs.delete_dir(path))
+    }
+
+    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()> {
+        self.meta(|fs| fs.delete_dir_contents(path, missing_dir_ok))
+    }
+
+    fn delete_root_dir_contents(&self) -> Result<()> {
+        self.meta(|fs| fs.delete_root_dir_contents())
+    }
+
+    fn delete_file(&self, path: &str) -> Result<()> {
+        self.meta(|fs| fs.delete_file(path))
+    }
+
+    fn move_path(&self, src: &str, dest: &str) -> Result<()> {
+        self.meta(|fs| fs.move_path(src, dest))
+    }
+
+    fn copy_file(&self, src: &str, dest: &str) -> Result<()> {
+        self.meta(|fs| fs.copy_file(src, dest))
+    }
+
+    fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
+        let inner = self.meta(|fs| fs.open_input_file(path))?;
+        Ok(Arc::new(SlowFile {
+            inner,
+            delays: self.delays.clone(),
+            concurrency: self.io_context().executor().capacity().max(1),
+        }))
+    }
+
+    fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {
+        Ok(Box::new(RandomAccessStream::new(
+            self.open_input_file(path)?,
+        )))
+    }
+
+    fn open_output_stream(
+        &self,
+        path: &str,
+        metadata: Option<&KeyValueMetadata>,
+    ) -> Result<Box<dyn OutputStream>> {
+        self.meta(|fs| fs.open_output_stream(path, metadata))
+    }
+
+    fn open_append_stream(
+        &self,
+        path: &str,
+        metadata: Option<&KeyValueMetadata>,
+    ) -> Result<Box<dyn OutputStream>> {
+        self.meta(|fs| fs.open_append_stream(path, metadata))
+    }
+}
+
+/// A file of a [`SlowFileSystem`]: every read request waits first.
+#[derive(Debug)]
+struct SlowFile {
+    inner: Arc<dyn RandomAccessFile>,
+    delays: Arc<Delays>,
+    concurrency: usize,
+}
+
+impl RandomAccessFile for SlowFile {
+    fn path(&self) -> &str {
+        self.inner.path()
+    }
+
+    fn size(&self) -> Result<u64> {
+        self.inner.size()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.delays.read_request(buf.len());
+        self.inner.read_at(offset, buf)
+    }
+
+    fn read_bytes_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        self.delays.read_request(len);
+        self.inner.read_bytes_at(offset, len)
+    }
+
+    fn read_many_into(&self, requests: &mut [(u64, &mut [u8])]) -> Result<Vec<usize>> {
+        // `concurrency` workers take requests in order, like a client with
+        // that many connections: each waits its own latency.
+        let n = requests.len();
+        let queue = Mutex::new(requests.iter_mut().enumerate());
+        let results: Mutex<Vec<Option<Result<usize>>>> = Mutex::new(vec![None; n]);
+        std::thread::scope(|scope| {
+            for _ in 0..self.concurrency.min(n) {
+                scope.spawn(|| loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((index, (offset, buf))) = next else {
+                        break;
+                    };
+                    let r = self.read_at(*offset, buf);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(r);
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|r| r.unwrap_or(Ok(0)))
+            .collect()
+    }
+
+    fn will_need(&self, ranges: &[ReadRange]) -> Result<()> {
+        self.inner.will_need(ranges)
+    }
+
+    fn supports_zero_copy(&self) -> bool {
+        self.inner.supports_zero_copy()
+    }
+}

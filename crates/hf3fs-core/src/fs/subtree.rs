@@ -1,0 +1,175 @@
+//! A file system rooted at a directory of another one (Arrow's `SubTreeFileSystem`).
+
+use std::sync::Arc;
+
+use super::path::{is_root, join, normalize_relative};
+use super::{
+    named, two_paths, FileInfo, FileSelector, FileSystem, InputStream, IoContext, KeyValueMetadata,
+    OutputStream, RandomAccessFile,
+};
+use crate::error::{Error, Result};
+
+/// Exposes `base` of another file system as a root. Paths are relative (a
+/// leading `/` is optional) and cannot climb out with `..`.
+#[derive(Debug, Clone)]
+pub struct SubTreeFileSystem {
+    base: String,
+    inner: Arc<dyn FileSystem>,
+}
+
+impl SubTreeFileSystem {
+    /// The subtree at `base` (a path of `inner`) of `inner`.
+    pub fn new(base: &str, inner: Arc<dyn FileSystem>) -> Result<SubTreeFileSystem> {
+        let base = inner.normalize_path(base)?;
+        Ok(SubTreeFileSystem { base, inner })
+    }
+
+    /// The base path in the file system underneath.
+    pub fn base_path(&self) -> &str {
+        &self.base
+    }
+
+    /// The file system underneath.
+    pub fn base_fs(&self) -> &Arc<dyn FileSystem> {
+        &self.inner
+    }
+
+    fn prepend(&self, path: &str) -> Result<String> {
+        let rel = normalize_relative(path)?;
+        Ok(if rel.is_empty() {
+            self.base.clone()
+        } else {
+            join(&self.base, &rel)
+        })
+    }
+
+    fn strip<'a>(&self, inner_path: &'a str, inner_base: &str) -> &'a str {
+        inner_path
+            .strip_prefix(inner_base)
+            .unwrap_or(inner_path)
+            .trim_start_matches('/')
+    }
+}
+
+impl FileSystem for SubTreeFileSystem {
+    fn type_name(&self) -> &'static str {
+        "subtree"
+    }
+
+    fn io_context(&self) -> &IoContext {
+        self.inner.io_context()
+    }
+
+    fn normalize_path(&self, path: &str) -> Result<String> {
+        normalize_relative(path)
+    }
+
+    fn get_file_info(&self, path: &str) -> Result<FileInfo> {
+        let mut info = self
+            .inner
+            .get_file_info(&self.prepend(path)?)
+            .map_err(|e| named(e, path))?;
+        info.path = path.to_string();
+        Ok(info)
+    }
+
+    fn get_file_info_selector(&self, select: &FileSelector) -> Result<Vec<FileInfo>> {
+        let inner_base = self.prepend(&select.base_dir)?;
+        let inner_select = FileSelector {
+            base_dir: inner_base.clone(),
+            ..select.clone()
+        };
+        let mut infos = self
+            .inner
+            .get_file_info_selector(&inner_select)
+            .map_err(|e| named(e, &select.base_dir))?;
+        for info in &mut infos {
+            info.path = join(&select.base_dir, self.strip(&info.path, &inner_base));
+        }
+        Ok(infos)
+    }
+
+    fn create_dir(&self, path: &str, recursive: bool) -> Result<()> {
+        self.inner
+            .create_dir(&self.prepend(path)?, recursive)
+            .map_err(|e| named(e, path))
+    }
+
+    fn delete_dir(&self, path: &str) -> Result<()> {
+        if is_root(path) {
+            return Err(Error::errno("delete_dir", path, libc::EBUSY));
+        }
+        self.inner
+            .delete_dir(&self.prepend(path)?)
+            .map_err(|e| named(e, path))
+    }
+
+    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()> {
+        if is_root(path) {
+            return Err(Error::InvalidArgument(format!(
+                "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
+            )));
+        }
+        self.inner
+            .delete_dir_contents(&self.prepend(path)?, missing_dir_ok)
+            .map_err(|e| named(e, path))
+    }
+
+    fn delete_root_dir_contents(&self) -> Result<()> {
+        if is_root(&self.base) {
+            self.inner.delete_root_dir_contents()
+        } else {
+            self.inner.delete_dir_contents(&self.base, false)
+        }
+    }
+
+    fn delete_file(&self, path: &str) -> Result<()> {
+        self.inner
+            .delete_file(&self.prepend(path)?)
+            .map_err(|e| named(e, path))
+    }
+
+    fn move_path(&self, src: &str, dest: &str) -> Result<()> {
+        self.inner
+            .move_path(&self.prepend(src)?, &self.prepend(dest)?)
+            .map_err(|e| two_paths("move", e, src, dest))
+    }
+
+    fn copy_file(&self, src: &str, dest: &str) -> Result<()> {
+        self.inner
+            .copy_file(&self.prepend(src)?, &self.prepend(dest)?)
+            .map_err(|e| two_paths("copy_file", e, src, dest))
+    }
+
+    fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
+        self.inner
+            .open_input_file(&self.prepend(path)?)
+            .map_err(|e| named(e, path))
+    }
+
+    fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {
+        self.inner
+            .open_input_stream(&self.prepend(path)?)
+            .map_err(|e| named(e, path))
+    }
+
+    fn open_output_stream(
+        &self,
+        path: &str,
+        metadata: Option<&KeyValueMetadata>,
+    ) -> Result<Box<dyn OutputStream>> {
+        self.inner
+            .open_output_stream(&self.prepend(path)?, metadata)
+            .map_err(|e| named(e, path))
+    }
+
+    fn open_append_stream(
+        &self,
+        path: &str,
+        metadata: Option<&KeyValueMetadata>,
+    ) -> Result<Box<dyn OutputStream>> {
+        self.inner
+            .open_append_stream(&self.prepend(path)?, metadata)
+            .map_err(|e| named(e, path))
+    }
+}

@@ -1,0 +1,180 @@
+//! Picking a file system from a URI (Arrow's `FileSystemFromUri`).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{FileSystem, Hf3fsFileSystem, LocalFileSystem, MockFileSystem};
+use crate::error::{Error, Result};
+use crate::{Client, ClientOptions};
+
+/// The URI schemes [`filesystem_from_uri`] understands (plain paths are local).
+pub const SUPPORTED_SCHEMES: &[&str] = &["hf3fs", "file", "mock"];
+
+/// How [`filesystem_from_uri`] connects to a mount.
+#[derive(Debug, Clone, Default)]
+pub struct UriOptions {
+    /// The token for `hf3fs://` mounts; default `$HF3FS_TOKEN`, else empty
+    /// (accepted by mounts that list no tokens), as for the default client.
+    pub token: Option<String>,
+    /// Options for the client of an `hf3fs://` mount.
+    pub client: ClientOptions,
+}
+
+fn invalid(uri: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidUri {
+        uri: uri.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Decode `%XX` escapes; a malformed escape is an error naming the URI.
+fn percent_decode(uri: &str, s: &str) -> Result<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| invalid(uri, "malformed %-escape"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| invalid(uri, "%-escapes do not decode to UTF-8"))
+}
+
+/// The file system a URI names, and the path inside it.
+///
+/// - `hf3fs://<mount>/<path>`: a configured mount, through a new [`Client`];
+///   the path is relative to the mount root.
+/// - `file:///<path>` and plain paths (relative ones against the current
+///   directory): the local file system, with an absolute path.
+/// - `mock://<path>`: a new, empty [`MockFileSystem`].
+///
+/// Any other scheme is an error that lists the supported ones.
+pub fn filesystem_from_uri(
+    uri: &str,
+    options: &UriOptions,
+) -> Result<(Arc<dyn FileSystem>, String)> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return local(uri, uri);
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return local(uri, uri);
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "hf3fs" => {
+            let (mount, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if mount.is_empty() {
+                return Err(invalid(
+                    uri,
+                    "an hf3fs URI names a mount: hf3fs://<mount>/<path>",
+                ));
+            }
+            let token = match &options.token {
+                Some(t) => t.clone(),
+                None => std::env::var("HF3FS_TOKEN").unwrap_or_default(),
+            };
+            let client = Client::open(mount, &token, &options.client)?;
+            let fs: Arc<dyn FileSystem> = Arc::new(Hf3fsFileSystem::new(Arc::new(client)));
+            let path = fs.normalize_path(&percent_decode(uri, path)?)?;
+            Ok((fs, path))
+        }
+        "file" => {
+            let (host, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            if !host.is_empty() && host != "localhost" {
+                return Err(invalid(
+                    uri,
+                    format!("file URIs name this machine (file:///<path>), not host {host:?}"),
+                ));
+            }
+            local(uri, &percent_decode(uri, path)?)
+        }
+        "mock" => {
+            let fs: Arc<dyn FileSystem> = Arc::new(MockFileSystem::new(SystemTime::now()));
+            let path = fs.normalize_path(&percent_decode(uri, rest)?)?;
+            Ok((fs, path))
+        }
+        other => Err(invalid(
+            uri,
+            format!(
+                "unsupported scheme {other:?}; supported: hf3fs://<mount>/<path>, \
+                 file:///<path>, mock://<path>, or a local path"
+            ),
+        )),
+    }
+}
+
+fn local(uri: &str, path: &str) -> Result<(Arc<dyn FileSystem>, String)> {
+    if path.is_empty() {
+        return Err(invalid(uri, "empty path"));
+    }
+    let absolute = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let cwd =
+            std::env::current_dir().map_err(|e| Error::os_nopath("getcwd", e).with_path(path))?;
+        cwd.join(path).to_string_lossy().into_owned()
+    };
+    let fs: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new()?);
+    let normalized = fs.normalize_path(&absolute)?;
+    Ok((fs, normalized))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        let o = UriOptions::default();
+        let (fs, p) = filesystem_from_uri("file:///tmp//x/", &o).unwrap();
+        assert_eq!((fs.type_name(), p.as_str()), ("local", "/tmp/x"));
+        let (fs, p) = filesystem_from_uri("/tmp/a%20b", &o).unwrap();
+        assert_eq!((fs.type_name(), p.as_str()), ("local", "/tmp/a%20b"));
+        let (fs, p) = filesystem_from_uri("file:///tmp/a%20b", &o).unwrap();
+        assert_eq!((fs.type_name(), p.as_str()), ("local", "/tmp/a b"));
+        let (fs, p) = filesystem_from_uri("mock://a/b", &o).unwrap();
+        assert_eq!((fs.type_name(), p.as_str()), ("mock", "a/b"));
+        let (fs, p) = filesystem_from_uri("rel/x", &o).unwrap();
+        assert_eq!(fs.type_name(), "local");
+        assert!(p.starts_with('/') && p.ends_with("/rel/x"), "{p}");
+    }
+
+    #[test]
+    fn bad_uris_say_why() {
+        let o = UriOptions::default();
+        let e = filesystem_from_uri("s3://bucket/key", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("s3") && e.contains("hf3fs://") && e.contains("mock://"),
+            "{e}"
+        );
+        let e = filesystem_from_uri("hf3fs:///x", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names a mount"), "{e}");
+        let e = filesystem_from_uri("file://otherhost/x", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("otherhost"), "{e}");
+        let e = filesystem_from_uri("file:///x%zz", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("escape"), "{e}");
+    }
+}

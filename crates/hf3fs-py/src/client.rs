@@ -60,7 +60,7 @@ fn pair_arg<'py>(
 }
 
 /// A buffer argument: address and length of a C-contiguous buffer.
-fn buffer_arg(
+pub(crate) fn buffer_arg(
     op: &str,
     obj: &Bound<'_, PyAny>,
     writable: bool,
@@ -121,7 +121,7 @@ fn warn_unpinned(py: Python<'_>, mem: &IovMemory) -> PyResult<()> {
 ///     ``$HF3FS_IO_QUEUE_DEPTH``, else ``[io] queue_depth``, else 64.
 #[pyclass(name = "Client", module = "hf3fs", frozen)]
 pub struct PyClient {
-    inner: Arc<Client>,
+    pub(crate) inner: Arc<Client>,
 }
 
 #[pymethods]

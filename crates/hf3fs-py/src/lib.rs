@@ -3,8 +3,10 @@
 //! Only conversions live here; the logic is in hf3fs-core.
 
 mod blocking;
+mod cache;
 mod client;
 mod error;
+mod fs;
 mod iovec;
 mod types;
 
@@ -39,6 +41,13 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyStat>()?;
     m.add_class::<types::PyDirent>()?;
     m.add_class::<types::PyDir>()?;
+    m.add_class::<fs::PyFileSystem>()?;
+    m.add_class::<fs::PyRandomAccessFile>()?;
+    m.add_class::<fs::PyOutputStream>()?;
+    m.add_class::<cache::PyCacheOptions>()?;
+    m.add_class::<cache::PyReadRangeCache>()?;
+    m.add_class::<cache::PyBuffer>()?;
+    m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

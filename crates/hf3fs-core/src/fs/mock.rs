@@ -142,11 +142,16 @@ impl MockFileSystem {
 
     fn file(&self, op: &'static str, path: &str) -> Result<(Bytes, KeyValueMetadata)> {
         let key = normalize_relative(path)?;
-        match self.lock().get(&key) {
+        let tree = self.lock();
+        match tree.get(&key) {
             Some(Node::File { data, metadata, .. }) => Ok((data.clone(), metadata.clone())),
             Some(Node::Dir { .. }) => Err(errno(op, path, libc::EISDIR)),
             None if key.is_empty() => Err(errno(op, path, libc::EISDIR)),
-            None => Err(errno(op, path, libc::ENOENT)),
+            None => {
+                // Below a file is ENOTDIR, as open(2) says; otherwise ENOENT.
+                MockFileSystem::check_parent(&tree, op, path, &key)?;
+                Err(errno(op, path, libc::ENOENT))
+            }
         }
     }
 
@@ -320,7 +325,11 @@ impl FileSystem for MockFileSystem {
         let key = normalize_relative(path)?;
         let mut tree = self.lock();
         match MockFileSystem::kind(&tree, &key) {
-            None => Err(errno(op, path, libc::ENOENT)),
+            None => {
+                // Below a file is ENOTDIR, as unlink(2) says; otherwise ENOENT.
+                MockFileSystem::check_parent(&tree, op, path, &key)?;
+                Err(errno(op, path, libc::ENOENT))
+            }
             Some(true) => Err(errno(op, path, libc::EISDIR)),
             Some(false) => {
                 tree.remove(&key);

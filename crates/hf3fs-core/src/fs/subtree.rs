@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::path::{is_root, join, normalize_relative};
 use super::{
     named, two_paths, FileInfo, FileSelector, FileSystem, InputStream, IoContext, KeyValueMetadata,
-    OutputStream, RandomAccessFile,
+    OutputStream, RandomAccessFile, ReadRange,
 };
 use crate::error::{Error, Result};
 
@@ -142,9 +144,14 @@ impl FileSystem for SubTreeFileSystem {
     }
 
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
-        self.inner
+        let inner = self
+            .inner
             .open_input_file(&self.prepend(path)?)
-            .map_err(|e| named(e, path))
+            .map_err(|e| named(e, path))?;
+        Ok(Arc::new(SubTreeFile {
+            inner,
+            path: path.to_string(),
+        }))
     }
 
     fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {
@@ -171,5 +178,47 @@ impl FileSystem for SubTreeFileSystem {
         self.inner
             .open_append_stream(&self.prepend(path)?, metadata)
             .map_err(|e| named(e, path))
+    }
+}
+
+/// A file of a [`SubTreeFileSystem`]: the inner file, under the caller's path
+/// (the base path underneath is not the caller's business).
+#[derive(Debug)]
+struct SubTreeFile {
+    inner: Arc<dyn RandomAccessFile>,
+    path: String,
+}
+
+impl RandomAccessFile for SubTreeFile {
+    fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn size(&self) -> Result<u64> {
+        self.inner.size()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        self.inner.read_at(offset, buf)
+    }
+
+    fn read_bytes_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        self.inner.read_bytes_at(offset, len)
+    }
+
+    fn read_many_into(&self, requests: &mut [(u64, &mut [u8])]) -> Result<Vec<usize>> {
+        self.inner.read_many_into(requests)
+    }
+
+    fn read_many(&self, ranges: &[ReadRange]) -> Result<Vec<Bytes>> {
+        self.inner.read_many(ranges)
+    }
+
+    fn will_need(&self, ranges: &[ReadRange]) -> Result<()> {
+        self.inner.will_need(ranges)
+    }
+
+    fn supports_zero_copy(&self) -> bool {
+        self.inner.supports_zero_copy()
     }
 }

@@ -1,0 +1,299 @@
+//! The conformance suite of the file systems (in the style of object_store's
+//! `integration.rs`): every case is a plain function of a file system and the
+//! root its paths are built from, and [`conformance!`] instantiates every case
+//! for every backend, each run on a fresh, empty instance
+//! (`mock::move_renames_file`, `local::move_renames_file`, ...).
+//!
+//! The semantics checked are Arrow's (see the trait docs in `hf3fs_core::fs`),
+//! with the errno `os` would give for each failure.
+
+// The cases live in `fs_conformance/`; this file is a crate root, so the
+// module paths are spelled out.
+#[path = "fs_conformance/dirs.rs"]
+mod dirs;
+#[path = "fs_conformance/files.rs"]
+mod files;
+#[path = "fs_conformance/info.rs"]
+mod info;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hf3fs_core::engine::EngineOptions;
+use hf3fs_core::fs::{
+    FileSystem, FileSystemExt, Hf3fsFileSystem, LocalFileSystem, MockFileSystem, SlowFileSystem,
+    SubTreeFileSystem,
+};
+use hf3fs_core::{Client, ClientOptions, Error, Result, Role};
+use tempfile::TempDir;
+
+use dirs::*;
+use files::*;
+use info::*;
+
+/// The modification time every mock file gets.
+const MOCK_TIME: SystemTime = SystemTime::UNIX_EPOCH;
+
+/// A file system under test, the root its paths are built from, and what
+/// must stay alive while it is used.
+struct Backend {
+    fs: Arc<dyn FileSystem>,
+    root: String,
+    _dir: Option<TempDir>,
+}
+
+mod backends {
+    use super::*;
+
+    fn tempdir() -> (TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().canonicalize().unwrap();
+        let path = path.to_str().expect("a UTF-8 temporary path").to_string();
+        (dir, path)
+    }
+
+    fn relative(fs: impl FileSystem + 'static, dir: Option<TempDir>) -> Backend {
+        Backend {
+            fs: Arc::new(fs),
+            root: String::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn mock() -> Backend {
+        relative(MockFileSystem::new(MOCK_TIME), None)
+    }
+
+    pub fn local() -> Backend {
+        let (dir, root) = tempdir();
+        Backend {
+            fs: Arc::new(LocalFileSystem::new().unwrap()),
+            root,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn hf3fs() -> Backend {
+        let (dir, _) = tempdir();
+        let fs = hf3fs_at(&dir, Role::Write);
+        relative(fs, Some(dir))
+    }
+
+    pub fn subtree_local() -> Backend {
+        let (dir, root) = tempdir();
+        let inner = Arc::new(LocalFileSystem::new().unwrap());
+        relative(SubTreeFileSystem::new(&root, inner).unwrap(), Some(dir))
+    }
+
+    pub fn subtree_mock() -> Backend {
+        let inner = Arc::new(MockFileSystem::new(MOCK_TIME));
+        inner.create_dir("base/dir", true).unwrap();
+        relative(SubTreeFileSystem::new("base/dir", inner).unwrap(), None)
+    }
+
+    pub fn slow_mock() -> Backend {
+        let inner = Arc::new(MockFileSystem::new(MOCK_TIME));
+        relative(SlowFileSystem::new(inner, Duration::ZERO, 1), None)
+    }
+}
+
+/// A mount over `dir` whose token has `role`.
+fn hf3fs_at(dir: &TempDir, role: Role) -> Hf3fsFileSystem {
+    let client = Client::at_root(
+        "t",
+        dir.path(),
+        false,
+        role,
+        &ClientOptions::default(),
+        EngineOptions::default(),
+    )
+    .unwrap();
+    Hf3fsFileSystem::new(Arc::new(client))
+}
+
+/// `rel` below `root` (`root` itself for an empty `rel`).
+fn at(root: &str, rel: &str) -> String {
+    match (root.is_empty(), rel.is_empty()) {
+        (true, _) => rel.to_string(),
+        (false, true) => root.to_string(),
+        (false, false) => format!("{root}/{rel}"),
+    }
+}
+
+/// The error of `r`, after checking it carries `want`.
+#[track_caller]
+fn expect_errno<T: Debug>(r: Result<T>, want: i32) -> Error {
+    match r {
+        Ok(v) => panic!("expected errno {want}, got Ok({v:?})"),
+        Err(e) => {
+            assert_eq!(e.raw_errno(), Some(want), "wrong errno: {e}");
+            e
+        }
+    }
+}
+
+/// Create entries below `root`: names ending in `/` are directories, the
+/// others files holding their own name. Parents are created as needed.
+fn make_tree(fs: &dyn FileSystem, root: &str, entries: &[&str]) {
+    for entry in entries {
+        match entry.strip_suffix('/') {
+            Some(dir) => fs.create_dir(&at(root, dir), true).unwrap(),
+            None => {
+                if let Some((parent, _)) = entry.rsplit_once('/') {
+                    fs.create_dir(&at(root, parent), true).unwrap();
+                }
+                fs.write_all(&at(root, entry), entry.as_bytes()).unwrap();
+            }
+        }
+    }
+}
+
+/// `n` bytes of a seeded pseudo-random sequence.
+fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut rng = SplitMix(seed);
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        out.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// splitmix64: a tiny seeded generator, so failures reproduce.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Instantiates every case for every backend: `backend::case`.
+macro_rules! conformance {
+    (backends [$($backend:ident),* $(,)?] cases $cases:tt) => {
+        $( conformance!(@one $backend $cases); )*
+    };
+    (@one $backend:ident [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $case() {
+                    let b = super::backends::$backend();
+                    super::$case(b.fs.as_ref(), &b.root);
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    backends [mock, local, hf3fs, subtree_local, subtree_mock, slow_mock]
+    cases [
+        // info.rs
+        get_file_info_reports_types,
+        get_file_info_of_root_is_a_directory,
+        selector_lists_entries_sorted,
+        selector_recursive_lists_the_tree,
+        selector_max_recursion_limits_depth,
+        selector_missing_base,
+        selector_base_is_a_file,
+        normalize_path_canonical_spelling,
+        ext_helpers,
+        // dirs.rs
+        create_dir_recursive,
+        create_dir_non_recursive_needs_parent,
+        create_dir_existing,
+        delete_dir_removes_tree,
+        delete_dir_errors,
+        delete_dir_contents_keeps_dir,
+        delete_dir_contents_errors,
+        delete_root_dir_contents,
+        delete_file_and_errors,
+        delete_files_stops_at_first_failure,
+        move_renames_file,
+        move_replaces_existing_file,
+        move_renames_dir_with_contents,
+        move_errors_name_both_paths,
+        copy_file_copies_and_replaces,
+        copy_file_errors,
+        // files.rs
+        input_file_reads_at_offsets,
+        input_file_read_many_random_ranges,
+        input_file_read_many_into,
+        input_file_errors,
+        input_stream_reads_sequentially,
+        output_stream_creates_and_truncates,
+        output_stream_errors,
+        append_stream_creates_and_appends,
+    ]
+}
+
+/// Metadata given to `open_output_stream` comes back from the input stream
+/// (the mock is the one backend with somewhere to keep it).
+#[test]
+fn mock_output_metadata_comes_back() {
+    let fs = MockFileSystem::new(MOCK_TIME);
+    let meta = vec![
+        ("content-type".to_string(), "text/plain".to_string()),
+        ("owner".to_string(), "conformance".to_string()),
+    ];
+    let mut out = fs.open_output_stream("f", Some(&meta)).unwrap();
+    out.write(b"data").unwrap();
+    out.close().unwrap();
+    let mut input = fs.open_input_stream("f").unwrap();
+    assert_eq!(input.metadata().unwrap(), meta);
+    assert_eq!(input.read_bytes(10).unwrap(), "data");
+    // Without metadata, a file has none.
+    fs.write_all("g", b"x").unwrap();
+    assert!(fs
+        .open_input_stream("g")
+        .unwrap()
+        .metadata()
+        .unwrap()
+        .is_empty());
+}
+
+/// A mount opened with a read token serves reads and refuses every change
+/// with `EACCES`.
+#[test]
+fn hf3fs_read_role_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    std::fs::write(dir.path().join("d/f"), b"hello").unwrap();
+    let fs = hf3fs_at(&dir, Role::Read);
+
+    assert_eq!(fs.read_all("d/f").unwrap(), "hello");
+    assert!(fs.get_file_info("d").unwrap().is_dir());
+    assert_eq!(fs.get_file_info("/d/f").unwrap().size, Some(5));
+    let listing = fs
+        .get_file_info_selector(&hf3fs_core::fs::FileSelector::new("d"))
+        .unwrap();
+    assert_eq!(listing.len(), 1);
+    assert_eq!(listing[0].path, "d/f");
+
+    expect_errno(fs.create_dir("e", false), libc::EACCES);
+    expect_errno(fs.create_dir("d/e/f", true), libc::EACCES);
+    expect_errno(fs.write_all("d/g", b"x"), libc::EACCES);
+    expect_errno(fs.write_all("d/f", b"x"), libc::EACCES);
+    expect_errno(fs.open_append_stream("d/f", None), libc::EACCES);
+    expect_errno(fs.delete_file("d/f"), libc::EACCES);
+    expect_errno(fs.delete_dir("d"), libc::EACCES);
+    expect_errno(fs.delete_dir_contents("d", false), libc::EACCES);
+    expect_errno(fs.move_path("d/f", "d/g"), libc::EACCES);
+    expect_errno(fs.copy_file("d/f", "d/g"), libc::EACCES);
+
+    // Nothing changed.
+    assert_eq!(std::fs::read(dir.path().join("d/f")).unwrap(), b"hello");
+    assert!(!dir.path().join("d/g").exists());
+    assert!(!dir.path().join("e").exists());
+}

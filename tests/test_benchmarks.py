@@ -44,3 +44,24 @@ def test_io_benchmark_json():
         and r["bytes"] == r["ops"] * (4096 if r["workload"] == "4k-random" else 1 << 20)
         for r in data["rows"]
     )
+
+
+def test_coalesce_benchmark_prints_every_plan():
+    out = run_benchmark("coalesce.py", "--smoke")
+    for plan in ("per-chunk, sequential", "no coalescing", "arrow defaults", "network metrics"):
+        assert sum(plan in line for line in out.splitlines()) == 2, out
+
+
+def test_coalesce_benchmark_json_counts_requests():
+    data = json.loads(run_benchmark("coalesce.py", "--smoke", "--json"))
+    rows = {(r["columns"], r["plan"]): r for r in data["rows"]}
+    for columns in ("all", "every 4th"):
+        uncoalesced = rows[(columns, "no coalescing")]
+        # Without coalescing, one request per column chunk, and only the bytes needed.
+        assert uncoalesced["requests"] == uncoalesced["chunks"]
+        assert uncoalesced["bytes_read"] == uncoalesced["bytes_needed"]
+        merged = rows[(columns, "network metrics")]
+        assert merged["requests"] <= uncoalesced["requests"]
+        assert merged["bytes_read"] >= merged["bytes_needed"]
+    # Reading every column leaves no holes: Arrow's defaults merge them into few requests.
+    assert rows[("all", "arrow defaults")]["requests"] < rows[("all", "no coalescing")]["requests"]

@@ -74,6 +74,21 @@ impl PyFileSystem {
             slow_stats: None,
         }
     }
+
+    fn open_writer(
+        &self,
+        py: Python<'_>,
+        path: &str,
+        metadata: Option<&Bound<'_, PyDict>>,
+        append: bool,
+    ) -> PyResult<PyOutputStream> {
+        let metadata = metadata_arg(metadata)?;
+        let out = blocking(py, |_| match append {
+            true => self.inner.open_append_stream(path, metadata.as_ref()),
+            false => self.inner.open_output_stream(path, metadata.as_ref()),
+        })?;
+        Ok(PyOutputStream::new(out, path))
+    }
 }
 
 #[pymethods]
@@ -264,11 +279,7 @@ impl PyFileSystem {
         path: &str,
         metadata: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOutputStream> {
-        let metadata = metadata_arg(metadata)?;
-        let out = blocking(py, |_| {
-            self.inner.open_output_stream(path, metadata.as_ref())
-        })?;
-        Ok(PyOutputStream::new(out, path))
+        self.open_writer(py, path, metadata, false)
     }
 
     #[pyo3(signature = (path, *, metadata=None))]
@@ -278,11 +289,7 @@ impl PyFileSystem {
         path: &str,
         metadata: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyOutputStream> {
-        let metadata = metadata_arg(metadata)?;
-        let out = blocking(py, |_| {
-            self.inner.open_append_stream(path, metadata.as_ref())
-        })?;
-        Ok(PyOutputStream::new(out, path))
+        self.open_writer(py, path, metadata, true)
     }
 
     /// Key-value metadata stored with a file (only some file systems keep it).

@@ -17,8 +17,8 @@ use super::interfaces::closed_error;
 use super::path::{self, join};
 use super::{named, two_paths};
 use super::{
-    FileInfo, FileSelector, FileSystem, FileType, InputStream, IoContext, KeyValueMetadata,
-    OutputStream, RandomAccessFile, RandomAccessStream, ReadRange, WritableFile,
+    FileInfo, FileSelector, FileSystem, FileType, IoContext, KeyValueMetadata, OutputStream,
+    RandomAccessFile, ReadRange, WritableFile,
 };
 use crate::client::files::{advise_willneed, retry_eintr};
 use crate::client::never_interrupt;
@@ -400,12 +400,6 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
             path: path.to_string(),
             client: self.client.clone(),
         }))
-    }
-
-    fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {
-        Ok(Box::new(RandomAccessStream::new(
-            self.open_input_file(path)?,
-        )))
     }
 
     fn open_output_stream(

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    FileInfo, FileSelector, FileSystem, InputStream, IoContext, KeyValueMetadata, OutputStream,
-    RandomAccessFile, RandomAccessStream, ReadRange,
+    FileInfo, FileSelector, FileSystem, IoContext, KeyValueMetadata, OutputStream,
+    RandomAccessFile, ReadRange,
 };
 use crate::error::Result;
 
@@ -240,12 +240,6 @@ impl FileSystem for SlowFileSystem {
             delays: self.delays.clone(),
             concurrency: self.io_context().executor().capacity().max(1),
         }))
-    }
-
-    fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {
-        Ok(Box::new(RandomAccessStream::new(
-            self.open_input_file(path)?,
-        )))
     }
 
     fn open_output_stream(

@@ -259,11 +259,6 @@ def test_rm(fs, tree):
         fs.rm_file(f"{tree}/missing")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Hf3fsFileSystem.rm of a missing path (not a glob) returns silently; "
-    "fsspec's memory and local file systems raise FileNotFoundError",
-)
 def test_rm_missing_path_raises(fs, base):
     with pytest.raises(FileNotFoundError):
         fs.rm(f"{base}/missing")
@@ -287,12 +282,6 @@ def test_mv_file_and_dir(fs, tree):
         fs.mv(f"{tree}/missing", f"{tree}/elsewhere")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: mv(dir, existing_dir) renames onto existing_dir (OSError ENOTEMPTY when it "
-    "has entries, silently replaces it when empty) instead of moving into existing_dir/<name> "
-    "as fsspec's local and memory file systems do",
-)
 @pytest.mark.parametrize("dest_has_entries", [True, False], ids=["nonempty", "empty"])
 def test_mv_dir_into_existing_dir(fs, tree, dest_has_entries):
     if dest_has_entries:
@@ -389,11 +378,6 @@ def test_open_unsupported(fs, base):
         fs.open(f"{base}/missing", "rb")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fs.open(<directory>, 'rb') opens a zero-size file and read() returns b''; "
-    "fsspec's local file system raises IsADirectoryError",
-)
 def test_open_directory_for_reading_raises(fs, base):
     fs.mkdir(f"{base}/dir")
     with pytest.raises(IsADirectoryError):
@@ -500,10 +484,12 @@ def test_pickle_round_trip(fs, base):
     assert clone.cat_file(f"{base}/p") == b"pickled"
     clone.pipe_file(f"{base}/q", b"from the clone")
     assert fs.cat_file(f"{base}/q") == b"from the clone"
-    # Open files pickle too (fsspec re-opens them by path).
+    # Open files pickle too: fsspec re-opens them by path at the same position.
     with fs.open(f"{base}/p", "rb") as f:
         f.seek(3)
         g = pickle.loads(pickle.dumps(f))
+        assert g.read() == b"kled"
+        g.seek(0)
         assert g.read() == b"pickled"
 
 

@@ -256,6 +256,9 @@ class Hf3fsFileSystem(AbstractFileSystem):
         self.rm_file(path)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        for named in [path] if isinstance(path, str) else list(path):
+            if not any(c in str(named) for c in "*?[") and not self.exists(named):
+                raise _not_found(self._strip_protocol(named))
         paths = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
         for p in sorted(paths, reverse=True):
             fs, rel, stripped = self._target(p)
@@ -284,8 +287,10 @@ class Hf3fsFileSystem(AbstractFileSystem):
             fs1, rel1, s1 = self._target(path1)
             fs2, rel2, s2 = self._target(path2)
             if fs1 is fs2:
-                if self.isdir(s2) and not self.isdir(s1):
-                    rel2 = f"{rel2}/{s1.rsplit('/', 1)[-1]}" if rel2 else s1.rsplit("/", 1)[-1]
+                # As shutil.move and fsspec's local file system: into an existing directory.
+                if self.isdir(s2):
+                    name = s1.rsplit("/", 1)[-1]
+                    rel2 = f"{rel2}/{name}" if rel2 else name
                 fs1.move(rel1, rel2)
                 return
         super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
@@ -395,6 +400,8 @@ class Hf3fsFileSystem(AbstractFileSystem):
             if self.exists(stripped):
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), stripped)
             mode = "wb"
+        if mode == "rb" and self.isdir(stripped):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), stripped)
         if mode in ("wb", "ab") and self.auto_mkdir:
             self._make_parent(stripped)
         return Hf3fsFile(

@@ -47,11 +47,20 @@ fn non_negative(op: &str, name: &str, v: i64) -> PyResult<u64> {
         .map_err(|_| PyValueError::new_err(format!("{op}: {name} must be non-negative, got {v}")))
 }
 
+/// A metadata key or value: `str`, or UTF-8 `bytes` (pyarrow's `KeyValueMetadata` holds bytes).
+fn metadata_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return String::from_utf8(b.as_bytes().to_vec())
+            .map_err(|_| PyValueError::new_err("metadata keys and values must be UTF-8 text"));
+    }
+    Ok(obj.str()?.to_string())
+}
+
 fn metadata_arg(metadata: Option<&Bound<'_, PyDict>>) -> PyResult<Option<KeyValueMetadata>> {
     metadata
         .map(|d| {
             d.iter()
-                .map(|(k, v)| Ok((k.str()?.to_string(), v.str()?.to_string())))
+                .map(|(k, v)| Ok((metadata_text(&k)?, metadata_text(&v)?)))
                 .collect::<PyResult<KeyValueMetadata>>()
         })
         .transpose()

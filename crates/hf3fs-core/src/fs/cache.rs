@@ -303,15 +303,20 @@ impl ReadRangeCache {
         }))
     }
 
-    /// The entry holding `range`, found as Arrow does (the first entry not
-    /// ending before `range` ends), started if lazy, with prefetching.
+    /// The entry holding `range`, started if lazy, with prefetching.
+    ///
+    /// Entries are sorted by offset, and ranges cached by separate calls may
+    /// overlap, so the search walks back from the last entry starting at or
+    /// before `range` (Arrow's search by end can miss an overlapped entry).
     fn lookup(&self, range: ReadRange) -> Result<Option<(ReadRange, IoFuture<Bytes>)>> {
         let mut entries = self.lock();
-        let index = entries.partition_point(|e| e.range.end() < range.end());
-        let found = entries.get(index).is_some_and(|e| e.range.contains(&range));
-        if !found {
+        let starts_before = entries.partition_point(|e| e.range.offset <= range.offset);
+        let Some(index) = (0..starts_before)
+            .rev()
+            .find(|&i| entries[i].range.contains(&range))
+        else {
             return Ok(None);
-        }
+        };
         let prefetch = if self.options.lazy {
             self.options.prefetch_limit as usize
         } else {

@@ -317,3 +317,22 @@ fn read_errors_reach_every_reader() {
     }
     assert!(cache.wait().is_err());
 }
+
+#[test]
+fn overlapping_entries_from_separate_calls_are_found() {
+    let file = Counting::new(1000);
+    let cache = cache_of(&file, CacheOptions::defaults(), true);
+    cache.cache(&[r(0, 300)]).unwrap();
+    cache.cache(&[r(10, 5)]).unwrap();
+    cache.cache(&[r(400, 10)]).unwrap();
+    assert_eq!(
+        cache.read(r(50, 10)).unwrap().as_ref(),
+        expected(50, 10).as_slice()
+    );
+    assert_eq!(
+        cache.read(r(12, 2)).unwrap().as_ref(),
+        expected(12, 2).as_slice()
+    );
+    cache.wait().unwrap();
+    assert_eq!(file.requests.load(Ordering::SeqCst), 3);
+}

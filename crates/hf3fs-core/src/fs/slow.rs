@@ -113,6 +113,7 @@ impl Delays {
         std::thread::sleep(self.latencies.next_latency());
     }
 
+    /// Account for one read request that returned `len` bytes, and wait.
     fn read_request(&self, len: usize) {
         self.stats.read_requests.fetch_add(1, Ordering::Relaxed);
         self.stats
@@ -276,14 +277,18 @@ impl RandomAccessFile for SlowFile {
         self.inner.size()
     }
 
+    // The store's reply is modelled after the fact: a request costs its
+    // latency plus the transfer of the bytes it actually returned.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        self.delays.read_request(buf.len());
-        self.inner.read_at(offset, buf)
+        let n = self.inner.read_at(offset, buf)?;
+        self.delays.read_request(n);
+        Ok(n)
     }
 
     fn read_bytes_at(&self, offset: u64, len: usize) -> Result<Bytes> {
-        self.delays.read_request(len);
-        self.inner.read_bytes_at(offset, len)
+        let out = self.inner.read_bytes_at(offset, len)?;
+        self.delays.read_request(out.len());
+        Ok(out)
     }
 
     fn read_many_into(&self, requests: &mut [(u64, &mut [u8])]) -> Result<Vec<usize>> {

@@ -501,3 +501,12 @@ def test_pickle_keeps_token(mounts):
     assert clone.cat_file("tok/f") == b"secret"
     with pytest.raises(PermissionError):
         clone.pipe_file("tok/f", b"x")
+
+
+def test_errors_name_the_fsspec_path():
+    fs = Hf3fsFileSystem(skip_instance_cache=True)
+    name = f"local/errors-{uuid.uuid4().hex}/missing"
+    for call in (fs.ls, fs.cat_file, fs.rm_file):
+        with pytest.raises(FileNotFoundError) as info:
+            call(name)
+        assert info.value.filename == name

@@ -67,6 +67,34 @@ def _info_dict(name: str, kind: str, size: int | None, mtime_ns: int | None) -> 
     return info
 
 
+class _MountFS:
+    """A mount's :class:`FileSystem` whose errors name fsspec paths (``<mount>/<path>``)
+    rather than paths inside the mount."""
+
+    def __init__(self, fs: FileSystem, mount: str) -> None:
+        self._fs = fs
+        self._mount = mount
+
+    def _name(self, path: Any) -> Any:
+        return f"{self._mount}/{path}" if isinstance(path, str) else path
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._fs, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except OSError as e:
+                if e.errno is None or not isinstance(e.filename, str):
+                    raise
+                named = type(e)(
+                    e.errno, e.strerror, self._name(e.filename), None, self._name(e.filename2)
+                )
+                raise named from None
+
+        return call
+
+
 class Hf3fsFileSystem(AbstractFileSystem):
     """fsspec file system for ``hf3fs://<mount>/<path>`` URLs.
 
@@ -102,7 +130,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         self._token = token
         self._client = client
         self.auto_mkdir = auto_mkdir
-        self._mounts: dict[str, FileSystem] = {}
+        self._mounts: dict[str, _MountFS] = {}
         self._mounts_lock = threading.Lock()
 
     # -- paths -----------------------------------------------------------
@@ -125,7 +153,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         mount, _, rel = path.partition("/")
         return mount, rel
 
-    def _fs(self, mount: str) -> FileSystem:
+    def _fs(self, mount: str) -> _MountFS:
         with self._mounts_lock:
             fs = self._mounts.get(mount)
             if fs is None:
@@ -138,10 +166,10 @@ class Hf3fsFileSystem(AbstractFileSystem):
                     fs = FileSystem.for_client(self._client)
                 else:
                     fs, _ = FileSystem.from_uri(f"{PROTOCOL}://{mount}/", token=self._token)
-                self._mounts[mount] = fs
+                fs = self._mounts[mount] = _MountFS(fs, mount)
             return fs
 
-    def _target(self, path: str) -> tuple[FileSystem, str, str]:
+    def _target(self, path: str) -> tuple[_MountFS, str, str]:
         """The Rust file system, the path inside the mount, and the stripped path."""
         stripped = self._strip_protocol(path)
         mount, rel = self._split(stripped)

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import fsspec
 import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
-pa = pytest.importorskip("pyarrow")
-pd = pytest.importorskip("pandas")
-pl = pytest.importorskip("polars")
-pafs = pytest.importorskip("pyarrow.fs")
-pq = pytest.importorskip("pyarrow.parquet")
-ds = pytest.importorskip("pyarrow.dataset")
-
-import hf3fs  # noqa: E402
-from hf3fs.fs import ArrowHandler, FileSystem, Hf3fsFileSystem  # noqa: E402
+import hf3fs
+from hf3fs.fs import ArrowHandler, FileSystem, Hf3fsFileSystem
 
 N = 10_000
 

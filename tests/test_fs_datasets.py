@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import datasets
 import pandas as pd
 import pytest
-
-datasets = pytest.importorskip("datasets")
 
 
 @pytest.fixture

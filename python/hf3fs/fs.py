@@ -92,6 +92,8 @@ class _MountFS:
                 )
                 raise named from None
 
+        # Cached on the instance: later lookups skip __getattr__.
+        setattr(self, name, call)
         return call
 
 

@@ -36,11 +36,13 @@ pub fn path_arg(op: &str, obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
 }
 
 fn non_negative(op: &str, what: &str, v: Option<i64>) -> PyResult<Option<u64>> {
-    v.map(|n| {
-        u64::try_from(n)
-            .map_err(|_| PyValueError::new_err(format!("{op}: {what} must be >= 0, got {n}")))
-    })
-    .transpose()
+    v.map(|n| non_negative_value(op, what, n)).transpose()
+}
+
+/// An integer argument that must not be negative; the error names it.
+pub(crate) fn non_negative_value(op: &str, what: &str, v: i64) -> PyResult<u64> {
+    u64::try_from(v)
+        .map_err(|_| PyValueError::new_err(format!("{op}: {what} must be non-negative, got {v}")))
 }
 
 /// A `(a, b)` tuple argument, or None; anything else is a `TypeError` with `msg`.

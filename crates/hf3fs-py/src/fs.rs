@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::blocking::blocking;
-use crate::client::{buffer_arg, PyClient};
+use crate::client::{buffer_arg, non_negative_value, PyClient};
 
 /// `(path, type, size, mtime_ns)`: what Python sees of a `FileInfo`.
 type InfoTuple = (String, &'static str, Option<u64>, Option<i128>);
@@ -40,11 +40,6 @@ pub(crate) fn ranges_arg(op: &str, ranges: Vec<(i64, i64)>) -> PyResult<Vec<Read
             Ok(ReadRange::new(offset as u64, length as u64))
         })
         .collect()
-}
-
-fn non_negative(op: &str, name: &str, v: i64) -> PyResult<u64> {
-    u64::try_from(v)
-        .map_err(|_| PyValueError::new_err(format!("{op}: {name} must be non-negative, got {v}")))
 }
 
 /// A metadata key or value: `str`, or UTF-8 `bytes` (pyarrow's `KeyValueMetadata` holds bytes).
@@ -337,8 +332,8 @@ impl PyRandomAccessFile {
         offset: i64,
         length: i64,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let offset = non_negative("read_at", "offset", offset)?;
-        let length = non_negative("read_at", "length", length)?;
+        let offset = non_negative_value("read_at", "offset", offset)?;
+        let length = non_negative_value("read_at", "length", length)?;
         let len = usize::try_from(length)
             .map_err(|_| PyValueError::new_err(format!("read_at: length {length} is too large")))?;
         let data = blocking(py, |_| self.inner.read_bytes_at(offset, len))?;
@@ -347,7 +342,7 @@ impl PyRandomAccessFile {
 
     /// Fill a writable buffer from ``offset``; returns the byte count.
     fn read_into(&self, py: Python<'_>, offset: i64, buf: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let offset = non_negative("read_into", "offset", offset)?;
+        let offset = non_negative_value("read_into", "offset", offset)?;
         let (_view, addr, len) = buffer_arg("read_into", buf, true)?;
         blocking(py, |_| {
             // SAFETY: `_view` keeps the caller's buffer exported, valid and

@@ -75,11 +75,13 @@ impl ThreadPoolExecutor {
             .clone()
     }
 
-    fn shared(&self) -> Arc<PoolShared> {
+    /// This process's pool, started on first use; `None` when not even one
+    /// thread could be started (the caller then runs tasks inline).
+    fn shared(&self) -> Option<Arc<PoolShared>> {
         let mut slot = lock(&self.shared);
         let pid = std::process::id();
         if let Some(s) = slot.as_ref().filter(|s| s.pid == pid) {
-            return s.clone();
+            return Some(s.clone());
         }
         // A pool inherited through fork() has no threads here: forget it
         // (never touching its queue, which a parent thread may have held).
@@ -110,23 +112,22 @@ impl ThreadPoolExecutor {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
                 });
             if spawned.is_err() && index == 0 {
-                // Not even one thread: tasks would never run. Run them inline.
-                return shared;
+                return None;
             }
         }
-        slot.insert(shared).clone()
+        Some(slot.insert(shared).clone())
     }
 }
 
 impl Executor for ThreadPoolExecutor {
     fn spawn(&self, task: Task) {
-        let shared = self.shared();
-        if lock(&self.shared).is_none() {
-            task();
-            return;
+        match self.shared() {
+            Some(shared) => {
+                lock(&shared.queue).push_back(task);
+                shared.wake.notify_one();
+            }
+            None => task(),
         }
-        lock(&shared.queue).push_back(task);
-        shared.wake.notify_one();
     }
 
     fn capacity(&self) -> usize {
@@ -296,6 +297,10 @@ pub struct Promise<T> {
 impl<T> Promise<T> {
     /// Deliver the result and wake every waiter.
     pub fn complete(mut self, value: Result<T>) {
+        self.fulfil(value);
+    }
+
+    fn fulfil(&mut self, value: Result<T>) {
         if let Some(slot) = self.slot.take() {
             let wakers = {
                 let mut state = lock(&slot.state);
@@ -313,11 +318,7 @@ impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
         if self.slot.is_some() {
             let op = self.op;
-            let promise = Promise {
-                slot: self.slot.take(),
-                op,
-            };
-            promise.complete(Err(Error::InvalidArgument(format!(
+            self.fulfil(Err(Error::InvalidArgument(format!(
                 "{op}: the task ended without a result (it panicked); see the log for the panic"
             ))));
         }

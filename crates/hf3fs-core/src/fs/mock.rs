@@ -56,10 +56,6 @@ impl fmt::Debug for MockFileSystem {
     }
 }
 
-fn errno(op: &'static str, path: &str, n: i32) -> Error {
-    Error::errno(op, path, n)
-}
-
 impl MockFileSystem {
     /// An empty file system whose files all get modification time `time`.
     pub fn new(time: SystemTime) -> MockFileSystem {
@@ -107,17 +103,17 @@ impl MockFileSystem {
         let parent = path::parent(key).unwrap_or("");
         match MockFileSystem::kind(tree, parent) {
             Some(true) => Ok(()),
-            Some(false) => Err(errno(op, path, libc::ENOTDIR)),
+            Some(false) => Err(Error::errno(op, path, libc::ENOTDIR)),
             None => {
                 // An ancestor that is a file makes it ENOTDIR, as the kernel says.
                 let mut p = parent;
                 while let Some(up) = path::parent(p) {
                     if MockFileSystem::kind(tree, up) == Some(false) {
-                        return Err(errno(op, path, libc::ENOTDIR));
+                        return Err(Error::errno(op, path, libc::ENOTDIR));
                     }
                     p = up;
                 }
-                Err(errno(op, path, libc::ENOENT))
+                Err(Error::errno(op, path, libc::ENOENT))
             }
         }
     }
@@ -145,12 +141,12 @@ impl MockFileSystem {
         let tree = self.lock();
         match tree.get(&key) {
             Some(Node::File { data, metadata, .. }) => Ok((data.clone(), metadata.clone())),
-            Some(Node::Dir { .. }) => Err(errno(op, path, libc::EISDIR)),
-            None if key.is_empty() => Err(errno(op, path, libc::EISDIR)),
+            Some(Node::Dir { .. }) => Err(Error::errno(op, path, libc::EISDIR)),
+            None if key.is_empty() => Err(Error::errno(op, path, libc::EISDIR)),
             None => {
                 // Below a file is ENOTDIR, as open(2) says; otherwise ENOENT.
                 MockFileSystem::check_parent(&tree, op, path, &key)?;
-                Err(errno(op, path, libc::ENOENT))
+                Err(Error::errno(op, path, libc::ENOENT))
             }
         }
     }
@@ -165,7 +161,7 @@ impl MockFileSystem {
         let key = normalize_relative(path)?;
         let mut tree = self.lock();
         if MockFileSystem::kind(&tree, &key) == Some(true) {
-            return Err(errno(op, path, libc::EISDIR));
+            return Err(Error::errno(op, path, libc::EISDIR));
         }
         MockFileSystem::check_parent(&tree, op, path, &key)?;
         let existing = match tree.get(&key) {
@@ -227,8 +223,8 @@ impl FileSystem for MockFileSystem {
         let tree = self.lock();
         match MockFileSystem::kind(&tree, &key) {
             None if select.allow_not_found => return Ok(Vec::new()),
-            None => return Err(errno("get_file_info", base, libc::ENOENT)),
-            Some(false) => return Err(errno("get_file_info", base, libc::ENOTDIR)),
+            None => return Err(Error::errno("get_file_info", base, libc::ENOENT)),
+            Some(false) => return Err(Error::errno("get_file_info", base, libc::ENOTDIR)),
             Some(true) => {}
         }
         let skip = if key.is_empty() { 0 } else { key.len() + 1 };
@@ -255,7 +251,7 @@ impl FileSystem for MockFileSystem {
         let mut tree = self.lock();
         match MockFileSystem::kind(&tree, &key) {
             Some(true) => return Ok(()),
-            Some(false) => return Err(errno(op, path, libc::EEXIST)),
+            Some(false) => return Err(Error::errno(op, path, libc::EEXIST)),
             None => {}
         }
         if !recursive {
@@ -266,7 +262,7 @@ impl FileSystem for MockFileSystem {
         while let Some(up) = path::parent(p) {
             match MockFileSystem::kind(&tree, up) {
                 Some(true) => break,
-                Some(false) => return Err(errno(op, path, libc::ENOTDIR)),
+                Some(false) => return Err(Error::errno(op, path, libc::ENOTDIR)),
                 None => chain.push(up),
             }
             p = up;
@@ -283,11 +279,11 @@ impl FileSystem for MockFileSystem {
         let key = normalize_relative(path)?;
         let mut tree = self.lock();
         if key.is_empty() {
-            return Err(errno(op, path, libc::EBUSY));
+            return Err(Error::errno(op, path, libc::EBUSY));
         }
         match MockFileSystem::kind(&tree, &key) {
-            None => return Err(errno(op, path, libc::ENOENT)),
-            Some(false) => return Err(errno(op, path, libc::ENOTDIR)),
+            None => return Err(Error::errno(op, path, libc::ENOENT)),
+            Some(false) => return Err(Error::errno(op, path, libc::ENOTDIR)),
             Some(true) => {}
         }
         MockFileSystem::remove_below(&mut tree, &key);
@@ -306,8 +302,8 @@ impl FileSystem for MockFileSystem {
         let mut tree = self.lock();
         match MockFileSystem::kind(&tree, &key) {
             None if missing_dir_ok => Ok(()),
-            None => Err(errno(op, path, libc::ENOENT)),
-            Some(false) => Err(errno(op, path, libc::ENOTDIR)),
+            None => Err(Error::errno(op, path, libc::ENOENT)),
+            Some(false) => Err(Error::errno(op, path, libc::ENOTDIR)),
             Some(true) => {
                 MockFileSystem::remove_below(&mut tree, &key);
                 Ok(())
@@ -328,9 +324,9 @@ impl FileSystem for MockFileSystem {
             None => {
                 // Below a file is ENOTDIR, as unlink(2) says; otherwise ENOENT.
                 MockFileSystem::check_parent(&tree, op, path, &key)?;
-                Err(errno(op, path, libc::ENOENT))
+                Err(Error::errno(op, path, libc::ENOENT))
             }
-            Some(true) => Err(errno(op, path, libc::EISDIR)),
+            Some(true) => Err(Error::errno(op, path, libc::EISDIR)),
             Some(false) => {
                 tree.remove(&key);
                 Ok(())
@@ -389,7 +385,7 @@ impl FileSystem for MockFileSystem {
         let d = normalize_relative(dest)?;
         let mut tree = self.lock();
         if MockFileSystem::kind(&tree, &d) == Some(true) {
-            return Err(errno(op, dest, libc::EISDIR));
+            return Err(Error::errno(op, dest, libc::EISDIR));
         }
         MockFileSystem::check_parent(&tree, op, dest, &d)?;
         tree.insert(

@@ -170,13 +170,13 @@ impl<S: PathStyle> PosixFileSystem<S> {
         }
     }
 
-    fn open(&self, path: &str, flags: i32) -> Result<(File, String)> {
+    fn open(&self, path: &str, flags: i32) -> Result<File> {
         let server = Self::server(path)?;
         let (fd, _) = self
             .client
             .open_os_file(Path::new(&server), flags | libc::O_CLOEXEC, 0o666, None)
             .map_err(|e| named(e, path))?;
-        Ok((File::from(fd), server))
+        Ok(File::from(fd))
     }
 
     fn names(&self, path: &str, server: &str) -> Result<Vec<String>> {
@@ -203,7 +203,7 @@ impl<S: PathStyle> PosixFileSystem<S> {
     }
 
     fn output(&self, path: &str, flags: i32) -> Result<Box<dyn OutputStream>> {
-        let (file, _) = self.open(path, libc::O_WRONLY | libc::O_CREAT | flags)?;
+        let file = self.open(path, libc::O_WRONLY | libc::O_CREAT | flags)?;
         let pos = if flags & libc::O_APPEND != 0 {
             file.metadata()
                 .map_err(|e| Error::os("open_append_stream", path, e))?
@@ -240,10 +240,6 @@ fn info_from_stat(path: String, st: &FileStat) -> FileInfo {
     }
 }
 
-fn errno(op: &'static str, path: &str, errno: i32) -> Error {
-    Error::errno(op, path, errno)
-}
-
 impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
     fn type_name(&self) -> &'static str {
         S::TYPE_NAME
@@ -268,8 +264,10 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
         let base = &select.base_dir;
         match self.stat(base)? {
             None if select.allow_not_found => return Ok(Vec::new()),
-            None => return Err(errno("get_file_info", base, libc::ENOENT)),
-            Some(st) if !st.is_dir() => return Err(errno("get_file_info", base, libc::ENOTDIR)),
+            None => return Err(Error::errno("get_file_info", base, libc::ENOENT)),
+            Some(st) if !st.is_dir() => {
+                return Err(Error::errno("get_file_info", base, libc::ENOTDIR))
+            }
             Some(_) => {}
         }
         let mut out = Vec::new();
@@ -301,7 +299,7 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
     fn create_dir(&self, path: &str, recursive: bool) -> Result<()> {
         match self.stat(path)? {
             Some(st) if st.is_dir() => return Ok(()),
-            Some(_) => return Err(errno("create_dir", path, libc::EEXIST)),
+            Some(_) => return Err(Error::errno("create_dir", path, libc::EEXIST)),
             None => {}
         }
         let server = Self::server(path)?;
@@ -321,8 +319,10 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
 
     fn delete_dir(&self, path: &str) -> Result<()> {
         match self.stat(path)? {
-            None => return Err(errno("delete_dir", path, libc::ENOENT)),
-            Some(st) if !st.is_dir() => return Err(errno("delete_dir", path, libc::ENOTDIR)),
+            None => return Err(Error::errno("delete_dir", path, libc::ENOENT)),
+            Some(st) if !st.is_dir() => {
+                return Err(Error::errno("delete_dir", path, libc::ENOTDIR))
+            }
             Some(_) => {}
         }
         let server = Self::server(path)?;
@@ -339,9 +339,9 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
         }
         match self.stat(path)? {
             None if missing_dir_ok => return Ok(()),
-            None => return Err(errno("delete_dir_contents", path, libc::ENOENT)),
+            None => return Err(Error::errno("delete_dir_contents", path, libc::ENOENT)),
             Some(st) if !st.is_dir() => {
-                return Err(errno("delete_dir_contents", path, libc::ENOTDIR))
+                return Err(Error::errno("delete_dir_contents", path, libc::ENOTDIR))
             }
             Some(_) => {}
         }
@@ -375,25 +375,25 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
     }
 
     fn copy_file(&self, src: &str, dest: &str) -> Result<()> {
-        let (mut from, _) = self.open(src, libc::O_RDONLY)?;
+        let mut from = self.open(src, libc::O_RDONLY)?;
         let st = from
             .metadata()
             .map_err(|e| Error::os("copy_file", src, e))?;
         if st.is_dir() {
-            return Err(errno("copy_file", src, libc::EISDIR));
+            return Err(Error::errno("copy_file", src, libc::EISDIR));
         }
-        let (mut to, _) = self.open(dest, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+        let mut to = self.open(dest, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
         std::io::copy(&mut from, &mut to).map_err(|e| Error::os("copy_file", dest, e))?;
         Ok(())
     }
 
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
-        let (file, _) = self.open(path, libc::O_RDONLY)?;
+        let file = self.open(path, libc::O_RDONLY)?;
         let st = file
             .metadata()
             .map_err(|e| Error::os("open_input_file", path, e))?;
         if st.is_dir() {
-            return Err(errno("open_input_file", path, libc::EISDIR));
+            return Err(Error::errno("open_input_file", path, libc::EISDIR));
         }
         Ok(Arc::new(OsFile {
             file,
@@ -557,7 +557,7 @@ impl WritableFile for OsOutputStream {
 impl<S: PathStyle> PosixFileSystem<S> {
     /// Open a file for writing at any offset (created if missing, not truncated).
     pub fn open_writable_file(&self, path: &str) -> Result<Box<dyn WritableFile>> {
-        let (file, _) = self.open(path, libc::O_WRONLY | libc::O_CREAT)?;
+        let file = self.open(path, libc::O_WRONLY | libc::O_CREAT)?;
         Ok(Box::new(OsOutputStream {
             file: Some(file),
             path: path.to_string(),

@@ -150,14 +150,7 @@ impl fmt::Debug for SlowFileSystem {
 impl SlowFileSystem {
     /// `inner` with `average_latency` per call, jittered from `seed`.
     pub fn new(inner: Arc<dyn FileSystem>, average_latency: Duration, seed: u64) -> Self {
-        SlowFileSystem {
-            inner,
-            delays: Arc::new(Delays {
-                latencies: LatencyGenerator::new(average_latency, seed),
-                bandwidth: None,
-                stats: Arc::new(SlowStats::default()),
-            }),
-        }
+        SlowFileSystem::build(inner, average_latency, seed, None)
     }
 
     /// The same, with each read request limited to `bytes_per_second`.
@@ -167,11 +160,24 @@ impl SlowFileSystem {
         seed: u64,
         bytes_per_second: f64,
     ) -> Self {
-        let mut fs = SlowFileSystem::new(inner, average_latency, seed);
-        if let Some(d) = Arc::get_mut(&mut fs.delays) {
-            d.bandwidth = (bytes_per_second > 0.0).then_some(bytes_per_second);
+        let bandwidth = (bytes_per_second > 0.0).then_some(bytes_per_second);
+        SlowFileSystem::build(inner, average_latency, seed, bandwidth)
+    }
+
+    fn build(
+        inner: Arc<dyn FileSystem>,
+        average_latency: Duration,
+        seed: u64,
+        bandwidth: Option<f64>,
+    ) -> Self {
+        SlowFileSystem {
+            inner,
+            delays: Arc::new(Delays {
+                latencies: LatencyGenerator::new(average_latency, seed),
+                bandwidth,
+                stats: Arc::new(SlowStats::default()),
+            }),
         }
-        fs
     }
 
     /// Counts of the requests made through this file system.

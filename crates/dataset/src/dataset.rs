@@ -1,0 +1,338 @@
+//! A dataset: a scan plus the plan and resume state, the one entry point the
+//! bindings use.
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use hf3fs_core::fs::CacheOptions;
+
+use crate::error::{Error, Result};
+use crate::filter::Predicate;
+use crate::index::{DatasetIndex, IndexOptions};
+use crate::plan::{
+    batch_count, consumed_by_worker, intervals_len, span_len, unconsumed, worker_segments,
+    Interval, Layout, ShardSpec,
+};
+use crate::reader::{BatchReader, ReaderOptions, DEFAULT_PREFETCH_BYTES};
+use crate::scan::{Scan, ScanOptions};
+use crate::source::SourceOptions;
+
+/// Rows per batch unless the caller says otherwise (the issue's and
+/// pyarrow's `iter_batches` default granularity is similar).
+pub const DEFAULT_BATCH_SIZE: usize = 1024;
+
+/// Options of a dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetOptions {
+    /// Columns to yield (None: all).
+    pub columns: Option<Vec<String>>,
+    /// Rows to keep.
+    pub filter: Option<Predicate>,
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Shuffle the row-group order per epoch.
+    pub shuffle: bool,
+    /// Seed of every shuffle.
+    pub seed: u64,
+    /// Rows per row-shuffle window (0: none).
+    pub shuffle_window: u64,
+    /// Drop the rows that do not divide evenly among spans (else wrap around).
+    pub drop_remainder: bool,
+    /// Drop a last short batch.
+    pub drop_last: bool,
+    /// In-flight bytes per reader.
+    pub prefetch_bytes: u64,
+    /// NUMA node of read buffers (-1: none).
+    pub numa: i32,
+    /// How piece reads are merged.
+    pub cache: CacheOptions,
+    /// Decode threads per reader (0: one per core).
+    pub decode_threads: usize,
+    /// Footer reading.
+    pub index: IndexOptions,
+}
+
+impl Default for DatasetOptions {
+    fn default() -> Self {
+        DatasetOptions {
+            columns: None,
+            filter: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            shuffle: false,
+            seed: 0,
+            shuffle_window: 0,
+            drop_remainder: true,
+            drop_last: false,
+            prefetch_bytes: DEFAULT_PREFETCH_BYTES,
+            numa: -1,
+            // Arrow's defaults suit local disks and parallel file systems:
+            // merge only small holes, keep requests below 32 MiB.
+            cache: CacheOptions::defaults(),
+            decode_threads: 0,
+            index: IndexOptions::default(),
+        }
+    }
+}
+
+/// Where an epoch stands: which rows it covers (`base`, positions of the
+/// epoch's layout, cut among the ranks and workers of `world_size ×
+/// num_workers`) and how many rows each worker index has consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The epoch.
+    pub epoch: u64,
+    /// Layout positions still to be read when the cut was made (None: all).
+    pub base: Option<Vec<Interval>>,
+    /// Ranks of the cut.
+    pub world_size: u64,
+    /// Workers per rank of the cut.
+    pub num_workers: u64,
+    /// Rows consumed by each worker index (the same on every rank).
+    pub consumed: Vec<u64>,
+    /// Set when only this worker's entry of `consumed` is known.
+    pub worker: Option<u64>,
+}
+
+/// A Parquet dataset ready to be read by any (rank, worker).
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    scan: Arc<Scan>,
+    options: DatasetOptions,
+}
+
+impl Dataset {
+    /// Index `sources` and apply projection and filter.
+    pub fn open(
+        sources: &[String],
+        source_options: &SourceOptions,
+        options: DatasetOptions,
+    ) -> Result<Dataset> {
+        if options.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be at least 1"));
+        }
+        if options.prefetch_bytes == 0 {
+            return Err(Error::invalid("prefetch_bytes", "must be positive"));
+        }
+        let index = Arc::new(DatasetIndex::open(sources, source_options, &options.index)?);
+        let scan = Scan::new(
+            index,
+            &ScanOptions {
+                columns: options.columns.clone(),
+                filter: options.filter.clone(),
+                threads: default_threads(),
+            },
+        )?;
+        Ok(Dataset {
+            scan: Arc::new(scan),
+            options,
+        })
+    }
+
+    /// The scan (files, groups, schema).
+    pub fn scan(&self) -> &Arc<Scan> {
+        &self.scan
+    }
+
+    /// The options.
+    pub fn options(&self) -> &DatasetOptions {
+        &self.options
+    }
+
+    /// The schema of yielded batches.
+    pub fn schema(&self) -> SchemaRef {
+        self.scan.schema.clone()
+    }
+
+    /// Rows the dataset yields per epoch (before sharding).
+    pub fn num_rows(&self) -> u64 {
+        self.scan.num_rows()
+    }
+
+    /// The epoch's layout.
+    pub fn layout(&self, epoch: u64) -> Layout {
+        Layout::new(
+            &self.scan.group_rows(),
+            self.options.shuffle,
+            self.options.seed,
+            epoch,
+        )
+    }
+
+    /// A fresh epoch's progress for a cut of `world_size × num_workers`.
+    pub fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> Progress {
+        Progress {
+            epoch,
+            base: None,
+            world_size,
+            num_workers,
+            consumed: vec![0; num_workers.max(1) as usize],
+            worker: None,
+        }
+    }
+
+    fn base<'a>(&self, progress: &'a Progress, full: &'a [Interval]) -> &'a [Interval] {
+        progress.base.as_deref().unwrap_or(full)
+    }
+
+    /// Rows of each span of `progress`'s cut.
+    pub fn span_rows(&self, progress: &Progress) -> u64 {
+        let full = [(0, self.num_rows())];
+        let base = self.base(progress, &full);
+        span_len(
+            intervals_len(base),
+            progress.world_size * progress.num_workers,
+            self.options.drop_remainder,
+        )
+    }
+
+    /// Batches each worker of the cut yields over the whole of `progress`.
+    pub fn batches_per_worker(&self, progress: &Progress) -> u64 {
+        batch_count(
+            self.span_rows(progress),
+            self.options.batch_size as u64,
+            self.options.drop_last,
+        )
+    }
+
+    /// Rows each worker index has consumed after a rank took `batches`
+    /// batches from a DataLoader with `num_workers` workers.
+    pub fn consumed_after(&self, progress: &Progress, batches: u64) -> Vec<u64> {
+        consumed_by_worker(
+            batches,
+            progress.num_workers,
+            self.options.batch_size as u64,
+            self.span_rows(progress),
+        )
+    }
+
+    /// Bring saved progress to a cut of `world_size × num_workers`: the same
+    /// cut continues where it stopped; a different one re-partitions the
+    /// rows not yet consumed.
+    pub fn resume(
+        &self,
+        saved: &Progress,
+        world_size: u64,
+        num_workers: u64,
+        worker: u64,
+    ) -> Result<Progress> {
+        if saved.world_size == world_size && saved.num_workers == num_workers {
+            if let Some(w) = saved.worker {
+                if w != worker {
+                    return Err(Error::State(format!(
+                        "the state was saved by DataLoader worker {w} and is loaded into worker {worker}"
+                    )));
+                }
+            }
+            return Ok(saved.clone());
+        }
+        if saved.worker.is_some() {
+            return Err(Error::State(format!(
+                "the state is one DataLoader worker's (saved with {} ranks x {} workers); resuming with \
+                 {world_size} ranks x {num_workers} workers needs the rank's state: call \
+                 state_dict(batches=<batches this rank consumed>, num_workers=<DataLoader workers>) in the \
+                 training loop",
+                saved.world_size, saved.num_workers
+            )));
+        }
+        let full = [(0, self.num_rows())];
+        let base = self.base(saved, &full);
+        let rest = unconsumed(
+            base,
+            saved.world_size,
+            saved.num_workers,
+            self.options.drop_remainder,
+            &saved.consumed,
+        );
+        Ok(Progress {
+            epoch: saved.epoch,
+            base: Some(rest),
+            world_size,
+            num_workers,
+            consumed: vec![0; num_workers.max(1) as usize],
+            worker: None,
+        })
+    }
+
+    /// A reader of `rank`/`worker`'s rows of `progress`, after the rows its
+    /// worker index has consumed.
+    pub fn reader(&self, progress: &Progress, rank: u64, worker: u64) -> Result<BatchReader> {
+        if rank >= progress.world_size {
+            return Err(Error::invalid(
+                "rank",
+                format!("{rank} is not below world_size {}", progress.world_size),
+            ));
+        }
+        if worker >= progress.num_workers {
+            return Err(Error::invalid(
+                "worker",
+                format!("{worker} is not below num_workers {}", progress.num_workers),
+            ));
+        }
+        let spec = ShardSpec {
+            world_size: progress.world_size,
+            rank,
+            num_workers: progress.num_workers,
+            worker,
+            drop_remainder: self.options.drop_remainder,
+        };
+        let layout = self.layout(progress.epoch);
+        let full = [(0, layout.total())];
+        let base = self.base(progress, &full);
+        let mut segments = worker_segments(&layout, base, &spec);
+        let consumed = progress.consumed.get(worker as usize).copied().unwrap_or(0);
+        // Resume at the start of the window holding the next row, then drop
+        // the rows of that window already yielded.
+        let window = self.options.shuffle_window;
+        let (skip, first_window, discard) = if window > 0 {
+            let w = consumed / window;
+            (w * window, w, consumed - w * window)
+        } else {
+            (consumed, 0, 0)
+        };
+        skip_rows(&mut segments, skip);
+        let threads = match self.options.decode_threads {
+            0 => default_threads(),
+            n => n,
+        };
+        BatchReader::new(
+            self.scan.clone(),
+            segments,
+            ReaderOptions {
+                batch_size: self.options.batch_size,
+                drop_last: self.options.drop_last,
+                prefetch_bytes: self.options.prefetch_bytes,
+                cache: self.options.cache,
+                numa: self.options.numa,
+                decode_threads: threads,
+                shuffle_window: window,
+                window_seed: (self.options.seed, progress.epoch, spec.index()),
+                first_window,
+                discard_rows: discard,
+            },
+        )
+    }
+}
+
+/// Drop the first `rows` rows of `segments`.
+fn skip_rows(segments: &mut Vec<crate::plan::Segment>, mut rows: u64) {
+    let mut drop_count = 0;
+    for s in segments.iter_mut() {
+        if rows == 0 {
+            break;
+        }
+        let n = rows.min(s.len());
+        s.start += n;
+        rows -= n;
+        if s.is_empty() {
+            drop_count += 1;
+        }
+    }
+    segments.drain(..drop_count);
+}
+
+/// Cores available to this process (its affinity mask).
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

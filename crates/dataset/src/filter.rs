@@ -1,0 +1,507 @@
+//! Row filters: simple predicates (`==, !=, <, <=, >, >=, in, not in,
+//! is_null, is_not_null`) combined with AND/OR. Row groups whose statistics
+//! rule a predicate out are pruned; the rows of the others are tested.
+
+use std::sync::Arc;
+
+use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Datum, Float64Array, Int64Array, RecordBatch,
+    Scalar as ArrowScalar, StringArray, UInt64Array,
+};
+use arrow_cast::cast::{cast_with_options, CastOptions};
+use arrow_ord::cmp;
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+
+use crate::error::{Error, Result};
+use crate::index::IndexedFile;
+
+/// A literal in a predicate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// Parse `==`, `=`, `!=`, `<`, `<=`, `>`, `>=`.
+    pub fn parse(op: &str) -> Option<CmpOp> {
+        Some(match op {
+            "==" | "=" => CmpOp::Eq,
+            "!=" => CmpOp::Ne,
+            "<" => CmpOp::Lt,
+            "<=" => CmpOp::Le,
+            ">" => CmpOp::Gt,
+            ">=" => CmpOp::Ge,
+            _ => return None,
+        })
+    }
+}
+
+/// A row filter. A row matches when the predicate is true; a comparison with
+/// a null is not true (SQL semantics, as in pyarrow's filters).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    /// `column op value`
+    Compare {
+        /// The column.
+        column: String,
+        /// The comparison.
+        op: CmpOp,
+        /// The literal.
+        value: Scalar,
+    },
+    /// `column in values` (or `not in`).
+    In {
+        /// The column.
+        column: String,
+        /// The literals.
+        values: Vec<Scalar>,
+        /// `not in`.
+        negated: bool,
+    },
+    /// `column is null` (or `is not null`).
+    IsNull {
+        /// The column.
+        column: String,
+        /// `is not null`.
+        negated: bool,
+    },
+    /// Every child is true.
+    And(Vec<Predicate>),
+    /// Some child is true.
+    Or(Vec<Predicate>),
+}
+
+impl Predicate {
+    /// The columns the predicate reads, without repeats.
+    pub fn columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        self.visit_columns(&mut |c| {
+            if !out.iter().any(|o| o == c) {
+                out.push(c.to_string());
+            }
+        });
+        out
+    }
+
+    fn visit_columns(&self, f: &mut impl FnMut(&str)) {
+        match self {
+            Predicate::Compare { column, .. }
+            | Predicate::In { column, .. }
+            | Predicate::IsNull { column, .. } => f(column),
+            Predicate::And(children) | Predicate::Or(children) => {
+                children.iter().for_each(|c| c.visit_columns(f))
+            }
+        }
+    }
+
+    /// Which rows of `batch` match (null counts as no match).
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let mask = self.evaluate_kleene(batch)?;
+        // Null (unknown) is not a match.
+        Ok(match mask.nulls() {
+            Some(_) => BooleanArray::from_iter(mask.iter().map(|v| Some(v.unwrap_or(false)))),
+            None => mask,
+        })
+    }
+
+    fn evaluate_kleene(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let column_of = |name: &str| -> Result<ArrayRef> {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| Error::Filter {
+                    column: name.to_string(),
+                    reason: "the column is not in the data".into(),
+                })
+        };
+        match self {
+            Predicate::Compare { column, op, value } => {
+                compare(column, &column_of(column)?, *op, value)
+            }
+            Predicate::In {
+                column,
+                values,
+                negated,
+            } => {
+                let array = column_of(column)?;
+                let mut acc = BooleanArray::from(vec![false; array.len()]);
+                for v in values {
+                    let eq = compare(column, &array, CmpOp::Eq, v)?;
+                    acc = or_kleene(&acc, &eq).map_err(|e| filter_error(column, e))?;
+                }
+                if *negated {
+                    acc = not(&acc).map_err(|e| filter_error(column, e))?;
+                }
+                Ok(acc)
+            }
+            Predicate::IsNull { column, negated } => {
+                let array = column_of(column)?;
+                let r = if *negated {
+                    is_not_null(&array)
+                } else {
+                    is_null(&array)
+                };
+                r.map_err(|e| filter_error(column, e))
+            }
+            Predicate::And(children) => {
+                let mut acc = BooleanArray::from(vec![true; batch.num_rows()]);
+                for c in children {
+                    acc = and_kleene(&acc, &c.evaluate_kleene(batch)?)
+                        .map_err(|e| filter_error("<and>", e))?;
+                }
+                Ok(acc)
+            }
+            Predicate::Or(children) => {
+                let mut acc = BooleanArray::from(vec![false; batch.num_rows()]);
+                for c in children {
+                    acc = or_kleene(&acc, &c.evaluate_kleene(batch)?)
+                        .map_err(|e| filter_error("<or>", e))?;
+                }
+                Ok(acc)
+            }
+        }
+    }
+
+    /// Per row group of `file`: false when the statistics prove no row can
+    /// match (true when they do not, or are missing).
+    pub fn may_match(&self, file: &IndexedFile) -> Result<Vec<bool>> {
+        let groups = file.metadata().num_row_groups();
+        let stats = |column: &str| -> Result<Option<GroupStats>> { group_stats(file, column) };
+        let all = vec![true; groups];
+        Ok(match self {
+            Predicate::Compare { column, op, value } => match stats(column)? {
+                None => all,
+                Some(s) => s.may_compare(column, *op, value)?,
+            },
+            Predicate::In {
+                column,
+                values,
+                negated: false,
+            } => match stats(column)? {
+                None => all,
+                Some(s) => {
+                    let mut acc = vec![false; groups];
+                    for v in values {
+                        let m = s.may_compare(column, CmpOp::Eq, v)?;
+                        acc.iter_mut().zip(m).for_each(|(a, b)| *a |= b);
+                    }
+                    acc
+                }
+            },
+            Predicate::In { negated: true, .. } => all,
+            Predicate::IsNull { column, negated } => match stats(column)? {
+                None => all,
+                Some(s) => (0..groups)
+                    .map(|g| {
+                        let nulls = s.null_counts.is_valid(g).then(|| s.null_counts.value(g));
+                        match (nulls, negated) {
+                            (Some(0), false) => false,
+                            (Some(n), true) => n < s.row_counts[g],
+                            _ => true,
+                        }
+                    })
+                    .collect(),
+            },
+            Predicate::And(children) => {
+                let mut acc = all;
+                for c in children {
+                    acc.iter_mut()
+                        .zip(c.may_match(file)?)
+                        .for_each(|(a, b)| *a &= b);
+                }
+                acc
+            }
+            Predicate::Or(children) => {
+                let mut acc = vec![false; groups];
+                for c in children {
+                    acc.iter_mut()
+                        .zip(c.may_match(file)?)
+                        .for_each(|(a, b)| *a |= b);
+                }
+                acc
+            }
+        })
+    }
+}
+
+fn filter_error(column: &str, e: impl std::fmt::Display) -> Error {
+    Error::Filter {
+        column: column.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Min/max/null statistics of one column over a file's row groups.
+struct GroupStats {
+    mins: ArrayRef,
+    maxes: ArrayRef,
+    null_counts: UInt64Array,
+    row_counts: Vec<u64>,
+}
+
+fn group_stats(file: &IndexedFile, column: &str) -> Result<Option<GroupStats>> {
+    let metadata = file.metadata();
+    let schema = file.reader_metadata.schema();
+    let Ok(converter) =
+        StatisticsConverter::try_new(column, schema, metadata.file_metadata().schema_descr())
+    else {
+        return Ok(None);
+    };
+    let groups = metadata.row_groups();
+    let (Ok(mins), Ok(maxes), Ok(null_counts)) = (
+        converter.row_group_mins(groups.iter()),
+        converter.row_group_maxes(groups.iter()),
+        converter.row_group_null_counts(groups.iter()),
+    ) else {
+        return Ok(None);
+    };
+    let row_counts = groups.iter().map(|g| g.num_rows().max(0) as u64).collect();
+    Ok(Some(GroupStats {
+        mins,
+        maxes,
+        null_counts,
+        row_counts,
+    }))
+}
+
+impl GroupStats {
+    /// Per group: whether some value in [min, max] can satisfy `op value`.
+    fn may_compare(&self, column: &str, op: CmpOp, value: &Scalar) -> Result<Vec<bool>> {
+        let n = self.row_counts.len();
+        // A statistic that does not compare (a type we cannot cast) proves nothing.
+        let test = |array: &ArrayRef, op: CmpOp| -> Vec<Option<bool>> {
+            match compare(column, array, op, value) {
+                Ok(mask) => mask.iter().collect(),
+                Err(_) => vec![None; n],
+            }
+        };
+        let (min_lt, min_le, min_gt, min_eq) = (
+            test(&self.mins, CmpOp::Lt),
+            test(&self.mins, CmpOp::Le),
+            test(&self.mins, CmpOp::Gt),
+            test(&self.mins, CmpOp::Eq),
+        );
+        let (max_lt, max_ge, max_gt, max_eq) = (
+            test(&self.maxes, CmpOp::Lt),
+            test(&self.maxes, CmpOp::Ge),
+            test(&self.maxes, CmpOp::Gt),
+            test(&self.maxes, CmpOp::Eq),
+        );
+        Ok((0..n)
+            .map(|g| {
+                // Each arm: the rows cannot match when the statistic proves it.
+                let impossible = match op {
+                    CmpOp::Eq => max_lt[g] == Some(true) || min_gt[g] == Some(true),
+                    CmpOp::Ne => min_eq[g] == Some(true) && max_eq[g] == Some(true),
+                    CmpOp::Lt => min_lt[g] == Some(false),
+                    CmpOp::Le => min_le[g] == Some(false),
+                    CmpOp::Gt => max_gt[g] == Some(false),
+                    CmpOp::Ge => max_ge[g] == Some(false),
+                };
+                !impossible
+            })
+            .collect())
+    }
+}
+
+fn is_integer(t: &DataType) -> bool {
+    t.is_integer()
+}
+
+/// `array op value`, with the literal brought to a type both sides share.
+fn compare(column: &str, array: &ArrayRef, op: CmpOp, value: &Scalar) -> Result<BooleanArray> {
+    let mut array = array.clone();
+    if let DataType::Dictionary(_, values) = array.data_type() {
+        let values = values.as_ref().clone();
+        array = cast(column, &array, &values)?;
+    }
+    let literal: ArrayRef = match value {
+        Scalar::Bool(b) => Arc::new(BooleanArray::from(vec![*b])),
+        Scalar::Int(i) => Arc::new(Int64Array::from(vec![*i])),
+        Scalar::Float(f) => Arc::new(Float64Array::from(vec![*f])),
+        Scalar::Str(s) => Arc::new(StringArray::from(vec![s.as_str()])),
+        Scalar::Bytes(b) => Arc::new(BinaryArray::from(vec![b.as_slice()])),
+    };
+    let t = array.data_type().clone();
+    // Numbers compare as numbers whatever their widths: an integer column
+    // against a float literal compares as floats, so `x < 2.5` keeps x = 2.
+    let (array, literal) = match value {
+        Scalar::Float(_) if t.is_numeric() => (cast(column, &array, &DataType::Float64)?, literal),
+        Scalar::Int(_) if is_integer(&t) => (cast(column, &array, &DataType::Int64)?, literal),
+        Scalar::Int(_) if t.is_floating() => (array, cast(column, &literal, &DataType::Float64)?),
+        _ => {
+            let literal = cast(column, &literal, &t)?;
+            (array, literal)
+        }
+    };
+    if literal.is_null(0) {
+        return Err(Error::Filter {
+            column: column.to_string(),
+            reason: format!("the literal {value:?} does not convert to the column's type {t}"),
+        });
+    }
+    let literal = ArrowScalar::new(literal);
+    let lhs: &dyn Datum = &array;
+    let r = match op {
+        CmpOp::Eq => cmp::eq(lhs, &literal),
+        CmpOp::Ne => cmp::neq(lhs, &literal),
+        CmpOp::Lt => cmp::lt(lhs, &literal),
+        CmpOp::Le => cmp::lt_eq(lhs, &literal),
+        CmpOp::Gt => cmp::gt(lhs, &literal),
+        CmpOp::Ge => cmp::gt_eq(lhs, &literal),
+    };
+    r.map_err(|e| filter_error(column, e))
+}
+
+fn cast(column: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == to {
+        return Ok(array.clone());
+    }
+    let options = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    cast_with_options(array, to, &options).map_err(|e| Error::Filter {
+        column: column.to_string(),
+        reason: format!(
+            "cannot compare a {} column with the literal: {e}",
+            array.data_type()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{DictionaryArray, Int32Array};
+    use arrow_schema::{Field, Schema};
+
+    fn batch() -> RecordBatch {
+        let x: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(4)]));
+        let s: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c", "b"]));
+        let d: ArrayRef = Arc::new(
+            vec!["u", "v", "u", "w"]
+                .into_iter()
+                .collect::<DictionaryArray<arrow_array::types::Int32Type>>(),
+        );
+        let schema = Schema::new(vec![
+            Field::new("x", DataType::Int32, true),
+            Field::new("s", DataType::Utf8, false),
+            Field::new("d", d.data_type().clone(), false),
+        ]);
+        RecordBatch::try_new(Arc::new(schema), vec![x, s, d]).unwrap()
+    }
+
+    fn rows(p: Predicate) -> Vec<bool> {
+        p.evaluate(&batch())
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
+    }
+
+    fn cmp_(c: &str, op: CmpOp, v: Scalar) -> Predicate {
+        Predicate::Compare {
+            column: c.into(),
+            op,
+            value: v,
+        }
+    }
+
+    #[test]
+    fn comparisons_follow_sql_null_semantics() {
+        assert_eq!(
+            rows(cmp_("x", CmpOp::Gt, Scalar::Int(1))),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            rows(cmp_("x", CmpOp::Ne, Scalar::Int(1))),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            rows(cmp_("x", CmpOp::Lt, Scalar::Float(2.5))),
+            [true, true, false, false]
+        );
+        assert_eq!(
+            rows(cmp_("s", CmpOp::Eq, Scalar::Str("b".into()))),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            rows(cmp_("d", CmpOp::Eq, Scalar::Str("u".into()))),
+            [true, false, true, false]
+        );
+        let isnull = Predicate::IsNull {
+            column: "x".into(),
+            negated: false,
+        };
+        assert_eq!(rows(isnull), [false, false, true, false]);
+        let within = Predicate::In {
+            column: "x".into(),
+            values: vec![Scalar::Int(1), Scalar::Int(4)],
+            negated: true,
+        };
+        assert_eq!(rows(within), [false, true, false, false]);
+        let or = Predicate::Or(vec![
+            cmp_("x", CmpOp::Eq, Scalar::Int(1)),
+            cmp_("s", CmpOp::Eq, Scalar::Str("c".into())),
+        ]);
+        assert_eq!(rows(or), [true, false, true, false]);
+        let and = Predicate::And(vec![
+            cmp_("x", CmpOp::Ge, Scalar::Int(2)),
+            cmp_("s", CmpOp::Eq, Scalar::Str("b".into())),
+        ]);
+        assert_eq!(rows(and), [false, true, false, true]);
+    }
+
+    #[test]
+    fn bad_literals_and_columns_are_errors_naming_the_column() {
+        let e = cmp_("x", CmpOp::Eq, Scalar::Str("nope".into()))
+            .evaluate(&batch())
+            .unwrap_err();
+        assert!(e.to_string().contains("\"x\""), "{e}");
+        let e = cmp_("zz", CmpOp::Eq, Scalar::Int(1))
+            .evaluate(&batch())
+            .unwrap_err();
+        assert!(e.to_string().contains("zz"), "{e}");
+    }
+
+    #[test]
+    fn columns_are_listed_once() {
+        let p = Predicate::And(vec![
+            cmp_("a", CmpOp::Eq, Scalar::Int(1)),
+            Predicate::Or(vec![
+                cmp_("b", CmpOp::Eq, Scalar::Int(1)),
+                cmp_("a", CmpOp::Lt, Scalar::Int(9)),
+            ]),
+        ]);
+        assert_eq!(p.columns(), vec!["a".to_string(), "b".to_string()]);
+    }
+}

@@ -1,0 +1,292 @@
+//! The dataset index: every file's footer (with the page index when the
+//! file has one), read once and in parallel, and one schema they share.
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use hf3fs_core::fs::RandomAccessFile;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
+use parquet::DecodeResult;
+
+use crate::error::{Error, Result};
+use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
+use crate::source::{resolve_sources, SourceFile, SourceOptions};
+
+/// The speculative tail read per file: footers of files written with
+/// default settings (a few hundred row groups × tens of columns) fit in
+/// 64 KiB, so one read usually brings the whole footer (DuckDB and
+/// arrow-rs's object-store reader use the same figure).
+pub const DEFAULT_FOOTER_READ_SIZE: u64 = 64 << 10;
+
+/// Footers read at once: footer reads are small and latency-bound, so more
+/// in flight than cores hides a network mount's round trips.
+pub const DEFAULT_INDEX_THREADS: usize = 16;
+
+/// How the index is built.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    /// Bytes read from the end of each file before the footer length is known.
+    pub footer_read_size: u64,
+    /// Footers read in parallel.
+    pub threads: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            footer_read_size: DEFAULT_FOOTER_READ_SIZE,
+            threads: DEFAULT_INDEX_THREADS,
+        }
+    }
+}
+
+/// One indexed Parquet file.
+#[derive(Debug, Clone)]
+pub struct IndexedFile {
+    /// Where it is.
+    pub source: SourceFile,
+    /// Its metadata and Arrow schema, shared by every decoder of the file.
+    pub reader_metadata: ArrowReaderMetadata,
+}
+
+impl IndexedFile {
+    /// The Parquet metadata.
+    pub fn metadata(&self) -> &Arc<ParquetMetaData> {
+        self.reader_metadata.metadata()
+    }
+
+    /// How errors name the file.
+    pub fn display(&self) -> &str {
+        &self.source.display
+    }
+
+    /// Open the file for reading.
+    pub fn open(&self) -> Result<Arc<dyn RandomAccessFile>> {
+        with_retries(DEFAULT_IO_RETRIES, || {
+            self.source.fs.open_input_file(&self.source.path)
+        })
+        .map_err(|e| Error::io(self.display(), None, e))
+    }
+}
+
+/// The files of a dataset and the schema they share.
+#[derive(Debug, Clone)]
+pub struct DatasetIndex {
+    /// The files, in dataset order.
+    pub files: Vec<IndexedFile>,
+    /// The Arrow schema of every file.
+    pub schema: SchemaRef,
+}
+
+impl DatasetIndex {
+    /// Resolve `sources` and read every footer.
+    pub fn open(
+        sources: &[String],
+        source_options: &SourceOptions,
+        options: &IndexOptions,
+    ) -> Result<DatasetIndex> {
+        let files = resolve_sources(sources, source_options)?;
+        DatasetIndex::from_files(files, options)
+    }
+
+    /// Read the footers of `files`.
+    pub fn from_files(files: Vec<SourceFile>, options: &IndexOptions) -> Result<DatasetIndex> {
+        let threads = options.threads.clamp(1, files.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut results: Vec<Option<Result<IndexedFile>>> =
+            (0..files.len()).map(|_| None).collect();
+        let slots: Vec<std::sync::Mutex<&mut Option<Result<IndexedFile>>>> =
+            results.iter_mut().map(std::sync::Mutex::new).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let outcome = index_file(file.clone(), options.footer_read_size);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        **slot = Some(outcome);
+                    }
+                });
+            }
+        });
+        drop(slots);
+        let mut indexed = Vec::with_capacity(files.len());
+        for (file, result) in files.iter().zip(results) {
+            match result {
+                Some(r) => indexed.push(r?),
+                None => {
+                    return Err(Error::Footer {
+                        path: file.display.clone(),
+                        reason: "the footer reader stopped unexpectedly".into(),
+                    })
+                }
+            }
+        }
+        let Some(first) = indexed.first() else {
+            return Err(Error::invalid("source", "no Parquet files"));
+        };
+        let schema = first.reader_metadata.schema().clone();
+        for file in &indexed[1..] {
+            if let Some(detail) = schema_difference(&schema, file.reader_metadata.schema()) {
+                return Err(Error::SchemaMismatch {
+                    path: file.display().to_string(),
+                    first: first.display().to_string(),
+                    detail,
+                });
+            }
+        }
+        Ok(DatasetIndex {
+            files: indexed,
+            schema,
+        })
+    }
+
+    /// Rows in all files.
+    pub fn num_rows(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.metadata().file_metadata().num_rows().max(0) as u64)
+            .sum()
+    }
+}
+
+/// How `other` differs from `schema` (names and types; nullability and
+/// metadata may differ between writers), or None.
+fn schema_difference(schema: &SchemaRef, other: &SchemaRef) -> Option<String> {
+    let names = |s: &SchemaRef| {
+        s.fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>()
+    };
+    if names(schema) != names(other) {
+        return Some(format!(
+            "columns [{}] instead of [{}]",
+            names(other).join(", "),
+            names(schema).join(", ")
+        ));
+    }
+    for (a, b) in schema.fields().iter().zip(other.fields()) {
+        if !a.data_type().equals_datatype(b.data_type()) {
+            return Some(format!(
+                "column {:?} has type {} instead of {}",
+                a.name(),
+                b.data_type(),
+                a.data_type()
+            ));
+        }
+    }
+    None
+}
+
+fn footer_error(file: &SourceFile, reason: impl std::fmt::Display) -> Error {
+    Error::Footer {
+        path: file.display.clone(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Read one file's footer: one tail read, more only when the footer (or the
+/// page index) does not fit in it.
+fn index_file(source: SourceFile, footer_read_size: u64) -> Result<IndexedFile> {
+    let handle = with_retries(DEFAULT_IO_RETRIES, || {
+        source.fs.open_input_file(&source.path)
+    })
+    .map_err(|e| Error::io(&source.display, None, e))?;
+    let size = handle
+        .size()
+        .map_err(|e| Error::io(&source.display, None, e))?;
+    if size < 12 {
+        return Err(footer_error(
+            &source,
+            format!("{size} bytes is too small for a Parquet file (at least 12)"),
+        ));
+    }
+    let read = |range: &std::ops::Range<u64>| -> Result<Bytes> {
+        let len = range.end.saturating_sub(range.start);
+        let bytes = with_retries(DEFAULT_IO_RETRIES, || {
+            handle.read_bytes_at(range.start, len as usize)
+        })
+        .map_err(|e| Error::io(&source.display, Some(range.start), e))?;
+        if (bytes.len() as u64) < len {
+            return Err(footer_error(
+                &source,
+                "the file is shorter than its footer says",
+            ));
+        }
+        Ok(bytes)
+    };
+    let tail_start = size.saturating_sub(footer_read_size);
+    let tail = read(&(tail_start..size))?;
+    let decoded = no_panic(|| -> Result<ParquetMetaData> {
+        let mut decoder = ParquetMetaDataPushDecoder::try_new(size)
+            .map_err(|e| footer_error(&source, e))?
+            .with_page_index_policy(PageIndexPolicy::Optional);
+        decoder
+            .push_range(tail_start..size, tail)
+            .map_err(|e| footer_error(&source, e))?;
+        // Each round asks for more bytes or finishes; a footer needs at most
+        // two more (the rest of the metadata, then the page index).
+        for _ in 0..8 {
+            match decoder.try_decode().map_err(|e| footer_error(&source, e))? {
+                DecodeResult::Data(metadata) => return Ok(metadata),
+                DecodeResult::NeedsData(ranges) => {
+                    for range in ranges {
+                        if range.end > size || range.start > range.end {
+                            return Err(footer_error(
+                                &source,
+                                format!("the footer points outside the file ({range:?})"),
+                            ));
+                        }
+                        let bytes = read(&range)?;
+                        decoder
+                            .push_range(range, bytes)
+                            .map_err(|e| footer_error(&source, e))?;
+                    }
+                }
+                DecodeResult::Finished => break,
+            }
+        }
+        Err(footer_error(&source, "the footer did not decode"))
+    })
+    .map_err(|panic| footer_error(&source, panic))??;
+    let metadata = Arc::new(decoded);
+    validate_layout(&source, &metadata, size)?;
+    let reader_metadata =
+        no_panic(|| ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new()))
+            .map_err(|panic| footer_error(&source, panic))?
+            .map_err(|e| footer_error(&source, e))?;
+    Ok(IndexedFile {
+        source,
+        reader_metadata,
+    })
+}
+
+/// Reject metadata whose column chunks lie outside the file or whose row
+/// counts are negative, so later reads never ask for impossible ranges.
+fn validate_layout(source: &SourceFile, metadata: &ParquetMetaData, size: u64) -> Result<()> {
+    for (i, rg) in metadata.row_groups().iter().enumerate() {
+        if rg.num_rows() < 0 {
+            return Err(footer_error(
+                source,
+                format!("row group {i} has {} rows", rg.num_rows()),
+            ));
+        }
+        for column in rg.columns() {
+            let (start, len) = column.byte_range();
+            if start.checked_add(len).is_none_or(|end| end > size) {
+                return Err(footer_error(
+                    source,
+                    format!(
+                        "row group {i} column {:?} lies outside the file (bytes {start}..{})",
+                        column.column_path().string(),
+                        start.saturating_add(len)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

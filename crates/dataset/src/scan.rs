@@ -1,0 +1,445 @@
+//! A scan: the index with a projection and a filter applied. The filter is
+//! resolved here, once: row groups the statistics rule out are dropped, and
+//! the filter columns of the others are read to find the matching rows, so
+//! the plan counts exactly the rows that will be yielded (which keeps every
+//! rank's batch count equal even with a filter).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
+use hf3fs_core::fs::{RandomAccessFile, ReadRange};
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use parquet::arrow::push_decoder::ParquetPushDecoderBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::DecodeResult;
+
+use crate::error::{Error, Result};
+use crate::filter::Predicate;
+use crate::index::{DatasetIndex, IndexedFile};
+use crate::plan::Segment;
+use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
+
+/// Rows per batch when reading filter columns: large enough that kernel
+/// overhead is amortised, small enough to stay in cache.
+const FILTER_BATCH_ROWS: usize = 8192;
+
+/// What a scan reads.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Top-level columns to yield, in this order (None: all).
+    pub columns: Option<Vec<String>>,
+    /// Rows to keep.
+    pub filter: Option<Predicate>,
+    /// Threads reading filter columns.
+    pub threads: usize,
+}
+
+/// One row group the scan reads.
+#[derive(Debug, Clone)]
+pub struct GroupRef {
+    /// Index of the file in the index.
+    pub file: usize,
+    /// Row group within the file.
+    pub row_group: usize,
+    /// Rows in the row group.
+    pub total_rows: u64,
+    /// The matching rows (ascending), when a filter removed some.
+    pub matches: Option<Arc<Vec<u32>>>,
+}
+
+impl GroupRef {
+    /// Rows the scan yields from this group.
+    pub fn rows(&self) -> u64 {
+        match &self.matches {
+            Some(m) => m.len() as u64,
+            None => self.total_rows,
+        }
+    }
+}
+
+/// The index, projected and filtered.
+#[derive(Debug)]
+pub struct Scan {
+    /// The files.
+    pub index: Arc<DatasetIndex>,
+    /// The columns yielded, in order.
+    pub columns: Vec<String>,
+    /// The schema of yielded batches.
+    pub schema: SchemaRef,
+    /// The row groups with rows to yield, in dataset order.
+    pub groups: Vec<GroupRef>,
+    /// Root (top-level) column indices to decode, ascending.
+    roots: Vec<usize>,
+    /// Batch column i is decoded column `reorder[i]`.
+    reorder: Vec<usize>,
+    /// The filter, kept for describing the scan.
+    pub filter: Option<Predicate>,
+}
+
+fn root_indices(index: &DatasetIndex, names: &[String]) -> Result<Vec<usize>> {
+    let first = index
+        .files
+        .first()
+        .map(|f| f.display().to_string())
+        .unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            index
+                .schema
+                .index_of(name)
+                .map_err(|_| Error::MissingColumn {
+                    column: name.clone(),
+                    path: first.clone(),
+                    available: index
+                        .schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+        })
+        .collect()
+}
+
+impl Scan {
+    /// Apply `options` to `index`; reads the filter columns when there is a filter.
+    pub fn new(index: Arc<DatasetIndex>, options: &ScanOptions) -> Result<Scan> {
+        let columns: Vec<String> = match &options.columns {
+            Some(c) => {
+                for (i, name) in c.iter().enumerate() {
+                    if c[..i].contains(name) {
+                        return Err(Error::invalid(
+                            "columns",
+                            format!("{name:?} is listed twice"),
+                        ));
+                    }
+                }
+                c.clone()
+            }
+            None => index
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        };
+        let wanted = root_indices(&index, &columns)?;
+        let mut roots = wanted.clone();
+        roots.sort_unstable();
+        let reorder = wanted
+            .iter()
+            .map(|r| roots.iter().position(|x| x == r).unwrap_or(0))
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(
+            wanted
+                .iter()
+                .map(|&i| index.schema.field(i).clone())
+                .collect::<Vec<_>>(),
+            index.schema.metadata().clone(),
+        ));
+        let mut groups = Vec::new();
+        for (f, file) in index.files.iter().enumerate() {
+            for (g, rg) in file.metadata().row_groups().iter().enumerate() {
+                groups.push(GroupRef {
+                    file: f,
+                    row_group: g,
+                    total_rows: rg.num_rows().max(0) as u64,
+                    matches: None,
+                });
+            }
+        }
+        if let Some(filter) = &options.filter {
+            groups = apply_filter(&index, filter, groups, options.threads.max(1))?;
+        }
+        groups.retain(|g| g.rows() > 0);
+        Ok(Scan {
+            index,
+            columns,
+            schema,
+            groups,
+            roots,
+            reorder,
+            filter: options.filter.clone(),
+        })
+    }
+
+    /// Rows the scan yields.
+    pub fn num_rows(&self) -> u64 {
+        self.groups.iter().map(GroupRef::rows).sum()
+    }
+
+    /// Rows per group, for the plan.
+    pub fn group_rows(&self) -> Vec<u64> {
+        self.groups.iter().map(GroupRef::rows).collect()
+    }
+
+    /// The file a group is in.
+    pub fn file_of(&self, group: &GroupRef) -> &IndexedFile {
+        &self.index.files[group.file]
+    }
+
+    /// The decoder's projection for `file`.
+    pub fn projection(&self, file: &IndexedFile) -> ProjectionMask {
+        ProjectionMask::roots(
+            file.metadata().file_metadata().schema_descr(),
+            self.roots.iter().copied(),
+        )
+    }
+
+    /// Put a decoded batch's columns in the requested order.
+    pub fn reorder(
+        &self,
+        batch: RecordBatch,
+    ) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+        let columns = self
+            .reorder
+            .iter()
+            .map(|&i| batch.column(i).clone())
+            .collect();
+        RecordBatch::try_new(self.schema.clone(), columns)
+    }
+
+    /// The row selection of a segment (None: the whole row group).
+    pub fn selection(&self, segment: &Segment) -> Option<RowSelection> {
+        let group = &self.groups[segment.group];
+        match &group.matches {
+            None if segment.start == 0 && segment.end == group.total_rows => None,
+            None => Some(RowSelection::from(vec![
+                RowSelector::skip(segment.start as usize),
+                RowSelector::select(segment.len() as usize),
+                RowSelector::skip((group.total_rows - segment.end) as usize),
+            ])),
+            Some(matches) => {
+                let rows = &matches[segment.start as usize..segment.end as usize];
+                let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+                for &r in rows {
+                    let r = r as usize;
+                    match ranges.last_mut() {
+                        Some(last) if last.end == r => last.end = r + 1,
+                        _ => ranges.push(r..r + 1),
+                    }
+                }
+                Some(RowSelection::from_consecutive_ranges(
+                    ranges.into_iter(),
+                    group.total_rows as usize,
+                ))
+            }
+        }
+    }
+
+    /// A digest of what the scan yields (files' names and row counts), so a
+    /// saved state is not loaded into a different dataset.
+    pub fn fingerprint(&self) -> String {
+        // FNV-1a: stable across processes and releases, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for f in &self.index.files {
+            eat(f
+                .display()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .as_bytes());
+        }
+        for g in &self.groups {
+            eat(&g.rows().to_le_bytes());
+        }
+        for c in &self.columns {
+            eat(c.as_bytes());
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Read ranges through `handle` into owned buffers, retrying transient errors.
+pub fn read_ranges(
+    file: &IndexedFile,
+    handle: &dyn RandomAccessFile,
+    ranges: &[std::ops::Range<u64>],
+) -> Result<Vec<Bytes>> {
+    let requests: Vec<ReadRange> = ranges
+        .iter()
+        .map(|r| ReadRange {
+            offset: r.start,
+            length: r.end - r.start,
+        })
+        .collect();
+    let bytes = with_retries(DEFAULT_IO_RETRIES, || handle.read_many(&requests))
+        .map_err(|e| Error::io(file.display(), ranges.first().map(|r| r.start), e))?;
+    for (r, b) in ranges.iter().zip(&bytes) {
+        if (b.len() as u64) < r.end - r.start {
+            return Err(Error::Footer {
+                path: file.display().to_string(),
+                reason: format!(
+                    "the file ends before byte {} that its metadata points to (truncated?)",
+                    r.end
+                ),
+            });
+        }
+    }
+    Ok(bytes)
+}
+
+/// Decode `mask` of one row group with plain reads (no slabs): the filter
+/// pre-scan and the search for the column that fails to decode use it.
+pub fn decode_group_simple(
+    file: &IndexedFile,
+    handle: &dyn RandomAccessFile,
+    mask: ProjectionMask,
+    row_group: usize,
+    selection: Option<RowSelection>,
+    batch_size: usize,
+) -> Result<Vec<RecordBatch>> {
+    let decode_error = |source| Error::Decode {
+        path: file.display().to_string(),
+        row_group,
+        column: None,
+        source,
+    };
+    let mut builder = ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
+        .with_projection(mask)
+        .with_row_groups(vec![row_group])
+        .with_batch_size(batch_size);
+    if let Some(s) = selection {
+        builder = builder.with_row_selection(s);
+    }
+    let outcome = no_panic(|| -> Result<Vec<RecordBatch>> {
+        let mut decoder = builder.build().map_err(decode_error)?;
+        let mut out = Vec::new();
+        loop {
+            match decoder.try_decode().map_err(decode_error)? {
+                DecodeResult::NeedsData(ranges) => {
+                    let data = read_ranges(file, handle, &ranges)?;
+                    decoder.push_ranges(ranges, data).map_err(decode_error)?;
+                }
+                DecodeResult::Data(batch) => out.push(batch),
+                DecodeResult::Finished => return Ok(out),
+            }
+        }
+    });
+    outcome.map_err(|panic| decode_error(parquet::errors::ParquetError::General(panic)))?
+}
+
+/// Drop the row groups the filter's statistics rule out and find the
+/// matching rows of the rest.
+fn apply_filter(
+    index: &DatasetIndex,
+    filter: &Predicate,
+    groups: Vec<GroupRef>,
+    threads: usize,
+) -> Result<Vec<GroupRef>> {
+    let filter_columns = filter.columns();
+    let filter_roots = root_indices(index, &filter_columns)?;
+    let mut may: Vec<Vec<bool>> = Vec::with_capacity(index.files.len());
+    for file in &index.files {
+        may.push(filter.may_match(file)?);
+    }
+    let candidates: Vec<GroupRef> = groups
+        .into_iter()
+        .filter(|g| may[g.file].get(g.row_group).copied().unwrap_or(true))
+        .collect();
+    let results: Vec<Mutex<Option<Result<Option<Arc<Vec<u32>>>>>>> =
+        candidates.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(candidates.len()).max(1) {
+            scope.spawn(|| {
+                let mut handles: Vec<Option<Arc<dyn RandomAccessFile>>> =
+                    vec![None; index.files.len()];
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(group) = candidates.get(i) else {
+                        break;
+                    };
+                    let outcome = matching_rows(index, filter, &filter_roots, group, &mut handles);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(outcome);
+                    }
+                }
+            });
+        }
+    });
+    let mut kept = Vec::with_capacity(candidates.len());
+    for (mut group, slot) in candidates.into_iter().zip(results) {
+        let outcome = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Some(Ok(matches)) => {
+                group.matches = matches;
+                kept.push(group);
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::invalid(
+                    "filter",
+                    "the filter scan stopped unexpectedly",
+                ));
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// The rows of `group` that match (None when all do).
+fn matching_rows(
+    index: &DatasetIndex,
+    filter: &Predicate,
+    roots: &[usize],
+    group: &GroupRef,
+    handles: &mut [Option<Arc<dyn RandomAccessFile>>],
+) -> Result<Option<Arc<Vec<u32>>>> {
+    let file = &index.files[group.file];
+    let handle = match &handles[group.file] {
+        Some(h) => h.clone(),
+        None => {
+            let h = file.open()?;
+            handles[group.file] = Some(h.clone());
+            h
+        }
+    };
+    let mut sorted = roots.to_vec();
+    sorted.sort_unstable();
+    let mask = ProjectionMask::roots(file.metadata().file_metadata().schema_descr(), sorted);
+    let batches = decode_group_simple(
+        file,
+        handle.as_ref(),
+        mask,
+        group.row_group,
+        None,
+        FILTER_BATCH_ROWS,
+    )?;
+    let mut matches = Vec::new();
+    let mut row = 0u32;
+    for batch in batches {
+        let mask = filter.evaluate(&batch).map_err(|e| match e {
+            Error::Filter { column, reason } => Error::Filter {
+                column,
+                reason: format!(
+                    "{reason} ({}, row group {})",
+                    file.display(),
+                    group.row_group
+                ),
+            },
+            other => other,
+        })?;
+        for i in 0..mask.len() {
+            if mask.value(i) {
+                matches.push(row + i as u32);
+            }
+        }
+        row += batch.num_rows() as u32;
+    }
+    if matches.len() as u64 == group.total_rows {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(matches)))
+}

@@ -1,0 +1,232 @@
+//! Which files a dataset source names: a file, a directory (searched
+//! recursively), a glob, or a list of those, on any file system the IO layer
+//! opens (`hf3fs://`, `file://`, local paths).
+
+use std::sync::Arc;
+
+use hf3fs_core::fs::{
+    filesystem_from_uri, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem, UriOptions,
+};
+use hf3fs_core::Client;
+
+use crate::error::{Error, Result};
+
+/// The file names a directory listing keeps: what Parquet writers
+/// (pyarrow, Spark, polars, DuckDB) name their files.
+const PARQUET_SUFFIXES: &[&str] = &[".parquet", ".parq", ".pq"];
+
+/// One Parquet file of a dataset.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// How errors and `files` name it (the user's URI style).
+    pub display: String,
+    /// The file system it lives on.
+    pub fs: Arc<dyn FileSystem>,
+    /// Its path on `fs`.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// How sources are opened.
+#[derive(Debug, Clone, Default)]
+pub struct SourceOptions {
+    /// Token and client options for `hf3fs://` URIs.
+    pub uri: UriOptions,
+    /// When set, plain paths are paths on this client's mount.
+    pub client: Option<Arc<Client>>,
+    /// When set, every source is a path on this file system (tests, latency
+    /// injection); it takes precedence over `client`.
+    pub filesystem: Option<Arc<dyn FileSystem>>,
+}
+
+/// The Parquet files `sources` name, in order: each source's files sorted by
+/// path, duplicates removed.
+pub fn resolve_sources(sources: &[String], options: &SourceOptions) -> Result<Vec<SourceFile>> {
+    if sources.is_empty() {
+        return Err(Error::invalid("source", "no paths given"));
+    }
+    let mut files: Vec<SourceFile> = Vec::new();
+    for source in sources {
+        for file in resolve_one(source, options)? {
+            if !files.iter().any(|f| f.display == file.display) {
+                files.push(file);
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn open(source: &str, options: &SourceOptions) -> Result<(Arc<dyn FileSystem>, String, String)> {
+    let io = |e| Error::io(source, None, e);
+    if let Some(fs) = &options.filesystem {
+        let path = fs.normalize_path(source).map_err(io)?;
+        return Ok((fs.clone(), path, String::new()));
+    }
+    if let (Some(client), false) = (&options.client, source.contains("://")) {
+        let fs: Arc<dyn FileSystem> = Arc::new(Hf3fsFileSystem::new(client.clone()));
+        let path = fs.normalize_path(source).map_err(io)?;
+        return Ok((fs, path, format!("hf3fs://{}/", client.mount_name())));
+    }
+    let (fs, path) = filesystem_from_uri(source, &options.uri).map_err(io)?;
+    let prefix = match source.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("hf3fs") => {
+            format!("hf3fs://{}/", rest.split('/').next().unwrap_or_default())
+        }
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("mock") => "mock://".to_string(),
+        _ => String::new(),
+    };
+    Ok((fs, path, prefix))
+}
+
+fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>> {
+    let (fs, path, prefix) = open(source, options)?;
+    let make = |info: &FileInfo| SourceFile {
+        display: format!("{prefix}{}", info.path),
+        fs: fs.clone(),
+        path: info.path.clone(),
+        size: info.size.unwrap_or(0),
+    };
+    if let Some(glob_at) = path.find(['*', '?', '[']) {
+        let base = path[..glob_at].rfind('/').map(|i| &path[..i]).unwrap_or("");
+        let base = if base.is_empty() && path.starts_with('/') {
+            "/"
+        } else {
+            base
+        };
+        let selector = FileSelector::new(base).recursive().allow_not_found();
+        let infos = fs
+            .get_file_info_selector(&selector)
+            .map_err(|e| Error::io(source, None, e))?;
+        let matched: Vec<SourceFile> = infos
+            .iter()
+            .filter(|i| i.is_file() && glob_match(&path, &i.path))
+            .map(make)
+            .collect();
+        if matched.is_empty() {
+            return Err(Error::NoFiles {
+                source_path: source.to_string(),
+                reason: "the pattern matches no file".into(),
+            });
+        }
+        return Ok(matched);
+    }
+    let info = fs
+        .get_file_info(&path)
+        .map_err(|e| Error::io(source, None, e))?;
+    if info.is_file() {
+        return Ok(vec![make(&info)]);
+    }
+    if !info.is_dir() {
+        return Err(Error::io(
+            source,
+            None,
+            hf3fs_core::Error::errno("open", source, libc::ENOENT),
+        ));
+    }
+    let infos = fs
+        .get_file_info_selector(&FileSelector::new(path.clone()).recursive())
+        .map_err(|e| Error::io(source, None, e))?;
+    let base_len = path.trim_end_matches('/').len();
+    let found: Vec<SourceFile> = infos
+        .iter()
+        .filter(|i| i.is_file() && is_data_file(&i.path[base_len.min(i.path.len())..]))
+        .map(make)
+        .collect();
+    if found.is_empty() {
+        return Err(Error::NoFiles {
+            source_path: source.to_string(),
+            reason: format!(
+                "the directory holds no Parquet files (names ending in {})",
+                PARQUET_SUFFIXES.join(", ")
+            ),
+        });
+    }
+    Ok(found)
+}
+
+/// A file below a dataset directory that holds data: a Parquet suffix and no
+/// hidden (`.`) or metadata (`_`, as in `_SUCCESS`, `_metadata`) component.
+fn is_data_file(relative: &str) -> bool {
+    let hidden = relative
+        .split('/')
+        .any(|c| c.starts_with('.') || c.starts_with('_'));
+    let lower = relative.to_ascii_lowercase();
+    !hidden && PARQUET_SUFFIXES.iter().any(|s| lower.ends_with(s))
+}
+
+/// Shell-style matching of a whole path: `*` and `?` within one component,
+/// `**` across components, `[abc]`/`[a-z]`/`[!a]` classes.
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
+        // Returns (matched, length of the class in the pattern).
+        let mut i = 1;
+        let negate = matches!(p.get(1), Some(b'!') | Some(b'^'));
+        if negate {
+            i += 1;
+        }
+        let mut matched = false;
+        let mut first = true;
+        while i < p.len() && (p[i] != b']' || first) {
+            first = false;
+            if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+                matched |= p[i] <= c && c <= p[i + 2];
+                i += 3;
+            } else {
+                matched |= p[i] == c;
+                i += 1;
+            }
+        }
+        (i < p.len()).then_some((matched != negate, i + 1))
+    }
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                let rest = &p[2..];
+                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
+                (0..=s.len()).any(|i| (i == 0 || s[i - 1] == b'/') && go(rest, &s[i..]))
+                    || (0..=s.len()).any(|i| go(&p[2..], &s[i..]))
+            }
+            Some(b'*') => (0..=s.len())
+                .take_while(|&i| i == 0 || s[i - 1] != b'/')
+                .any(|i| go(&p[1..], &s[i..])),
+            Some(b'?') => !s.is_empty() && s[0] != b'/' && go(&p[1..], &s[1..]),
+            Some(b'[') => match (s.first(), class(p, *s.first().unwrap_or(&0))) {
+                (Some(&c), Some((true, n))) if c != b'/' => go(&p[n..], &s[1..]),
+                (_, None) => !s.is_empty() && s[0] == b'[' && go(&p[1..], &s[1..]),
+                _ => false,
+            },
+            Some(&c) => !s.is_empty() && s[0] == c && go(&p[1..], &s[1..]),
+        }
+    }
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_a_shell() {
+        assert!(glob_match("/d/*.parquet", "/d/a.parquet"));
+        assert!(!glob_match("/d/*.parquet", "/d/x/a.parquet"));
+        assert!(glob_match("/d/**/*.parquet", "/d/x/y/a.parquet"));
+        assert!(glob_match("/d/**/*.parquet", "/d/a.parquet"));
+        assert!(glob_match("/d/part-?.pq", "/d/part-1.pq"));
+        assert!(!glob_match("/d/part-?.pq", "/d/part-12.pq"));
+        assert!(glob_match("/d/part-[0-3].pq", "/d/part-2.pq"));
+        assert!(!glob_match("/d/part-[!0-3].pq", "/d/part-2.pq"));
+        assert!(glob_match("d/**", "d/a/b"));
+    }
+
+    #[test]
+    fn directory_listings_skip_hidden_and_metadata_files() {
+        assert!(is_data_file("/a/part-0.parquet"));
+        assert!(is_data_file("/year=2024/part-0.PQ"));
+        assert!(!is_data_file("/_SUCCESS"));
+        assert!(!is_data_file("/_metadata"));
+        assert!(!is_data_file("/.tmp/part-0.parquet"));
+        assert!(!is_data_file("/README.md"));
+    }
+}

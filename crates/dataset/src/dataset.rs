@@ -91,6 +91,10 @@ pub struct Progress {
     pub consumed: Vec<u64>,
     /// Set when only this worker's entry of `consumed` is known.
     pub worker: Option<u64>,
+    /// DataLoader worker w reads span `(w + rotation) % num_workers`: after
+    /// a rank took k batches round-robin, the next batch is span k's, and a
+    /// restarted DataLoader asks worker 0 first.
+    pub rotation: u64,
 }
 
 /// A Parquet dataset ready to be read by any (rank, worker).
@@ -126,6 +130,12 @@ impl Dataset {
             scan: Arc::new(scan),
             options,
         })
+    }
+
+    /// The same dataset with `threads` decode threads per reader (0: one per core).
+    pub fn with_decode_threads(mut self, threads: usize) -> Dataset {
+        self.options.decode_threads = threads;
+        self
     }
 
     /// The scan (files, groups, schema).
@@ -167,6 +177,7 @@ impl Dataset {
             num_workers,
             consumed: vec![0; num_workers.max(1) as usize],
             worker: None,
+            rotation: 0,
         }
     }
 
@@ -194,15 +205,22 @@ impl Dataset {
         )
     }
 
-    /// Rows each worker index has consumed after a rank took `batches`
-    /// batches from a DataLoader with `num_workers` workers.
-    pub fn consumed_after(&self, progress: &Progress, batches: u64) -> Vec<u64> {
-        consumed_by_worker(
-            batches,
-            progress.num_workers,
-            self.options.batch_size as u64,
-            self.span_rows(progress),
-        )
+    /// `progress` after the rank took `batches` more batches from a
+    /// DataLoader (round-robin over `progress.num_workers` workers).
+    pub fn after_batches(&self, progress: &Progress, batches: u64) -> Progress {
+        let workers = progress.num_workers.max(1);
+        let span = self.span_rows(progress);
+        let taken = consumed_by_worker(batches, workers, self.options.batch_size as u64, u64::MAX);
+        let mut next = progress.clone();
+        for (w, rows) in taken.iter().enumerate() {
+            let source = ((w as u64 + progress.rotation) % workers) as usize;
+            if let Some(c) = next.consumed.get_mut(source) {
+                *c = c.saturating_add(*rows).min(span);
+            }
+        }
+        next.rotation = (progress.rotation + batches) % workers;
+        next.worker = None;
+        next
     }
 
     /// Bring saved progress to a cut of `world_size × num_workers`: the same
@@ -250,6 +268,7 @@ impl Dataset {
             num_workers,
             consumed: vec![0; num_workers.max(1) as usize],
             worker: None,
+            rotation: 0,
         })
     }
 
@@ -268,6 +287,7 @@ impl Dataset {
                 format!("{worker} is not below num_workers {}", progress.num_workers),
             ));
         }
+        let worker = (worker + progress.rotation) % progress.num_workers;
         let spec = ShardSpec {
             world_size: progress.world_size,
             rank,

@@ -158,7 +158,9 @@ impl Predicate {
                     acc = or_kleene(&acc, &eq).map_err(|e| filter_error(column, e))?;
                 }
                 if *negated {
-                    acc = not(&acc).map_err(|e| filter_error(column, e))?;
+                    // pyarrow's `not in`: a null is not in the list, so it matches.
+                    let known = BooleanArray::from_iter(acc.iter().map(|v| Some(v.unwrap_or(false))));
+                    acc = not(&known).map_err(|e| filter_error(column, e))?;
                 }
                 Ok(acc)
             }

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use hf3fs_core::{Error, Interrupt};
+use hf3fs_core::Interrupt;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 
-use crate::error::to_pyerr;
+use crate::error::IntoPyErr;
 
 /// How often a long call re-takes the GIL to look for pending signals. Ctrl-C
 /// feels immediate at 50 ms, and a GIL round-trip costs ~1 µs, so the check is
@@ -19,10 +19,11 @@ use crate::error::to_pyerr;
 const SIGNAL_CHECK_INTERVAL_MS: u64 = 50;
 
 /// Run `f` without the GIL. `f` gets an interrupt check to poll in loops.
-pub fn blocking<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+pub fn blocking<T, E, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
-    F: for<'a> FnOnce(Interrupt<'a>) -> hf3fs_core::Result<T> + Send,
+    E: IntoPyErr + Send,
+    F: for<'a> FnOnce(Interrupt<'a>) -> Result<T, E> + Send,
 {
     let pending: Mutex<Option<PyErr>> = Mutex::new(None);
     let start = Instant::now();
@@ -44,11 +45,14 @@ where
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| f(&check))));
     match outcome {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(Error::Interrupted { op })) => {
-            let raised = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-            Err(raised.unwrap_or_else(|| PyKeyboardInterrupt::new_err(format!("{op} interrupted"))))
-        }
-        Ok(Err(e)) => Err(to_pyerr(e)),
+        Ok(Err(e)) => match e.interrupted() {
+            Some(op) => {
+                let raised = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
+                Err(raised
+                    .unwrap_or_else(|| PyKeyboardInterrupt::new_err(format!("{op} interrupted"))))
+            }
+            None => Err(e.into_pyerr()),
+        },
         Err(panic) => {
             let msg = panic
                 .downcast_ref::<&str>()

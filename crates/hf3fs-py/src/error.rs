@@ -9,6 +9,60 @@ use std::ffi::OsString;
 use hf3fs_core::error::strerror;
 use hf3fs_core::Error;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
+
+/// An error a blocking call can return: how it becomes a Python exception,
+/// and whether it means the call was interrupted (then the pending signal's
+/// exception is raised instead).
+pub trait IntoPyErr {
+    /// The exception.
+    fn into_pyerr(self) -> PyErr;
+    /// The interrupted operation, when this is an interruption.
+    fn interrupted(&self) -> Option<String>;
+}
+
+impl IntoPyErr for Error {
+    fn into_pyerr(self) -> PyErr {
+        to_pyerr(self)
+    }
+    fn interrupted(&self) -> Option<String> {
+        match self {
+            Error::Interrupted { op } => Some(op.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl IntoPyErr for dataset::Error {
+    fn into_pyerr(self) -> PyErr {
+        dataset_error(self)
+    }
+    fn interrupted(&self) -> Option<String> {
+        match self {
+            dataset::Error::Interrupted(op) => Some(op.to_string()),
+            dataset::Error::Io { source, .. } => source.interrupted(),
+            _ => None,
+        }
+    }
+}
+
+/// Dataset errors: IO errors become the `OSError` subclass of their errno,
+/// with the whole message (file and offset) and the file as `filename`;
+/// a source without Parquet files is `FileNotFoundError`; bad data, bad
+/// arguments and states that do not fit are `ValueError`.
+pub fn dataset_error(err: dataset::Error) -> PyErr {
+    let message = err.to_string();
+    match err {
+        dataset::Error::Io { path, source, .. } => match source.raw_errno() {
+            Some(errno) => os_error(errno, Some(message), Some(path.into()), None),
+            None => PyValueError::new_err(message),
+        },
+        dataset::Error::NoFiles { source_path, .. } => {
+            os_error(libc::ENOENT, Some(message), Some(source_path.into()), None)
+        }
+        dataset::Error::Interrupted(_) => PyKeyboardInterrupt::new_err(message),
+        _ => PyValueError::new_err(message),
+    }
+}
 use pyo3::prelude::*;
 
 /// An `OSError` (of the matching subclass) with errno, strerror and filenames.

@@ -406,7 +406,7 @@ impl PyOutputStream {
             // SAFETY: `_view` keeps the buffer exported (valid) for the whole call.
             let slice = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
             self.lock().write(slice)?;
-            Ok(len)
+            Ok::<_, hf3fs_core::Error>(len)
         })
     }
 

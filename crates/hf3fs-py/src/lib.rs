@@ -1,10 +1,11 @@
 //! Python bindings of hf3fs (the `hf3fs._hf3fs` extension module).
 //!
-//! Only conversions live here; the logic is in hf3fs-core.
+//! Only conversions live here; the logic is in hf3fs-core and the dataset crate.
 
 mod blocking;
 mod cache;
 mod client;
+mod dataset;
 mod error;
 mod fs;
 mod iovec;
@@ -26,7 +27,7 @@ fn _locate(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<(String, String)
 fn _mounts(py: Python<'_>) -> PyResult<Vec<(String, std::path::PathBuf)>> {
     blocking(py, |_| {
         let config = hf3fs_core::Config::load()?;
-        Ok(config
+        Ok::<_, hf3fs_core::Error>(config
             .mounts
             .into_iter()
             .map(|(name, m)| (name, m.root))
@@ -47,6 +48,9 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::PyCacheOptions>()?;
     m.add_class::<cache::PyReadRangeCache>()?;
     m.add_class::<cache::PyBuffer>()?;
+    m.add_class::<dataset::PyDataset>()?;
+    m.add_class::<dataset::PyBatchReader>()?;
+    m.add_class::<dataset::ArrowBatch>()?;
     m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;

@@ -1,0 +1,617 @@
+//! Bindings of the dataset crate: the dataset, its reader, and Arrow batches
+//! exported without copying (Arrow PyCapsules, buffers for numpy).
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_schema::{DataType, Field, TimeUnit};
+use bytes::Bytes;
+use dataset::filter::{CmpOp, Predicate, Scalar};
+use dataset::plan::{decode_intervals, encode_intervals};
+use dataset::reader::BatchReader;
+use dataset::source::SourceOptions;
+use dataset::{Dataset, DatasetOptions, Progress};
+use hf3fs_core::fs::UriOptions;
+use pyo3::exceptions::{PyStopIteration, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
+use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator};
+
+use crate::blocking::blocking;
+use crate::cache::{PyBuffer, PyCacheOptions};
+use crate::client::PyClient;
+use crate::fs::PyFileSystem;
+
+fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
+    let tuple = obj.cast::<PyTuple>()?;
+    let kind: String = tuple.get_item(0)?.extract()?;
+    let children = |i: usize| -> PyResult<Vec<Predicate>> {
+        tuple.get_item(i)?.try_iter()?.map(|c| filter_arg(&c?)).collect()
+    };
+    Ok(match kind.as_str() {
+        "and" => Predicate::And(children(1)?),
+        "or" => Predicate::Or(children(1)?),
+        "cmp" => {
+            let column: String = tuple.get_item(1)?.extract()?;
+            let op: String = tuple.get_item(2)?.extract()?;
+            let op = CmpOp::parse(&op).ok_or_else(|| PyValueError::new_err(format!("filter: unknown operator {op:?}")))?;
+            let value = scalar_arg(&column, &tuple.get_item(3)?)?;
+            Predicate::Compare { column, op, value }
+        }
+        "in" => {
+            let column: String = tuple.get_item(1)?.extract()?;
+            let values = tuple
+                .get_item(2)?
+                .try_iter()?
+                .map(|v| scalar_arg(&column, &v?))
+                .collect::<PyResult<_>>()?;
+            Predicate::In {
+                column,
+                values,
+                negated: tuple.get_item(3)?.extract()?,
+            }
+        }
+        "isnull" => Predicate::IsNull {
+            column: tuple.get_item(1)?.extract()?,
+            negated: tuple.get_item(2)?.extract()?,
+        },
+        other => return Err(PyValueError::new_err(format!("filter: unknown node {other:?}"))),
+    })
+}
+
+fn scalar_arg(column: &str, v: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
+        return Ok(Scalar::Bool(b.is_true()));
+    }
+    if let Ok(i) = v.extract::<i64>() {
+        return Ok(Scalar::Int(i));
+    }
+    if let Ok(f) = v.cast::<pyo3::types::PyFloat>() {
+        return Ok(Scalar::Float(f.value()));
+    }
+    if let Ok(s) = v.extract::<String>() {
+        return Ok(Scalar::Str(s));
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Scalar::Bytes(b.as_bytes().to_vec()));
+    }
+    Err(PyValueError::new_err(format!(
+        "filter on column {column:?}: unsupported literal {} (use bool, int, float, str or bytes)",
+        v.repr().map(|r| r.to_string()).unwrap_or_default()
+    )))
+}
+
+/// Progress as Python sees it: (epoch, base or None, world_size,
+/// num_workers, consumed, worker or None, rotation).
+type ProgressTuple = (u64, Option<String>, u64, u64, Vec<u64>, Option<u64>, u64);
+
+fn progress_arg(t: ProgressTuple) -> PyResult<Progress> {
+    let (epoch, base, world_size, num_workers, consumed, worker, rotation) = t;
+    let base = match base {
+        None => None,
+        Some(text) => Some(
+            decode_intervals(&text)
+                .ok_or_else(|| PyValueError::new_err("load_state_dict: 'base' is malformed"))?,
+        ),
+    };
+    if world_size == 0 || num_workers == 0 {
+        return Err(PyValueError::new_err("load_state_dict: world_size and num_workers must be positive"));
+    }
+    Ok(Progress {
+        epoch,
+        base,
+        world_size,
+        num_workers,
+        consumed,
+        worker,
+        rotation,
+    })
+}
+
+fn progress_out(p: &Progress) -> ProgressTuple {
+    (
+        p.epoch,
+        p.base.as_deref().map(encode_intervals),
+        p.world_size,
+        p.num_workers,
+        p.consumed.clone(),
+        p.worker,
+        p.rotation,
+    )
+}
+
+/// A Parquet dataset (the Rust side of ``hf3fs.dataset.ParquetDataset``).
+#[pyclass(name = "_Dataset", module = "hf3fs._hf3fs", frozen)]
+pub struct PyDataset {
+    inner: Dataset,
+}
+
+#[pymethods]
+impl PyDataset {
+    #[new]
+    #[pyo3(signature = (sources, *, columns=None, filter=None, batch_size=1024, shuffle=false, seed=0,
+        shuffle_window=0, drop_remainder=true, drop_last=false, prefetch_bytes=256<<20, numa=-1,
+        cache_options=None, client=None, filesystem=None, token=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        sources: Vec<String>,
+        columns: Option<Vec<String>>,
+        filter: Option<Bound<'_, PyAny>>,
+        batch_size: usize,
+        shuffle: bool,
+        seed: u64,
+        shuffle_window: u64,
+        drop_remainder: bool,
+        drop_last: bool,
+        prefetch_bytes: u64,
+        numa: i32,
+        cache_options: Option<PyCacheOptions>,
+        client: Option<Bound<'_, PyClient>>,
+        filesystem: Option<Bound<'_, PyFileSystem>>,
+        token: Option<String>,
+    ) -> PyResult<PyDataset> {
+        let filter = filter.map(|f| filter_arg(&f)).transpose()?;
+        let defaults = DatasetOptions::default();
+        let options = DatasetOptions {
+            columns,
+            filter,
+            batch_size,
+            shuffle,
+            seed,
+            shuffle_window,
+            drop_remainder,
+            drop_last,
+            prefetch_bytes,
+            numa,
+            cache: cache_options.map(|c| c.inner).unwrap_or(defaults.cache),
+            decode_threads: 0,
+            index: defaults.index,
+        };
+        let source_options = SourceOptions {
+            uri: UriOptions {
+                token,
+                ..UriOptions::default()
+            },
+            client: client.map(|c| c.get().inner.clone()),
+            filesystem: filesystem.map(|f| f.get().inner.clone()),
+        };
+        let inner = blocking(py, |_| Dataset::open(&sources, &source_options, options))?;
+        Ok(PyDataset { inner })
+    }
+
+    /// Rows yielded per epoch (after the filter, before sharding).
+    #[getter]
+    fn num_rows(&self) -> u64 {
+        self.inner.num_rows()
+    }
+
+    /// The files, as the source named them.
+    #[getter]
+    fn files(&self) -> Vec<String> {
+        self.inner.scan().index.files.iter().map(|f| f.display().to_string()).collect()
+    }
+
+    /// The yielded columns.
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.inner.scan().columns.clone()
+    }
+
+    /// The schema of yielded batches, as an Arrow C schema capsule.
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        Ok(to_schema_pycapsule(py, self.inner.schema().as_ref())?)
+    }
+
+    /// A digest of the files, row groups and columns.
+    #[getter]
+    fn fingerprint(&self) -> String {
+        self.inner.scan().fingerprint()
+    }
+
+    /// Per file: (path, row groups, rows, bytes).
+    fn file_info(&self) -> Vec<(String, usize, i64, u64)> {
+        self.inner
+            .scan()
+            .index
+            .files
+            .iter()
+            .map(|f| {
+                let m = f.metadata();
+                (
+                    f.display().to_string(),
+                    m.num_row_groups(),
+                    m.file_metadata().num_rows(),
+                    f.source.size,
+                )
+            })
+            .collect()
+    }
+
+    /// Row groups read (after pruning) and their rows.
+    fn group_rows(&self) -> Vec<u64> {
+        self.inner.scan().group_rows()
+    }
+
+    /// Per top-level column of the files: (name, compressed, uncompressed bytes).
+    fn column_sizes(&self) -> Vec<(String, i64, i64)> {
+        let scan = self.inner.scan();
+        let schema = scan.index.schema.clone();
+        let mut sizes: Vec<(String, i64, i64)> =
+            schema.fields().iter().map(|f| (f.name().clone(), 0, 0)).collect();
+        for file in &scan.index.files {
+            let descr = file.metadata().file_metadata().schema_descr();
+            for rg in file.metadata().row_groups() {
+                for (i, c) in rg.columns().iter().enumerate() {
+                    let root = descr.get_column_root_idx(i);
+                    if let Some(entry) = sizes.get_mut(root) {
+                        entry.1 += c.compressed_size();
+                        entry.2 += c.uncompressed_size();
+                    }
+                }
+            }
+        }
+        sizes
+    }
+
+    /// A fresh epoch's progress for a cut of `world_size × num_workers`.
+    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> ProgressTuple {
+        progress_out(&self.inner.start(epoch, world_size, num_workers))
+    }
+
+    /// Rows per span of the progress's cut.
+    fn span_rows(&self, progress: ProgressTuple) -> PyResult<u64> {
+        Ok(self.inner.span_rows(&progress_arg(progress)?))
+    }
+
+    /// Batches per worker over the whole of `progress`.
+    fn batches_per_worker(&self, progress: ProgressTuple) -> PyResult<u64> {
+        Ok(self.inner.batches_per_worker(&progress_arg(progress)?))
+    }
+
+    /// The progress after a rank took `batches` more batches from a DataLoader.
+    fn after_batches(&self, progress: ProgressTuple, batches: u64) -> PyResult<ProgressTuple> {
+        Ok(progress_out(&self.inner.after_batches(&progress_arg(progress)?, batches)))
+    }
+
+    /// Saved progress brought to a cut of `world_size × num_workers`.
+    fn resume(
+        &self,
+        progress: ProgressTuple,
+        world_size: u64,
+        num_workers: u64,
+        worker: u64,
+    ) -> PyResult<ProgressTuple> {
+        let saved = progress_arg(progress)?;
+        let resumed = self
+            .inner
+            .resume(&saved, world_size, num_workers, worker)
+            .map_err(crate::error::dataset_error)?;
+        Ok(progress_out(&resumed))
+    }
+
+    /// A reader of one (rank, worker)'s batches.
+    #[pyo3(signature = (progress, rank, worker, *, decode_threads=0))]
+    fn reader(
+        &self,
+        py: Python<'_>,
+        progress: ProgressTuple,
+        rank: u64,
+        worker: u64,
+        decode_threads: usize,
+    ) -> PyResult<PyBatchReader> {
+        let progress = progress_arg(progress)?;
+        let dataset = self.inner.clone().with_decode_threads(decode_threads);
+        let reader = blocking(py, |_| dataset.reader(&progress, rank, worker))?;
+        Ok(PyBatchReader {
+            inner: Mutex::new(Some(reader)),
+        })
+    }
+}
+
+/// An iterator of :class:`ArrowBatch` for one (rank, worker).
+#[pyclass(name = "_BatchReader", module = "hf3fs._hf3fs", frozen)]
+pub struct PyBatchReader {
+    inner: Mutex<Option<BatchReader>>,
+}
+
+#[pymethods]
+impl PyBatchReader {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
+        let next = blocking(py, |interrupted| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                None => Ok(None),
+                Some(r) => r.next_batch(&|| interrupted()),
+            }
+        })?;
+        match next {
+            Some(batch) => Ok(ArrowBatch { batch }),
+            None => {
+                self.close(py);
+                Err(PyStopIteration::new_err(()))
+            }
+        }
+    }
+
+    /// Stop the reader's threads and free its buffers.
+    fn close(&self, py: Python<'_>) {
+        let reader = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        py.detach(move || drop(reader));
+    }
+
+    /// (pieces, requests, bytes_read, unplanned_reads) so far.
+    fn stats(&self) -> (u64, u64, u64, u64) {
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let s = guard.as_ref().map(|r| r.stats()).unwrap_or_default();
+        (s.pieces, s.requests, s.bytes_read, s.unplanned_reads)
+    }
+}
+
+/// One batch of rows as Arrow data. ``pyarrow.record_batch(b)``,
+/// ``polars.from_arrow(b)`` and DuckDB take it without copying (Arrow
+/// PyCapsule interface).
+#[pyclass(name = "ArrowBatch", module = "hf3fs.dataset", frozen)]
+pub struct ArrowBatch {
+    batch: RecordBatch,
+}
+
+impl ArrowBatch {
+    fn struct_field(&self) -> Arc<Field> {
+        let schema = self.batch.schema();
+        Arc::new(
+            Field::new("", DataType::Struct(schema.fields().clone()), false)
+                .with_metadata(schema.metadata().clone()),
+        )
+    }
+}
+
+#[pymethods]
+impl ArrowBatch {
+    /// Rows in the batch.
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn __len__(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The column names.
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<hf3fs.dataset.ArrowBatch {} rows: {}>",
+            self.batch.num_rows(),
+            self.batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
+        Ok(to_schema_pycapsule(py, self.batch.schema().as_ref())?)
+    }
+
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let array = StructArray::from(self.batch.clone());
+        Ok(to_array_pycapsules(py, self.struct_field(), &array, requested_schema)?)
+    }
+
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let array: ArrayRef = Arc::new(StructArray::from(self.batch.clone()));
+        let reader = ArrayIterator::new(vec![Ok(array)], self.struct_field());
+        Ok(to_stream_pycapsule(py, Box::new(reader), requested_schema)?)
+    }
+
+    /// Per column, a description numpy arrays are built from (see
+    /// ``hf3fs.dataset._to_numpy``): value buffers are shared, not copied.
+    fn _numpy_columns<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
+        let schema = self.batch.schema();
+        schema
+            .fields()
+            .iter()
+            .zip(self.batch.columns())
+            .map(|(f, c)| Ok((f.name().clone(), describe(py, f.name(), c)?)))
+            .collect()
+    }
+}
+
+/// An arrow buffer as `AsRef<[u8]>`, so `Bytes::from_owner` can hold it.
+struct ArrowBytes(arrow_buffer::Buffer);
+
+impl AsRef<[u8]> for ArrowBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+}
+
+fn buffer_of(data: &arrow_buffer::Buffer, start: usize, len: usize) -> PyBuffer {
+    // The arrow buffer (an Arc) owns the memory; slicing shares it.
+    PyBuffer::new(Bytes::from_owner(ArrowBytes(data.slice_with_length(start, len))))
+}
+
+/// 1 per null row, as bytes (numpy's mask), or None without nulls.
+fn null_mask(py: Python<'_>, array: &dyn Array) -> PyResult<Option<Py<PyAny>>> {
+    match array.logical_nulls() {
+        Some(nulls) if nulls.null_count() > 0 => {
+            let mask: Vec<u8> = nulls.iter().map(|valid| u8::from(!valid)).collect();
+            Ok(Some(Py::new(py, PyBuffer::new(Bytes::from(mask)))?.into_any()))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn numpy_dtype(t: &DataType) -> Option<String> {
+    let unit = |u: &TimeUnit| match u {
+        TimeUnit::Second => "s",
+        TimeUnit::Millisecond => "ms",
+        TimeUnit::Microsecond => "us",
+        TimeUnit::Nanosecond => "ns",
+    };
+    Some(match t {
+        DataType::Int8 => "i1".into(),
+        DataType::Int16 => "<i2".into(),
+        DataType::Int32 => "<i4".into(),
+        DataType::Int64 => "<i8".into(),
+        DataType::UInt8 => "u1".into(),
+        DataType::UInt16 => "<u2".into(),
+        DataType::UInt32 => "<u4".into(),
+        DataType::UInt64 => "<u8".into(),
+        DataType::Float16 => "<f2".into(),
+        DataType::Float32 => "<f4".into(),
+        DataType::Float64 => "<f8".into(),
+        DataType::Timestamp(u, _) => format!("<M8[{}]", unit(u)),
+        DataType::Date64 => "<M8[ms]".into(),
+        DataType::Duration(u) => format!("<m8[{}]", unit(u)),
+        DataType::Time32(_) => "<i4".into(),
+        DataType::Time64(_) => "<i8".into(),
+        _ => return None,
+    })
+}
+
+/// Python objects for arrays numpy has no native type for.
+fn objects<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bound<'py, PyAny>> {
+    let list = PyList::empty(py);
+    match array.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let strings = arrow_cast::cast(array, &DataType::LargeUtf8)
+                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
+            for v in strings.as_string::<i64>().iter() {
+                list.append(v)?;
+            }
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+            let bytes = match array.data_type() {
+                DataType::FixedSizeBinary(_) => {
+                    let a = array.as_fixed_size_binary();
+                    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_vec())).collect::<Vec<_>>()
+                }
+                _ => {
+                    let b = arrow_cast::cast(array, &DataType::LargeBinary)
+                        .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
+                    b.as_binary::<i64>().iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+                }
+            };
+            for v in bytes {
+                list.append(v.map(|b| PyBytes::new(py, &b)))?;
+            }
+        }
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            let decimal = py.import("decimal")?.getattr("Decimal")?;
+            let strings = arrow_cast::cast(array, &DataType::LargeUtf8)
+                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
+            for v in strings.as_string::<i64>().iter() {
+                match v {
+                    Some(s) => list.append(decimal.call1((s,))?)?,
+                    None => list.append(py.None())?,
+                }
+            }
+        }
+        DataType::Null => {
+            for _ in 0..array.len() {
+                list.append(py.None())?;
+            }
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "column {column:?}: type {other} has no numpy form; use format=\"arrow\""
+            )))
+        }
+    }
+    Ok(("obj", list, null_mask(py, array.as_ref())?).into_pyobject(py)?.into_any())
+}
+
+/// A numpy-ready description of `array`:
+/// ("prim", dtype, values, mask) | ("bool", values, mask) | ("obj", list)
+/// | ("list", offsets, offsets dtype, child, mask) | ("fixed", size, child, mask)
+/// | ("struct", [(name, child)], mask).
+fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bound<'py, PyAny>> {
+    let mask = null_mask(py, array.as_ref())?;
+    let t = array.data_type();
+    if let Some(dtype) = numpy_dtype(t) {
+        let data = array.to_data();
+        let width = t.primitive_width().unwrap_or(1);
+        let values = buffer_of(&data.buffers()[0], data.offset() * width, data.len() * width);
+        return Ok(("prim", dtype, values, mask).into_pyobject(py)?.into_any());
+    }
+    match t {
+        DataType::Date32 => {
+            let wide = arrow_cast::cast(array, &DataType::Date64)
+                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
+            let d = describe(py, column, &wide)?;
+            // Date64 counts milliseconds; numpy shows days for a date column.
+            Ok(("date", d).into_pyobject(py)?.into_any())
+        }
+        DataType::Boolean => {
+            let b = array.as_boolean();
+            let values: Vec<u8> = b.values().iter().map(u8::from).collect();
+            Ok(("bool", PyBuffer::new(Bytes::from(values)), mask).into_pyobject(py)?.into_any())
+        }
+        DataType::Dictionary(_, value_type) => {
+            let decoded = arrow_cast::cast(array, value_type)
+                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
+            describe(py, column, &decoded)
+        }
+        DataType::List(_) => {
+            let l = array.as_list::<i32>();
+            let offsets = l.value_offsets();
+            let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+            let normalized: Vec<u8> = offsets.iter().flat_map(|o| (o - offsets[0]).to_le_bytes()).collect();
+            let child = describe(py, column, &l.values().slice(first, last - first))?;
+            Ok(("list", PyBuffer::new(Bytes::from(normalized)), "<i4", child, mask)
+                .into_pyobject(py)?
+                .into_any())
+        }
+        DataType::LargeList(_) => {
+            let l = array.as_list::<i64>();
+            let offsets = l.value_offsets();
+            let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+            let normalized: Vec<u8> = offsets.iter().flat_map(|o| (o - offsets[0]).to_le_bytes()).collect();
+            let child = describe(py, column, &l.values().slice(first, last - first))?;
+            Ok(("list", PyBuffer::new(Bytes::from(normalized)), "<i8", child, mask)
+                .into_pyobject(py)?
+                .into_any())
+        }
+        DataType::FixedSizeList(_, size) => {
+            let l = array.as_fixed_size_list();
+            let size = *size as usize;
+            let child = describe(py, column, &l.values().slice(l.offset() * size, l.len() * size))?;
+            Ok(("fixed", size, child, mask).into_pyobject(py)?.into_any())
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            let children = fields
+                .iter()
+                .zip(s.columns())
+                .map(|(f, c)| Ok((f.name().clone(), describe(py, column, c)?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(("struct", children, mask).into_pyobject(py)?.into_any())
+        }
+        _ => objects(py, column, array),
+    }
+}

@@ -1,0 +1,588 @@
+"""Parquet datasets sharded across training ranks and DataLoader workers.
+
+``ParquetDataset`` reads a Parquet corpus with coalesced, batched IO into
+pinned buffers and decodes it in parallel in Rust. Every rank yields the same
+number of batches, every row is read exactly once per epoch, shuffles are
+deterministic per ``(seed, epoch)``, and ``state_dict()`` resumes exactly
+(or elastically, at a different world size).
+
+torch is optional: when it is importable, ``ParquetDataset`` is a
+``torch.utils.data.IterableDataset``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from . import _hf3fs
+
+ArrowBatch = _hf3fs.ArrowBatch
+
+__all__ = ["ArrowBatch", "ParquetDataset"]
+
+_FORMATS = ("numpy", "arrow", "torch")
+_STATE_FORMAT = "hf3fs.ParquetDataset/1"
+# Options a saved state must agree on: they decide which rows come in which order.
+_STATE_OPTIONS = ("seed", "shuffle", "shuffle_window", "batch_size", "drop_remainder", "drop_last")
+_CMP_OPS = ("==", "=", "!=", "<", "<=", ">", ">=")
+
+
+def _filter_term(term: Any) -> tuple:
+    if not isinstance(term, (tuple, list)) or len(term) not in (2, 3):
+        raise ValueError(f"filter: expected (column, op, value) or (column, 'is_null'), got {term!r}")
+    column, op = term[0], term[1]
+    if not isinstance(column, str):
+        raise ValueError(f"filter: the column name must be a string, got {column!r}")
+    if len(term) == 2 or op in ("is_null", "is_not_null"):
+        if op not in ("is_null", "is_not_null"):
+            raise ValueError(f"filter: operator {op!r} needs a value")
+        negated = op == "is_not_null"
+        if len(term) == 3:
+            negated = negated != (not bool(term[2]))
+        return ("isnull", column, negated)
+    value = term[2]
+    if op in ("in", "not in"):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
+            raise ValueError(f"filter on column {column!r}: {op!r} needs a list of values")
+        return ("in", column, list(value), op == "not in")
+    if op not in _CMP_OPS:
+        raise ValueError(f"filter on column {column!r}: unknown operator {op!r}")
+    if value is None:
+        raise ValueError(f"filter on column {column!r}: compare with None using 'is_null'")
+    return ("cmp", column, op, value)
+
+
+def _normalize_filter(filter: Any) -> tuple | None:
+    """pyarrow's DNF (a list of terms, or a list of lists of terms) as a tree."""
+    if filter is None:
+        return None
+    if isinstance(filter, tuple):
+        return ("and", [_filter_term(filter)])
+    if not isinstance(filter, list) or not filter:
+        raise ValueError(f"filter: expected a non-empty list of (column, op, value) terms, got {filter!r}")
+    if all(isinstance(t, list) for t in filter):
+        return ("or", [("and", [_filter_term(t) for t in conj]) for conj in filter])
+    return ("and", [_filter_term(t) for t in filter])
+
+
+def _to_numpy(desc: tuple, np: Any) -> Any:
+    kind = desc[0]
+    if kind == "prim":
+        _, dtype, values, mask = desc
+        arr = np.frombuffer(values, dtype=np.dtype(dtype))
+        return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
+    if kind == "bool":
+        _, values, mask = desc
+        arr = np.frombuffer(values, dtype=bool)
+        return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
+    if kind == "date":
+        return _to_numpy(desc[1], np).astype("datetime64[D]")
+    if kind == "obj":
+        _, values, mask = desc
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
+    if kind == "list":
+        _, offsets, odtype, child, _mask = desc
+        return (_to_numpy(child, np), np.frombuffer(offsets, dtype=np.dtype(odtype)))
+    if kind == "fixed":
+        _, size, child, _mask = desc
+        return _to_numpy(child, np).reshape(-1, size)
+    if kind == "struct":
+        return {name: _to_numpy(child, np) for name, child in desc[1]}
+    raise ValueError(f"unknown column description {kind!r}")
+
+
+def _to_torch(value: Any, name: str, torch: Any, np: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_to_torch(v, name, torch, np) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_torch(v, f"{name}.{k}", torch, np) for k, v in value.items()}
+    if isinstance(value, np.ma.MaskedArray):
+        raise ValueError(
+            f"column {name!r} has nulls, which tensors cannot hold: filter them out "
+            f"(filter=[({name!r}, 'is_not_null')]) or use format='numpy' or 'arrow'"
+        )
+    if value.dtype == object:
+        return value  # strings and decimals stay numpy object arrays
+    with warnings.catch_warnings():
+        # The tensor shares the batch's read-only memory (no copy).
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(value)
+
+
+def _distributed() -> tuple[int, int] | None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        dist = getattr(torch, "distributed", None)
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+    return None
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def _resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    if rank is None or world_size is None:
+        detected = _distributed() or (_env_int("RANK"), _env_int("WORLD_SIZE"))
+        rank = detected[0] if rank is None else rank
+        world_size = detected[1] if world_size is None else world_size
+    rank = 0 if rank is None else rank
+    world_size = 1 if world_size is None else world_size
+    if not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size: must be a positive integer, got {world_size!r}")
+    if not isinstance(rank, int) or not 0 <= rank < world_size:
+        raise ValueError(f"rank: must be in [0, world_size={world_size}), got {rank!r}")
+    return rank, world_size
+
+
+def _worker() -> tuple[int, int]:
+    """(worker id, workers) of the DataLoader worker we run in, or (0, 1)."""
+    data = sys.modules.get("torch.utils.data")
+    info = data.get_worker_info() if data is not None else None
+    if info is None:
+        return 0, 1
+    return info.id, info.num_workers
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+class _ParquetDatasetImpl:
+    """Parquet files read as batches, sharded across ranks and DataLoader workers.
+
+    Parameters
+    ----------
+    source : str or list of str
+        A Parquet file, a directory (searched recursively for ``*.parquet``),
+        a glob, or a list of those: local paths, ``file://`` or ``hf3fs://``.
+    columns : list of str, optional
+        Top-level columns to read, in this order (default: all).
+    filter : list, optional
+        Rows to keep, in pyarrow's DNF: ``[(col, op, value), ...]`` (AND) or
+        a list of such lists (OR). ``op`` is one of ``==, !=, <, <=, >, >=,
+        in, not in``, or ``(col, "is_null")`` / ``(col, "is_not_null")``.
+        Row groups ruled out by statistics are never read.
+    batch_size : int
+        Rows per batch.
+    shuffle : bool
+        Shuffle the order of row groups per ``(seed, epoch)``.
+    seed : int
+        Seed of every shuffle.
+    shuffle_window : int
+        Also shuffle rows within windows of this many rows (0: off).
+    rank, world_size : int, optional
+        This rank and the number of ranks; default ``torch.distributed`` when
+        initialized, else ``$RANK``/``$WORLD_SIZE``, else 0 and 1.
+    drop_remainder : bool
+        Drop the rows that do not divide evenly among ranks × workers (each
+        row is read at most once); if False, wrap around to the start so every
+        row is read at least once.
+    drop_last : bool
+        Drop each worker's last batch when it is shorter than ``batch_size``.
+    format : {"numpy", "arrow", "torch"}
+        What batches are: a dict of numpy arrays (lists as ``(values,
+        offsets)``, fixed-size lists 2-D, nulls as masked arrays); an
+        :class:`ArrowBatch` (``pyarrow.record_batch(b)``,
+        ``polars.from_arrow(b)``); or a dict of tensors.
+    prefetch_bytes : int
+        Bytes of read buffers and decoded data in flight per reader.
+    numa : int
+        NUMA node of the read buffers (-1: no binding).
+    cache_options : hf3fs.fs.CacheOptions, optional
+        How a row group's column chunks are merged into reads (default
+        Arrow's, for local disks; ``CacheOptions.from_network_metrics`` for
+        remote stores).
+    client : hf3fs.Client, optional
+        Read plain paths from this client's mount.
+    filesystem : hf3fs.fs.FileSystem, optional
+        Read every path from this file system (for example one with
+        injected latency).
+    num_threads : int, optional
+        Decode threads per reader (default: the cores available, divided
+        among DataLoader workers).
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        columns: Sequence[str] | None = None,
+        filter: Any = None,
+        batch_size: int = 1024,
+        shuffle: bool = False,
+        seed: int = 0,
+        shuffle_window: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        drop_remainder: bool = True,
+        drop_last: bool = False,
+        format: str = "numpy",
+        prefetch_bytes: int = 256 << 20,
+        numa: int = -1,
+        cache_options: Any = None,
+        client: Any = None,
+        filesystem: Any = None,
+        num_threads: int | None = None,
+    ) -> None:
+        if isinstance(source, (str, os.PathLike)):
+            sources = [os.fspath(source)]
+        elif isinstance(source, Sequence) and source:
+            sources = [os.fspath(s) for s in source]
+        else:
+            raise ValueError(f"source: expected a path or a non-empty list of paths, got {source!r}")
+        if format not in _FORMATS:
+            raise ValueError(f"format: must be one of {', '.join(_FORMATS)}, got {format!r}")
+        _check_int("batch_size", batch_size, 1)
+        _check_int("seed", seed, 0)
+        _check_int("shuffle_window", shuffle_window, 0)
+        _check_int("prefetch_bytes", prefetch_bytes, 1)
+        _check_int("numa", numa, -1)
+        if num_threads is not None:
+            _check_int("num_threads", num_threads, 1)
+        if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
+            raise ValueError(f"columns: expected a list of column names, got {columns!r}")
+        self._rank, self._world_size = _resolve_rank(rank, world_size)
+        self._args = {
+            "sources": sources,
+            "columns": list(columns) if columns is not None else None,
+            "filter": _normalize_filter(filter),
+            "batch_size": batch_size,
+            "shuffle": bool(shuffle),
+            "seed": seed,
+            "shuffle_window": shuffle_window,
+            "drop_remainder": bool(drop_remainder),
+            "drop_last": bool(drop_last),
+            "prefetch_bytes": prefetch_bytes,
+            "numa": numa,
+            "cache_options": cache_options,
+            "client": client,
+            "filesystem": filesystem,
+        }
+        self._num_threads = num_threads
+        self._format = format
+        self._epoch = 0
+        # A persistent DataLoader worker holds its own copy of the dataset:
+        # the epoch lives in shared memory so set_epoch reaches it.
+        torch = sys.modules.get("torch")
+        self._shared_epoch = torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
+        self._pending: tuple | None = None
+        self._live: dict[str, Any] | None = None
+        self._ds = _hf3fs._Dataset(**self._args)
+
+    def _dataset(self, num_workers: int = 1) -> Any:
+        if self._ds is None:
+            self._ds = _hf3fs._Dataset(**self._args)
+        return self._ds
+
+    def _decode_threads(self, num_workers: int) -> int:
+        # DataLoader workers share the cores: each decodes with its share.
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return self._num_threads or max(1, cores // max(1, num_workers))
+
+    # Pickling (DataLoader spawn workers) carries the arguments; the child
+    # indexes the files again.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_ds"] = None
+        state["_live"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------------ plan
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch (its shuffle); call it before each epoch.
+
+        Persistent DataLoader workers see the new epoch too: it is kept in
+        shared memory when torch is present.
+        """
+        self._epoch = _check_int("epoch", epoch, 0)
+        if self._shared_epoch is not None:
+            self._shared_epoch.fill_(self._epoch)
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch."""
+        if self._shared_epoch is not None:
+            self._epoch = int(self._shared_epoch.item())
+        return self._epoch
+
+    @property
+    def rank(self) -> int:
+        """This rank."""
+        return self._rank
+
+    @property
+    def world_size(self) -> int:
+        """The number of ranks."""
+        return self._world_size
+
+    def _progress(self, num_workers: int, worker: int) -> tuple:
+        ds = self._dataset(num_workers)
+        pending = self._pending
+        epoch = self.epoch
+        if pending is not None and pending[0] == epoch:
+            return ds.resume(pending, self._world_size, num_workers, worker)
+        return ds.start(epoch, self._world_size, num_workers)
+
+    def num_batches(self, *, num_workers: int = 0) -> int:
+        """Batches this rank yields per epoch with ``num_workers`` DataLoader workers."""
+        workers = max(1, _check_int("num_workers", num_workers, 0))
+        progress = self._dataset(workers).start(self.epoch, self._world_size, workers)
+        return int(self._ds.batches_per_worker(progress)) * workers
+
+    def __len__(self) -> int:
+        """Batches this rank (or, inside a DataLoader worker, this worker) yields per epoch."""
+        worker, workers = _worker()
+        progress = self._dataset(workers).start(self.epoch, self._world_size, workers)
+        return int(self._ds.batches_per_worker(progress))
+
+    @property
+    def num_rows(self) -> int:
+        """Rows per epoch over all ranks (after the filter, before sharding)."""
+        return int(self._dataset().num_rows)
+
+    @property
+    def files(self) -> list[str]:
+        """The Parquet files, in dataset order."""
+        return list(self._dataset().files)
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns batches hold."""
+        return list(self._dataset().columns)
+
+    @property
+    def schema(self) -> Any:
+        """The batches' schema, as a ``pyarrow.Schema`` (needs pyarrow)."""
+        import pyarrow
+
+        return pyarrow.schema(self._dataset())
+
+    # --------------------------------------------------------------- reading
+    def __iter__(self) -> Iterator[Any]:
+        worker, workers = _worker()
+        return self._iterate(worker, workers)
+
+    def _iter_worker(self, worker: int, num_workers: int) -> Iterator[Any]:
+        """The batches of DataLoader worker ``worker`` of ``num_workers`` (no torch needed)."""
+        _check_int("num_workers", num_workers, 1)
+        if not 0 <= worker < num_workers:
+            raise ValueError(f"worker: must be in [0, {num_workers}), got {worker!r}")
+        return self._iterate(worker, num_workers)
+
+    def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
+        progress = self._progress(num_workers, worker)
+        reader = self._ds.reader(progress, self._rank, worker, decode_threads=self._decode_threads(num_workers))
+        source = (worker + progress[6]) % num_workers  # the span this worker reads
+        live = {"progress": progress, "worker": worker, "source": source, "consumed": progress[4][source]}
+        live["num_workers"] = num_workers
+        self._live = live
+        convert = self._converter()
+        try:
+            for batch in reader:
+                live["consumed"] += batch.num_rows
+                yield convert(batch)
+        finally:
+            reader.close()
+
+    def _converter(self) -> Any:
+        if self._format == "arrow":
+            return lambda batch: batch
+        import numpy as np
+
+        def to_numpy(batch: Any) -> dict[str, Any]:
+            return {name: _to_numpy(desc, np) for name, desc in batch._numpy_columns()}
+
+        if self._format == "numpy":
+            return to_numpy
+        import torch
+
+        return lambda batch: {k: _to_torch(v, k, torch, np) for k, v in to_numpy(batch).items()}
+
+    # ---------------------------------------------------------------- resume
+    def state_dict(self, *, batches: int | None = None, num_workers: int | None = None) -> dict[str, Any]:
+        """Where the epoch stands, as a plain dict of ints and strings.
+
+        Without arguments: what this process has yielded (iterating in the
+        main process, or inside a DataLoader worker, as
+        ``torchdata.stateful_dataloader.StatefulDataLoader`` calls it).
+        With ``batches`` (and ``num_workers``): the state after this rank
+        took ``batches`` batches from a ``DataLoader`` with ``num_workers``
+        workers; use it to checkpoint from the training loop.
+        """
+        live = self._live
+        if batches is not None:
+            _check_int("batches", batches, 0)
+            workers = max(1, _check_int("num_workers", num_workers or 0, 0))
+            progress = self._ds.after_batches(self._progress(workers, 0), batches)
+            consumed = list(progress[4])
+            worker = None
+        elif live is not None:
+            progress = live["progress"]
+            consumed = list(progress[4])
+            consumed[live["source"]] = live["consumed"]
+            in_worker = _worker()[1] > 1 or live["num_workers"] > 1
+            worker = live["worker"] if in_worker else None
+        else:
+            progress = self._progress(1, 0)
+            consumed = list(progress[4])
+            worker = None
+        epoch, base, world_size, workers, _, _, rotation = progress
+        state: dict[str, Any] = {
+            "format": _STATE_FORMAT,
+            "fingerprint": self._ds.fingerprint,
+            "epoch": int(epoch),
+            "world_size": int(world_size),
+            "num_workers": int(workers),
+            "worker": -1 if worker is None else int(worker),
+            "consumed": ",".join(str(int(c)) for c in consumed),
+            "rotation": int(rotation),
+            "base": "*" if base is None else base,
+        }
+        for key in _STATE_OPTIONS:
+            value = self._args[key]
+            state[key] = int(value) if isinstance(value, bool) else value
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`: the next batch is the one that
+        would have come next. A state saved at a different world size
+        re-partitions the rows not yet consumed among the new ranks."""
+        if not isinstance(state, Mapping) or state.get("format") != _STATE_FORMAT:
+            raise ValueError(f"load_state_dict: not a ParquetDataset state (format {_STATE_FORMAT!r})")
+        try:
+            if state["fingerprint"] != self._dataset().fingerprint:
+                raise ValueError(
+                    "load_state_dict: the state was saved for a different dataset (files, row groups or columns differ)"
+                )
+            for key in _STATE_OPTIONS:
+                mine = self._args[key]
+                mine = int(mine) if isinstance(mine, bool) else mine
+                if state[key] != mine:
+                    raise ValueError(f"load_state_dict: the state has {key}={state[key]!r}, this dataset {mine!r}")
+            consumed = [int(c) for c in str(state["consumed"]).split(",") if c != ""]
+            worker = int(state["worker"])
+            base = None if state["base"] == "*" else str(state["base"])
+            pending = (
+                int(state["epoch"]),
+                base,
+                int(state["world_size"]),
+                int(state["num_workers"]),
+                consumed,
+                None if worker < 0 else worker,
+                int(state.get("rotation", 0)),
+            )
+        except KeyError as e:
+            raise ValueError(f"load_state_dict: the state lacks {e.args[0]!r}") from None
+        # Check it now (malformed parts raise here, not in a worker).
+        self._ds.resume(pending, pending[2], pending[3], pending[5] or 0)
+        self._pending = pending
+        self.set_epoch(pending[0])
+
+    # ------------------------------------------------------------- notebooks
+    def head(self, n: int = 5) -> Any:
+        """The first ``n`` rows this rank yields in the current epoch, as a pandas DataFrame."""
+        import pyarrow
+
+        _check_int("n", n, 0)
+        progress = self._dataset().start(self.epoch, 1, 1)
+        reader = self._ds.reader(progress, 0, 0)
+        batches = []
+        rows = 0
+        try:
+            for batch in reader:
+                batches.append(pyarrow.record_batch(batch))
+                rows += batch.num_rows
+                if rows >= n:
+                    break
+        finally:
+            reader.close()
+        table = pyarrow.Table.from_batches(batches, schema=self.schema)
+        return table.slice(0, n).to_pandas()
+
+    def info(self) -> dict[str, Any]:
+        """Files, row groups, rows and bytes per column."""
+        ds = self._dataset()
+        files = [
+            {"path": path, "row_groups": groups, "rows": rows, "bytes": size}
+            for path, groups, rows, size in ds.file_info()
+        ]
+        return {
+            "files": files,
+            "row_groups": sum(f["row_groups"] for f in files),
+            "rows": sum(f["rows"] for f in files),
+            "num_rows": int(ds.num_rows),
+            "row_groups_read": len(ds.group_rows()),
+            "bytes": sum(f["bytes"] for f in files),
+            "columns": {
+                name: {"compressed_bytes": c, "uncompressed_bytes": u, "read": name in ds.columns}
+                for name, c, u in ds.column_sizes()
+            },
+        }
+
+    def __repr__(self) -> str:
+        ds = self._dataset()
+        return (
+            f"ParquetDataset({len(ds.files)} files, {ds.num_rows} rows, columns={list(ds.columns)}, "
+            f"batch_size={self._args['batch_size']}, rank={self._rank}/{self._world_size}, "
+            f"shuffle={self._args['shuffle']}, epoch={self.epoch}, format={self._format!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        info = self.info()
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{c['compressed_bytes']:,}</td>"
+            f"<td>{c['uncompressed_bytes']:,}</td><td>{'yes' if c['read'] else ''}</td></tr>"
+            for name, c in info["columns"].items()
+        )
+        return (
+            f"<b>ParquetDataset</b>: {len(info['files'])} files, {info['row_groups']} row groups, "
+            f"{info['num_rows']:,} rows, {info['bytes']:,} bytes; rank {self._rank}/{self._world_size}, "
+            f"batch_size {self._args['batch_size']}, epoch {self.epoch}"
+            "<table><tr><th>column</th><th>compressed</th><th>uncompressed</th><th>read</th></tr>"
+            f"{rows}</table>"
+        )
+
+
+def _make_class() -> type:
+    bases: tuple[type, ...] = (_ParquetDatasetImpl,)
+    if importlib.util.find_spec("torch") is not None:
+        from torch.utils.data import IterableDataset
+
+        bases = (_ParquetDatasetImpl, IterableDataset)
+    cls = type(
+        "ParquetDataset",
+        bases,
+        {"__module__": __name__, "__qualname__": "ParquetDataset", "__doc__": _ParquetDatasetImpl.__doc__},
+    )
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first use, so importing hf3fs.dataset does not import torch.
+    if name == "ParquetDataset":
+        cls = _make_class()
+        globals()["ParquetDataset"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,3 +66,35 @@ def test_coalesce_benchmark_json_counts_requests():
         assert merged["bytes_read"] >= merged["bytes_needed"]
     # Reading every column leaves no holes: Arrow's defaults merge them into few requests.
     assert rows[("all", "arrow defaults")]["requests"] < rows[("all", "no coalescing")]["requests"]
+
+
+def test_dataset_benchmark_readers_agree(tmp_path):
+    results = tmp_path / "dataset.json"
+    out = run_benchmark(
+        "dataset.py",
+        "--rows",
+        "2000",
+        "--files",
+        "2",
+        "--repeat",
+        "1",
+        "--quick",
+        "--json",
+        str(results),
+    )
+    assert "MISMATCH" not in out
+    data = json.loads(results.read_text())
+    assert set(data["modes"]) == {"warm", "cold", "latency"}
+    for mode, readers in data["modes"].items():
+        assert set(readers) == {"hf3fs", "pyarrow-file", "pyarrow-dataset", "hf-datasets", "polars"}
+        for reader, r in readers.items():
+            if reader == "hf3fs" and r["status"] == "unavailable":
+                continue  # hf3fs.dataset not built
+            if r["status"] == "n/a":  # no file-system hook for injected latency
+                assert mode == "latency" and reader in ("hf3fs", "polars"), (mode, reader, r)
+                continue
+            assert r["status"] == "ok", (mode, reader, r)
+            assert r["rows"] == 2000 and r["checksum"] == data["checksum"] and r["checksum_ok"]
+            assert r["seconds"] > 0 and r["peak_rss_mib"] > 0
+        assert f"mode {mode}:" in out
+    assert "targets" in out

@@ -23,7 +23,7 @@ from . import _hf3fs
 
 ArrowBatch = _hf3fs.ArrowBatch
 
-__all__ = ["ArrowBatch", "ParquetDataset"]
+__all__ = ["ArrowBatch", "ParquetDataset"]  # noqa: F822 (ParquetDataset: module __getattr__)
 
 _FORMATS = ("numpy", "arrow", "torch")
 _STATE_FORMAT = "hf3fs.ParquetDataset/1"
@@ -34,7 +34,9 @@ _CMP_OPS = ("==", "=", "!=", "<", "<=", ">", ">=")
 
 def _filter_term(term: Any) -> tuple:
     if not isinstance(term, (tuple, list)) or len(term) not in (2, 3):
-        raise ValueError(f"filter: expected (column, op, value) or (column, 'is_null'), got {term!r}")
+        raise ValueError(
+            f"filter: expected (column, op, value) or (column, 'is_null'), got {term!r}"
+        )
     column, op = term[0], term[1]
     if not isinstance(column, str):
         raise ValueError(f"filter: the column name must be a string, got {column!r}")
@@ -64,7 +66,9 @@ def _normalize_filter(filter: Any) -> tuple | None:
     if isinstance(filter, tuple):
         return ("and", [_filter_term(filter)])
     if not isinstance(filter, list) or not filter:
-        raise ValueError(f"filter: expected a non-empty list of (column, op, value) terms, got {filter!r}")
+        raise ValueError(
+            f"filter: expected a non-empty list of (column, op, value) terms, got {filter!r}"
+        )
     if all(isinstance(t, list) for t in filter):
         return ("or", [("and", [_filter_term(t) for t in conj]) for conj in filter])
     return ("and", [_filter_term(t) for t in filter])
@@ -246,7 +250,9 @@ class _ParquetDatasetImpl:
         elif isinstance(source, Sequence) and source:
             sources = [os.fspath(s) for s in source]
         else:
-            raise ValueError(f"source: expected a path or a non-empty list of paths, got {source!r}")
+            raise ValueError(
+                f"source: expected a path or a non-empty list of paths, got {source!r}"
+            )
         if format not in _FORMATS:
             raise ValueError(f"format: must be one of {', '.join(_FORMATS)}, got {format!r}")
         _check_int("batch_size", batch_size, 1)
@@ -256,7 +262,9 @@ class _ParquetDatasetImpl:
         _check_int("numa", numa, -1)
         if num_threads is not None:
             _check_int("num_threads", num_threads, 1)
-        if columns is not None and (isinstance(columns, str) or not all(isinstance(c, str) for c in columns)):
+        if columns is not None and (
+            isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
+        ):
             raise ValueError(f"columns: expected a list of column names, got {columns!r}")
         self._rank, self._world_size = _resolve_rank(rank, world_size)
         self._args = {
@@ -281,7 +289,9 @@ class _ParquetDatasetImpl:
         # A persistent DataLoader worker holds its own copy of the dataset:
         # the epoch lives in shared memory so set_epoch reaches it.
         torch = sys.modules.get("torch")
-        self._shared_epoch = torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
+        self._shared_epoch = (
+            torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
+        )
         self._pending: tuple | None = None
         self._live: dict[str, Any] | None = None
         self._ds = _hf3fs._Dataset(**self._args)
@@ -293,7 +303,11 @@ class _ParquetDatasetImpl:
 
     def _decode_threads(self, num_workers: int) -> int:
         # DataLoader workers share the cores: each decodes with its share.
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1)
+        )
         return self._num_threads or max(1, cores // max(1, num_workers))
 
     # Pickling (DataLoader spawn workers) carries the arguments; the child
@@ -391,9 +405,16 @@ class _ParquetDatasetImpl:
 
     def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
         progress = self._progress(num_workers, worker)
-        reader = self._ds.reader(progress, self._rank, worker, decode_threads=self._decode_threads(num_workers))
+        reader = self._ds.reader(
+            progress, self._rank, worker, decode_threads=self._decode_threads(num_workers)
+        )
         source = (worker + progress[6]) % num_workers  # the span this worker reads
-        live = {"progress": progress, "worker": worker, "source": source, "consumed": progress[4][source]}
+        live = {
+            "progress": progress,
+            "worker": worker,
+            "source": source,
+            "consumed": progress[4][source],
+        }
         live["num_workers"] = num_workers
         self._live = live
         convert = self._converter()
@@ -419,7 +440,9 @@ class _ParquetDatasetImpl:
         return lambda batch: {k: _to_torch(v, k, torch, np) for k, v in to_numpy(batch).items()}
 
     # ---------------------------------------------------------------- resume
-    def state_dict(self, *, batches: int | None = None, num_workers: int | None = None) -> dict[str, Any]:
+    def state_dict(
+        self, *, batches: int | None = None, num_workers: int | None = None
+    ) -> dict[str, Any]:
         """Where the epoch stands, as a plain dict of ints and strings.
 
         Without arguments: what this process has yielded (iterating in the
@@ -443,9 +466,10 @@ class _ParquetDatasetImpl:
             in_worker = _worker()[1] > 1 or live["num_workers"] > 1
             worker = live["worker"] if in_worker else None
         else:
-            progress = self._progress(1, 0)
+            in_worker, workers = _worker()
+            progress = self._progress(workers, in_worker)
             consumed = list(progress[4])
-            worker = None
+            worker = in_worker if workers > 1 else None
         epoch, base, world_size, workers, _, _, rotation = progress
         state: dict[str, Any] = {
             "format": _STATE_FORMAT,
@@ -468,17 +492,23 @@ class _ParquetDatasetImpl:
         would have come next. A state saved at a different world size
         re-partitions the rows not yet consumed among the new ranks."""
         if not isinstance(state, Mapping) or state.get("format") != _STATE_FORMAT:
-            raise ValueError(f"load_state_dict: not a ParquetDataset state (format {_STATE_FORMAT!r})")
+            raise ValueError(
+                f"load_state_dict: not a ParquetDataset state (format {_STATE_FORMAT!r})"
+            )
         try:
             if state["fingerprint"] != self._dataset().fingerprint:
                 raise ValueError(
-                    "load_state_dict: the state was saved for a different dataset (files, row groups or columns differ)"
+                    "load_state_dict: the state was saved for a different dataset "
+                    "(files, row groups or columns differ)"
                 )
             for key in _STATE_OPTIONS:
                 mine = self._args[key]
                 mine = int(mine) if isinstance(mine, bool) else mine
                 if state[key] != mine:
-                    raise ValueError(f"load_state_dict: the state has {key}={state[key]!r}, this dataset {mine!r}")
+                    raise ValueError(
+                        f"load_state_dict: the state has {key}={state[key]!r}, "
+                        f"this dataset {mine!r}"
+                    )
             consumed = [int(c) for c in str(state["consumed"]).split(",") if c != ""]
             worker = int(state["worker"])
             base = None if state["base"] == "*" else str(state["base"])
@@ -542,7 +572,8 @@ class _ParquetDatasetImpl:
     def __repr__(self) -> str:
         ds = self._dataset()
         return (
-            f"ParquetDataset({len(ds.files)} files, {ds.num_rows} rows, columns={list(ds.columns)}, "
+            f"ParquetDataset({len(ds.files)} files, {ds.num_rows} rows, "
+            f"columns={list(ds.columns)}, "
             f"batch_size={self._args['batch_size']}, rank={self._rank}/{self._world_size}, "
             f"shuffle={self._args['shuffle']}, epoch={self.epoch}, format={self._format!r})"
         )
@@ -558,7 +589,8 @@ class _ParquetDatasetImpl:
         )
         return (
             f"<b>ParquetDataset</b>: {len(info['files'])} files, {info['row_groups']} row groups, "
-            f"{info['num_rows']:,} rows, {info['bytes']:,} bytes; rank {self._rank}/{self._world_size}, "
+            f"{info['num_rows']:,} rows, {info['bytes']:,} bytes; "
+            f"rank {self._rank}/{self._world_size}, "
             f"batch_size {self._args['batch_size']}, epoch {self.epoch}"
             "<table><tr><th>column</th><th>compressed</th><th>uncompressed</th><th>read</th></tr>"
             f"{rows}</table>"
@@ -574,7 +606,11 @@ def _make_class() -> type:
     cls = type(
         "ParquetDataset",
         bases,
-        {"__module__": __name__, "__qualname__": "ParquetDataset", "__doc__": _ParquetDatasetImpl.__doc__},
+        {
+            "__module__": __name__,
+            "__qualname__": "ParquetDataset",
+            "__doc__": _ParquetDatasetImpl.__doc__,
+        },
     )
     return cls
 

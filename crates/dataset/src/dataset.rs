@@ -303,11 +303,9 @@ impl Dataset {
         // Resume at the start of the window holding the next row, then drop
         // the rows of that window already yielded.
         let window = self.options.shuffle_window;
-        let (skip, first_window, discard) = if window > 0 {
-            let w = consumed / window;
-            (w * window, w, consumed - w * window)
-        } else {
-            (consumed, 0, 0)
+        let (skip, first_window, discard) = match consumed.checked_div(window) {
+            Some(w) => (w * window, w, consumed - w * window),
+            None => (consumed, 0, 0),
         };
         skip_rows(&mut segments, skip);
         let threads = match self.options.decode_threads {

@@ -16,7 +16,7 @@ pub enum Error {
         path: String,
         offset: Option<u64>,
         #[source]
-        source: hf3fs_core::Error,
+        source: Box<hf3fs_core::Error>,
     },
     /// A file whose footer or metadata cannot be read as Parquet.
     #[error("{path}: not a readable Parquet file: {reason}")]
@@ -28,7 +28,7 @@ pub enum Error {
         row_group: usize,
         column: Option<String>,
         #[source]
-        source: ParquetError,
+        source: Box<ParquetError>,
     },
     /// A file whose schema differs from the first file's.
     #[error("{path}: schema differs from {first}'s: {detail}")]
@@ -75,7 +75,7 @@ impl Error {
         Error::Io {
             path: path.to_string(),
             offset,
-            source,
+            source: Box::new(source),
         }
     }
 

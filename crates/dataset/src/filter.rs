@@ -159,7 +159,8 @@ impl Predicate {
                 }
                 if *negated {
                     // pyarrow's `not in`: a null is not in the list, so it matches.
-                    let known = BooleanArray::from_iter(acc.iter().map(|v| Some(v.unwrap_or(false))));
+                    let known =
+                        BooleanArray::from_iter(acc.iter().map(|v| Some(v.unwrap_or(false))));
                     acc = not(&known).map_err(|e| filter_error(column, e))?;
                 }
                 Ok(acc)
@@ -470,7 +471,8 @@ mod tests {
             values: vec![Scalar::Int(1), Scalar::Int(4)],
             negated: true,
         };
-        assert_eq!(rows(within), [false, true, false, false]);
+        // As in pyarrow: a null is not in the list, so `not in` keeps it.
+        assert_eq!(rows(within), [false, true, true, false]);
         let or = Predicate::Or(vec![
             cmp_("x", CmpOp::Eq, Scalar::Int(1)),
             cmp_("s", CmpOp::Eq, Scalar::Str("c".into())),

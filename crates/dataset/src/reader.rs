@@ -471,7 +471,7 @@ fn prepare_piece(
         path: file.display().to_string(),
         row_group: group.row_group,
         column: None,
-        source,
+        source: Box::new(source),
     };
     let mask = scan.projection(file);
     let mut builder = ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
@@ -622,10 +622,10 @@ fn decode_piece(
                     path: file.display().to_string(),
                     row_group: group.row_group,
                     column: None,
-                    source: ParquetError::General(format!(
+                    source: Box::new(ParquetError::General(format!(
                         "decoded {rows} rows where the metadata promises {}",
                         segment.len()
-                    )),
+                    ))),
                 });
             }
             return batches
@@ -644,7 +644,7 @@ fn decode_piece(
         path: file.display().to_string(),
         row_group: group.row_group,
         column: blame_column(scan, file, handle, segment),
-        source: failure,
+        source: Box::new(failure),
     })
 }
 

@@ -304,7 +304,7 @@ pub fn decode_group_simple(
         path: file.display().to_string(),
         row_group,
         column: None,
-        source,
+        source: Box::new(source),
     };
     let mut builder = ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
         .with_projection(mask)
@@ -330,6 +330,9 @@ pub fn decode_group_simple(
     outcome.map_err(|panic| decode_error(parquet::errors::ParquetError::General(panic)))?
 }
 
+/// A group's matching rows (None: all of them).
+type Matches = Option<Arc<Vec<u32>>>;
+
 /// Drop the row groups the filter's statistics rule out and find the
 /// matching rows of the rest.
 fn apply_filter(
@@ -348,7 +351,7 @@ fn apply_filter(
         .into_iter()
         .filter(|g| may[g.file].get(g.row_group).copied().unwrap_or(true))
         .collect();
-    let results: Vec<Mutex<Option<Result<Option<Arc<Vec<u32>>>>>>> =
+    let results: Vec<Mutex<Option<Result<Matches>>>> =
         candidates.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {

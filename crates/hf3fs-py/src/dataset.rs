@@ -16,7 +16,9 @@ use hf3fs_core::fs::UriOptions;
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
-use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator};
+use pyo3_arrow::ffi::{
+    to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator,
+};
 
 use crate::blocking::blocking;
 use crate::cache::{PyBuffer, PyCacheOptions};
@@ -27,7 +29,11 @@ fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
     let tuple = obj.cast::<PyTuple>()?;
     let kind: String = tuple.get_item(0)?.extract()?;
     let children = |i: usize| -> PyResult<Vec<Predicate>> {
-        tuple.get_item(i)?.try_iter()?.map(|c| filter_arg(&c?)).collect()
+        tuple
+            .get_item(i)?
+            .try_iter()?
+            .map(|c| filter_arg(&c?))
+            .collect()
     };
     Ok(match kind.as_str() {
         "and" => Predicate::And(children(1)?),
@@ -35,7 +41,8 @@ fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
         "cmp" => {
             let column: String = tuple.get_item(1)?.extract()?;
             let op: String = tuple.get_item(2)?.extract()?;
-            let op = CmpOp::parse(&op).ok_or_else(|| PyValueError::new_err(format!("filter: unknown operator {op:?}")))?;
+            let op = CmpOp::parse(&op)
+                .ok_or_else(|| PyValueError::new_err(format!("filter: unknown operator {op:?}")))?;
             let value = scalar_arg(&column, &tuple.get_item(3)?)?;
             Predicate::Compare { column, op, value }
         }
@@ -56,7 +63,11 @@ fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
             column: tuple.get_item(1)?.extract()?,
             negated: tuple.get_item(2)?.extract()?,
         },
-        other => return Err(PyValueError::new_err(format!("filter: unknown node {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "filter: unknown node {other:?}"
+            )))
+        }
     })
 }
 
@@ -96,7 +107,9 @@ fn progress_arg(t: ProgressTuple) -> PyResult<Progress> {
         ),
     };
     if world_size == 0 || num_workers == 0 {
-        return Err(PyValueError::new_err("load_state_dict: world_size and num_workers must be positive"));
+        return Err(PyValueError::new_err(
+            "load_state_dict: world_size and num_workers must be positive",
+        ));
     }
     Ok(Progress {
         epoch,
@@ -190,7 +203,13 @@ impl PyDataset {
     /// The files, as the source named them.
     #[getter]
     fn files(&self) -> Vec<String> {
-        self.inner.scan().index.files.iter().map(|f| f.display().to_string()).collect()
+        self.inner
+            .scan()
+            .index
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect()
     }
 
     /// The yielded columns.
@@ -238,8 +257,11 @@ impl PyDataset {
     fn column_sizes(&self) -> Vec<(String, i64, i64)> {
         let scan = self.inner.scan();
         let schema = scan.index.schema.clone();
-        let mut sizes: Vec<(String, i64, i64)> =
-            schema.fields().iter().map(|f| (f.name().clone(), 0, 0)).collect();
+        let mut sizes: Vec<(String, i64, i64)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), 0, 0))
+            .collect();
         for file in &scan.index.files {
             let descr = file.metadata().file_metadata().schema_descr();
             for rg in file.metadata().row_groups() {
@@ -272,7 +294,9 @@ impl PyDataset {
 
     /// The progress after a rank took `batches` more batches from a DataLoader.
     fn after_batches(&self, progress: ProgressTuple, batches: u64) -> PyResult<ProgressTuple> {
-        Ok(progress_out(&self.inner.after_batches(&progress_arg(progress)?, batches)))
+        Ok(progress_out(
+            &self.inner.after_batches(&progress_arg(progress)?, batches),
+        ))
     }
 
     /// Saved progress brought to a cut of `world_size × num_workers`.
@@ -386,7 +410,12 @@ impl ArrowBatch {
     /// The column names.
     #[getter]
     fn column_names(&self) -> Vec<String> {
-        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+        self.batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     fn __repr__(&self) -> String {
@@ -414,7 +443,12 @@ impl ArrowBatch {
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let array = StructArray::from(self.batch.clone());
-        Ok(to_array_pycapsules(py, self.struct_field(), &array, requested_schema)?)
+        Ok(to_array_pycapsules(
+            py,
+            self.struct_field(),
+            &array,
+            requested_schema,
+        )?)
     }
 
     #[pyo3(signature = (requested_schema=None))]
@@ -452,7 +486,9 @@ impl AsRef<[u8]> for ArrowBytes {
 
 fn buffer_of(data: &arrow_buffer::Buffer, start: usize, len: usize) -> PyBuffer {
     // The arrow buffer (an Arc) owns the memory; slicing shares it.
-    PyBuffer::new(Bytes::from_owner(ArrowBytes(data.slice_with_length(start, len))))
+    PyBuffer::new(Bytes::from_owner(ArrowBytes(
+        data.slice_with_length(start, len),
+    )))
 }
 
 /// 1 per null row, as bytes (numpy's mask), or None without nulls.
@@ -460,7 +496,9 @@ fn null_mask(py: Python<'_>, array: &dyn Array) -> PyResult<Option<Py<PyAny>>> {
     match array.logical_nulls() {
         Some(nulls) if nulls.null_count() > 0 => {
             let mask: Vec<u8> = nulls.iter().map(|valid| u8::from(!valid)).collect();
-            Ok(Some(Py::new(py, PyBuffer::new(Bytes::from(mask)))?.into_any()))
+            Ok(Some(
+                Py::new(py, PyBuffer::new(Bytes::from(mask)))?.into_any(),
+            ))
         }
         _ => Ok(None),
     }
@@ -505,23 +543,34 @@ fn objects<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bou
                 list.append(v)?;
             }
         }
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => {
             let bytes = match array.data_type() {
                 DataType::FixedSizeBinary(_) => {
                     let a = array.as_fixed_size_binary();
-                    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_vec())).collect::<Vec<_>>()
+                    (0..a.len())
+                        .map(|i| a.is_valid(i).then(|| a.value(i).to_vec()))
+                        .collect::<Vec<_>>()
                 }
                 _ => {
                     let b = arrow_cast::cast(array, &DataType::LargeBinary)
                         .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-                    b.as_binary::<i64>().iter().map(|v| v.map(<[u8]>::to_vec)).collect()
+                    b.as_binary::<i64>()
+                        .iter()
+                        .map(|v| v.map(<[u8]>::to_vec))
+                        .collect()
                 }
             };
             for v in bytes {
                 list.append(v.map(|b| PyBytes::new(py, &b)))?;
             }
         }
-        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => {
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => {
             let decimal = py.import("decimal")?.getattr("Decimal")?;
             let strings = arrow_cast::cast(array, &DataType::LargeUtf8)
                 .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
@@ -543,7 +592,9 @@ fn objects<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bou
             )))
         }
     }
-    Ok(("obj", list, null_mask(py, array.as_ref())?).into_pyobject(py)?.into_any())
+    Ok(("obj", list, null_mask(py, array.as_ref())?)
+        .into_pyobject(py)?
+        .into_any())
 }
 
 /// A numpy-ready description of `array`:
@@ -556,7 +607,11 @@ fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bo
     if let Some(dtype) = numpy_dtype(t) {
         let data = array.to_data();
         let width = t.primitive_width().unwrap_or(1);
-        let values = buffer_of(&data.buffers()[0], data.offset() * width, data.len() * width);
+        let values = buffer_of(
+            &data.buffers()[0],
+            data.offset() * width,
+            data.len() * width,
+        );
         return Ok(("prim", dtype, values, mask).into_pyobject(py)?.into_any());
     }
     match t {
@@ -570,7 +625,9 @@ fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bo
         DataType::Boolean => {
             let b = array.as_boolean();
             let values: Vec<u8> = b.values().iter().map(u8::from).collect();
-            Ok(("bool", PyBuffer::new(Bytes::from(values)), mask).into_pyobject(py)?.into_any())
+            Ok(("bool", PyBuffer::new(Bytes::from(values)), mask)
+                .into_pyobject(py)?
+                .into_any())
         }
         DataType::Dictionary(_, value_type) => {
             let decoded = arrow_cast::cast(array, value_type)
@@ -581,9 +638,18 @@ fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bo
             let l = array.as_list::<i32>();
             let offsets = l.value_offsets();
             let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
-            let normalized: Vec<u8> = offsets.iter().flat_map(|o| (o - offsets[0]).to_le_bytes()).collect();
+            let normalized: Vec<u8> = offsets
+                .iter()
+                .flat_map(|o| (o - offsets[0]).to_le_bytes())
+                .collect();
             let child = describe(py, column, &l.values().slice(first, last - first))?;
-            Ok(("list", PyBuffer::new(Bytes::from(normalized)), "<i4", child, mask)
+            Ok((
+                "list",
+                PyBuffer::new(Bytes::from(normalized)),
+                "<i4",
+                child,
+                mask,
+            )
                 .into_pyobject(py)?
                 .into_any())
         }
@@ -591,16 +657,29 @@ fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bo
             let l = array.as_list::<i64>();
             let offsets = l.value_offsets();
             let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
-            let normalized: Vec<u8> = offsets.iter().flat_map(|o| (o - offsets[0]).to_le_bytes()).collect();
+            let normalized: Vec<u8> = offsets
+                .iter()
+                .flat_map(|o| (o - offsets[0]).to_le_bytes())
+                .collect();
             let child = describe(py, column, &l.values().slice(first, last - first))?;
-            Ok(("list", PyBuffer::new(Bytes::from(normalized)), "<i8", child, mask)
+            Ok((
+                "list",
+                PyBuffer::new(Bytes::from(normalized)),
+                "<i8",
+                child,
+                mask,
+            )
                 .into_pyobject(py)?
                 .into_any())
         }
         DataType::FixedSizeList(_, size) => {
             let l = array.as_fixed_size_list();
             let size = *size as usize;
-            let child = describe(py, column, &l.values().slice(l.offset() * size, l.len() * size))?;
+            let child = describe(
+                py,
+                column,
+                &l.values().slice(l.offset() * size, l.len() * size),
+            )?;
             Ok(("fixed", size, child, mask).into_pyobject(py)?.into_any())
         }
         DataType::Struct(fields) => {

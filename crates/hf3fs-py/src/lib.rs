@@ -27,11 +27,13 @@ fn _locate(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<(String, String)
 fn _mounts(py: Python<'_>) -> PyResult<Vec<(String, std::path::PathBuf)>> {
     blocking(py, |_| {
         let config = hf3fs_core::Config::load()?;
-        Ok::<_, hf3fs_core::Error>(config
-            .mounts
-            .into_iter()
-            .map(|(name, m)| (name, m.root))
-            .collect())
+        Ok::<_, hf3fs_core::Error>(
+            config
+                .mounts
+                .into_iter()
+                .map(|(name, m)| (name, m.root))
+                .collect(),
+        )
     })
 }
 

@@ -50,11 +50,9 @@ Targets for hf3fs, each reported met or not: >= 1.5x the fastest peer (warm),
 from __future__ import annotations
 
 import argparse
-import ctypes
 import glob
 import io
 import json
-import mmap
 import os
 import resource
 import statistics
@@ -65,6 +63,7 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+from pagecache import evict, resident_fraction, warm
 
 MiB = 1 << 20
 COLUMNS = ["doc_id", "input_ids", "score"]
@@ -233,52 +232,6 @@ def column_bytes(paths: list[str], columns: list[str]) -> tuple[int, int]:
 
 
 # -- page cache ---------------------------------------------------------------
-
-
-def evict(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def warm(path: str) -> None:
-    with open(path, "rb") as f:
-        while f.read(16 * MiB):
-            pass
-
-
-def resident_fraction(paths: list[str]) -> float:
-    """Fraction of the files' pages in the page cache (``mincore``)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 3 + [ctypes.c_long]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    page = os.sysconf("SC_PAGE_SIZE")
-    resident = pages_total = 0
-    for path in paths:
-        size = os.path.getsize(path)
-        pages = (size + page - 1) // page
-        if pages == 0:
-            continue
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            area = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-            if area is None or area == ctypes.c_void_p(-1).value:
-                return float("nan")
-            try:
-                vec = (ctypes.c_ubyte * pages)()
-                libc.mincore(area, size, vec)
-                resident += int((np.frombuffer(vec, np.uint8) & 1).sum())
-                pages_total += pages
-            finally:
-                libc.munmap(area, size)
-        finally:
-            os.close(fd)
-    return resident / pages_total if pages_total else float("nan")
 
 
 # -- latency-injecting fsspec file system (peers) -----------------------------
@@ -511,7 +464,7 @@ class Child:
                 if self.mode == "cold":
                     for p in self.paths:
                         evict(p)
-                cached.append(resident_fraction(self.paths))
+                cached.append(resident_fraction(*self.paths))
                 start = time.perf_counter()
                 result = consume(make())
                 seconds.append(time.perf_counter() - start)

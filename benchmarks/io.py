@@ -19,9 +19,7 @@ Prints a table (``--json`` for machines).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
-import mmap
 import os
 import shutil
 import subprocess
@@ -35,6 +33,7 @@ from dataclasses import asdict, dataclass
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from pagecache import evict, resident_fraction, warm  # noqa: E402
 
 import hf3fs  # noqa: E402
 
@@ -78,57 +77,6 @@ def parse_size(text: str) -> int:
     if t and t[-1] in units:
         return int(float(t[:-1]) * units[t[-1]])
     return int(t)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_long,
-]
-_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-
-
-def resident_fraction(path: str) -> float:
-    """Fraction of the file's pages in the page cache (``mincore``)."""
-    size = os.path.getsize(path)
-    page = os.sysconf("SC_PAGE_SIZE")
-    pages = (size + page - 1) // page
-    if pages == 0:
-        return 0.0
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        area = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if area is None or area == ctypes.c_void_p(-1).value:
-            return float("nan")
-        try:
-            vec = (ctypes.c_ubyte * pages)()
-            _libc.mincore(area, size, vec)
-            return float(np.frombuffer(vec, dtype=np.uint8).__and__(1).mean())
-        finally:
-            _libc.munmap(area, size)
-    finally:
-        os.close(fd)
-
-
-def evict(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def warm(path: str) -> None:
-    with open(path, "rb") as f:
-        while f.read(64 * MiB):
-            pass
 
 
 def memcpy_gbps(seconds: float) -> float:

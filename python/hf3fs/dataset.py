@@ -17,13 +17,13 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _hf3fs
 
 ArrowBatch = _hf3fs.ArrowBatch
 
-__all__ = ["ArrowBatch", "ParquetDataset"]  # noqa: F822 (ParquetDataset: module __getattr__)
+__all__ = ["ArrowBatch", "ParquetDataset"]
 
 _FORMATS = ("numpy", "arrow", "torch")
 _STATE_FORMAT = "hf3fs.ParquetDataset/1"
@@ -84,8 +84,6 @@ def _to_numpy(desc: tuple, np: Any) -> Any:
         _, values, mask = desc
         arr = np.frombuffer(values, dtype=bool)
         return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
-    if kind == "date":
-        return _to_numpy(desc[1], np).astype("datetime64[D]")
     if kind == "obj":
         _, values, mask = desc
         arr = np.empty(len(values), dtype=object)
@@ -296,7 +294,7 @@ class _ParquetDatasetImpl:
         self._live: dict[str, Any] | None = None
         self._ds = _hf3fs._Dataset(**self._args)
 
-    def _dataset(self, num_workers: int = 1) -> Any:
+    def _dataset(self) -> Any:
         if self._ds is None:
             self._ds = _hf3fs._Dataset(**self._args)
         return self._ds
@@ -350,7 +348,7 @@ class _ParquetDatasetImpl:
         return self._world_size
 
     def _progress(self, num_workers: int, worker: int) -> tuple:
-        ds = self._dataset(num_workers)
+        ds = self._dataset()
         pending = self._pending
         epoch = self.epoch
         if pending is not None and pending[0] == epoch:
@@ -360,13 +358,13 @@ class _ParquetDatasetImpl:
     def num_batches(self, *, num_workers: int = 0) -> int:
         """Batches this rank yields per epoch with ``num_workers`` DataLoader workers."""
         workers = max(1, _check_int("num_workers", num_workers, 0))
-        progress = self._dataset(workers).start(self.epoch, self._world_size, workers)
+        progress = self._dataset().start(self.epoch, self._world_size, workers)
         return int(self._ds.batches_per_worker(progress)) * workers
 
     def __len__(self) -> int:
         """Batches this rank (or, inside a DataLoader worker, this worker) yields per epoch."""
-        worker, workers = _worker()
-        progress = self._dataset(workers).start(self.epoch, self._world_size, workers)
+        workers = _worker()[1]
+        progress = self._dataset().start(self.epoch, self._world_size, workers)
         return int(self._ds.batches_per_worker(progress))
 
     @property
@@ -613,6 +611,11 @@ def _make_class() -> type:
         },
     )
     return cls
+
+
+if TYPE_CHECKING:
+    # What type checkers see; at run time the class is built on first use.
+    ParquetDataset = _ParquetDatasetImpl
 
 
 def __getattr__(name: str) -> Any:

@@ -11,6 +11,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataP
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
+use crate::parallel;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
 use crate::source::{resolve_sources, SourceFile, SourceOptions};
 
@@ -93,36 +94,15 @@ impl DatasetIndex {
 
     /// Read the footers of `files`.
     pub fn from_files(files: Vec<SourceFile>, options: &IndexOptions) -> Result<DatasetIndex> {
-        let threads = options.threads.clamp(1, files.len().max(1));
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let mut results: Vec<Option<Result<IndexedFile>>> =
-            (0..files.len()).map(|_| None).collect();
-        let slots: Vec<std::sync::Mutex<&mut Option<Result<IndexedFile>>>> =
-            results.iter_mut().map(std::sync::Mutex::new).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
-                    let outcome = index_file(file.clone(), options.footer_read_size);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        **slot = Some(outcome);
-                    }
-                });
-            }
-        });
-        drop(slots);
+        let results = parallel::map(
+            &files,
+            options.threads,
+            || (),
+            |_, file| index_file(file.clone(), options.footer_read_size),
+        );
         let mut indexed = Vec::with_capacity(files.len());
         for (file, result) in files.iter().zip(results) {
-            match result {
-                Some(r) => indexed.push(r?),
-                None => {
-                    return Err(Error::Footer {
-                        path: file.display.clone(),
-                        reason: "the footer reader stopped unexpectedly".into(),
-                    })
-                }
-            }
+            indexed.push(result.map_err(|panic| footer_error(file, panic))??);
         }
         let Some(first) = indexed.first() else {
             return Err(Error::invalid("source", "no Parquet files"));

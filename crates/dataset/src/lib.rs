@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod parallel;
 pub mod plan;
 pub mod reader;
 pub mod retry;

@@ -84,7 +84,8 @@ pub struct ReaderStats {
 
 struct Decoded {
     batches: Vec<RecordBatch>,
-    _reservation: Option<Reservation>,
+    /// Held until the consumer takes the piece's rows.
+    _reservation: Reservation,
 }
 
 type PieceResult = Result<Decoded>;
@@ -575,7 +576,7 @@ fn decode_loop(scan: &Scan, jobs: &Mutex<Receiver<Job>>, stats: &Mutex<ReaderSta
         let result =
             decode_piece(scan, &segment, decoder, handle.as_ref(), stats).map(|batches| Decoded {
                 batches,
-                _reservation: Some(reservation),
+                _reservation: reservation,
             });
         let _ = reply.send(result);
     }

@@ -4,8 +4,7 @@
 //! the plan counts exactly the rows that will be yielded (which keeps every
 //! rank's batch count equal even with a filter).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Schema, SchemaRef};
@@ -19,6 +18,7 @@ use parquet::DecodeResult;
 use crate::error::{Error, Result};
 use crate::filter::Predicate;
 use crate::index::{DatasetIndex, IndexedFile};
+use crate::parallel;
 use crate::plan::Segment;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
 
@@ -330,9 +330,6 @@ pub fn decode_group_simple(
     outcome.map_err(|panic| decode_error(parquet::errors::ParquetError::General(panic)))?
 }
 
-/// A group's matching rows (None: all of them).
-type Matches = Option<Arc<Vec<u32>>>;
-
 /// Drop the row groups the filter's statistics rule out and find the
 /// matching rows of the rest.
 fn apply_filter(
@@ -342,7 +339,8 @@ fn apply_filter(
     threads: usize,
 ) -> Result<Vec<GroupRef>> {
     let filter_columns = filter.columns();
-    let filter_roots = root_indices(index, &filter_columns)?;
+    let mut filter_roots = root_indices(index, &filter_columns)?;
+    filter_roots.sort_unstable();
     let mut may: Vec<Vec<bool>> = Vec::with_capacity(index.files.len());
     for file in &index.files {
         may.push(filter.may_match(file)?);
@@ -351,43 +349,20 @@ fn apply_filter(
         .into_iter()
         .filter(|g| may[g.file].get(g.row_group).copied().unwrap_or(true))
         .collect();
-    let results: Vec<Mutex<Option<Result<Matches>>>> =
-        candidates.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.min(candidates.len()).max(1) {
-            scope.spawn(|| {
-                let mut handles: Vec<Option<Arc<dyn RandomAccessFile>>> =
-                    vec![None; index.files.len()];
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(group) = candidates.get(i) else {
-                        break;
-                    };
-                    let outcome = matching_rows(index, filter, &filter_roots, group, &mut handles);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(outcome);
-                    }
-                }
-            });
-        }
-    });
+    let results = parallel::map(
+        &candidates,
+        threads,
+        || vec![None; index.files.len()],
+        |handles, group| matching_rows(index, filter, &filter_roots, group, handles),
+    );
     let mut kept = Vec::with_capacity(candidates.len());
-    for (mut group, slot) in candidates.into_iter().zip(results) {
-        let outcome = slot.into_inner().unwrap_or_else(|p| p.into_inner());
-        match outcome {
-            Some(Ok(matches)) => {
-                group.matches = matches;
-                kept.push(group);
-            }
-            Some(Err(e)) => return Err(e),
-            None => {
-                return Err(Error::invalid(
-                    "filter",
-                    "the filter scan stopped unexpectedly",
-                ));
-            }
-        }
+    for (mut group, result) in candidates.into_iter().zip(results) {
+        let file = index.files[group.file].display().to_string();
+        group.matches = result.map_err(|panic| Error::Filter {
+            column: filter_columns.join(", "),
+            reason: format!("{panic} ({file}, row group {})", group.row_group),
+        })??;
+        kept.push(group);
     }
     Ok(kept)
 }
@@ -409,9 +384,10 @@ fn matching_rows(
             h
         }
     };
-    let mut sorted = roots.to_vec();
-    sorted.sort_unstable();
-    let mask = ProjectionMask::roots(file.metadata().file_metadata().schema_descr(), sorted);
+    let mask = ProjectionMask::roots(
+        file.metadata().file_metadata().schema_descr(),
+        roots.iter().copied(),
+    );
     let batches = decode_group_simple(
         file,
         handle.as_ref(),

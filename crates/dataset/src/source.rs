@@ -47,9 +47,10 @@ pub fn resolve_sources(sources: &[String], options: &SourceOptions) -> Result<Ve
         return Err(Error::invalid("source", "no paths given"));
     }
     let mut files: Vec<SourceFile> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for source in sources {
         for file in resolve_one(source, options)? {
-            if !files.iter().any(|f| f.display == file.display) {
+            if seen.insert(file.display.clone()) {
                 files.push(file);
             }
         }

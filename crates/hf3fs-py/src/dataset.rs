@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch, StructArray};
+use arrow_array::{Array, ArrayRef, GenericListArray, OffsetSizeTrait, RecordBatch, StructArray};
+use arrow_buffer::ToByteSlice;
 use arrow_schema::{DataType, Field, TimeUnit};
 use bytes::Bytes;
 use dataset::filter::{CmpOp, Predicate, Scalar};
@@ -597,8 +598,37 @@ fn objects<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bou
         .into_any())
 }
 
+/// A list column as (offsets from 0, offsets dtype, its values, nulls).
+fn describe_list<'py, O: OffsetSizeTrait>(
+    py: Python<'py>,
+    column: &str,
+    list: &GenericListArray<O>,
+    offsets_dtype: &str,
+    mask: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let offsets = list.value_offsets();
+    let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
+    let normalized: Vec<u8> = offsets
+        .iter()
+        .flat_map(|&o| (o - first).to_byte_slice().to_vec())
+        .collect();
+    let values = list
+        .values()
+        .slice(first.as_usize(), (last - first).as_usize());
+    let child = describe(py, column, &values)?;
+    Ok((
+        "list",
+        PyBuffer::new(Bytes::from(normalized)),
+        offsets_dtype,
+        child,
+        mask,
+    )
+        .into_pyobject(py)?
+        .into_any())
+}
+
 /// A numpy-ready description of `array`:
-/// ("prim", dtype, values, mask) | ("bool", values, mask) | ("obj", list)
+/// ("prim", dtype, values, mask) | ("bool", values, mask) | ("obj", list, mask)
 /// | ("list", offsets, offsets dtype, child, mask) | ("fixed", size, child, mask)
 /// | ("struct", [(name, child)], mask).
 fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bound<'py, PyAny>> {
@@ -616,11 +646,14 @@ fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bo
     }
     match t {
         DataType::Date32 => {
-            let wide = arrow_cast::cast(array, &DataType::Date64)
+            // numpy's datetime64[D] counts days in 64 bits; Date32 in 32.
+            let days = arrow_cast::cast(array, &DataType::Int64)
                 .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-            let d = describe(py, column, &wide)?;
-            // Date64 counts milliseconds; numpy shows days for a date column.
-            Ok(("date", d).into_pyobject(py)?.into_any())
+            let data = days.to_data();
+            let values = buffer_of(&data.buffers()[0], data.offset() * 8, data.len() * 8);
+            Ok(("prim", "<M8[D]", values, mask)
+                .into_pyobject(py)?
+                .into_any())
         }
         DataType::Boolean => {
             let b = array.as_boolean();
@@ -634,44 +667,8 @@ fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bo
                 .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
             describe(py, column, &decoded)
         }
-        DataType::List(_) => {
-            let l = array.as_list::<i32>();
-            let offsets = l.value_offsets();
-            let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
-            let normalized: Vec<u8> = offsets
-                .iter()
-                .flat_map(|o| (o - offsets[0]).to_le_bytes())
-                .collect();
-            let child = describe(py, column, &l.values().slice(first, last - first))?;
-            Ok((
-                "list",
-                PyBuffer::new(Bytes::from(normalized)),
-                "<i4",
-                child,
-                mask,
-            )
-                .into_pyobject(py)?
-                .into_any())
-        }
-        DataType::LargeList(_) => {
-            let l = array.as_list::<i64>();
-            let offsets = l.value_offsets();
-            let (first, last) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
-            let normalized: Vec<u8> = offsets
-                .iter()
-                .flat_map(|o| (o - offsets[0]).to_le_bytes())
-                .collect();
-            let child = describe(py, column, &l.values().slice(first, last - first))?;
-            Ok((
-                "list",
-                PyBuffer::new(Bytes::from(normalized)),
-                "<i8",
-                child,
-                mask,
-            )
-                .into_pyobject(py)?
-                .into_any())
-        }
+        DataType::List(_) => describe_list(py, column, array.as_list::<i32>(), "<i4", mask),
+        DataType::LargeList(_) => describe_list(py, column, array.as_list::<i64>(), "<i8", mask),
         DataType::FixedSizeList(_, size) => {
             let l = array.as_fixed_size_list();
             let size = *size as usize;

@@ -368,8 +368,11 @@ fn recv_polling<T>(rx: &Receiver<T>, interrupted: &dyn Fn() -> bool) -> Result<O
     }
 }
 
-/// Estimated decoded size of a segment: the uncompressed size of its
-/// projected column chunks, pro rata to the rows it reads.
+/// Estimated memory a segment takes once decoded: its projected column
+/// chunks' values at their Arrow width (Parquet's `uncompressed_size` is
+/// still dictionary- and RLE-encoded, several times smaller for token ids),
+/// plus offsets and the decoder's level buffers for nested columns, pro rata
+/// to the rows it reads.
 fn decoded_estimate(
     scan: &Scan,
     file: &IndexedFile,
@@ -378,15 +381,43 @@ fn decoded_estimate(
 ) -> u64 {
     let group = &scan.groups[segment.group];
     let rg = file.metadata().row_group(group.row_group);
-    let uncompressed: i64 = rg
+    let total: u64 = rg
         .columns()
         .iter()
         .enumerate()
         .filter(|(i, _)| mask.leaf_included(*i))
-        .map(|(_, c)| c.uncompressed_size().max(0))
+        .map(|(_, c)| decoded_chunk_bytes(c, rg.num_rows().max(0) as u64))
         .sum();
-    let total = group.total_rows.max(1);
-    (uncompressed as u64).saturating_mul(segment.len()) / total
+    total.saturating_mul(segment.len()) / group.total_rows.max(1)
+}
+
+/// One column chunk's decoded size (see `decoded_estimate`).
+fn decoded_chunk_bytes(chunk: &parquet::file::metadata::ColumnChunkMetaData, rows: u64) -> u64 {
+    use parquet::basic::Type;
+    let values = chunk.num_values().max(0) as u64;
+    let descr = chunk.column_descr();
+    let data = match descr.physical_type() {
+        Type::BOOLEAN => values.div_ceil(8),
+        Type::INT32 | Type::FLOAT => values * 4,
+        Type::INT64 | Type::DOUBLE => values * 8,
+        Type::INT96 => values * 12,
+        Type::FIXED_LEN_BYTE_ARRAY => values * descr.type_length().max(0) as u64,
+        // Plain-encoded bytes are the values themselves; a dictionary page
+        // may be smaller than the strings it expands to, which the size
+        // statistics say when the writer wrote them.
+        Type::BYTE_ARRAY => {
+            let unencoded = chunk.unencoded_byte_array_data_bytes().unwrap_or(0).max(0) as u64;
+            unencoded.max(chunk.uncompressed_size().max(0) as u64) + values * 4
+        }
+    };
+    // Validity bitmaps, and list offsets (4 bytes a row per nesting level).
+    let validity = if descr.max_def_level() > 0 {
+        values.div_ceil(8)
+    } else {
+        0
+    };
+    let offsets = rows * 4 * descr.max_rep_level().max(0) as u64;
+    data.max(chunk.uncompressed_size().max(0) as u64) + validity + offsets
 }
 
 fn io_loop(
@@ -675,4 +706,52 @@ fn blame_column(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::{Int32Builder, ListBuilder};
+    use arrow_array::{ArrayRef, Int64Array};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::ParquetMetaDataReader;
+
+    /// Dictionary-encoded token ids are far smaller encoded than decoded; the
+    /// budget must count what the decoder will hold, not the encoded size.
+    #[test]
+    fn decoded_size_counts_arrow_width_not_encoded_size() {
+        let rows = 2_000;
+        let mut tokens = ListBuilder::new(Int32Builder::new());
+        for r in 0..rows {
+            for t in 0..100 {
+                tokens.values().append_value((r + t) % 7);
+            }
+            tokens.append(true);
+        }
+        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
+        let tokens: ArrayRef = Arc::new(tokens.finish());
+        let batch = RecordBatch::try_from_iter([("id", ids), ("tokens", tokens)]).unwrap();
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        let metadata = ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes::Bytes::from(file))
+            .unwrap();
+        let rg = metadata.row_group(0);
+        let (id, tokens) = (rg.column(0), rg.column(1));
+        let values = 100 * rows as u64;
+        let token_bytes = decoded_chunk_bytes(tokens, rows as u64);
+        assert!((tokens.uncompressed_size() as u64) < values * 4);
+        // Values at 4 bytes, offsets at 4 bytes a row, a validity bit a value.
+        assert_eq!(
+            token_bytes,
+            values * 4 + values.div_ceil(8) + rows as u64 * 4
+        );
+        // try_from_iter makes a column without nulls required: no validity.
+        assert_eq!(
+            decoded_chunk_bytes(id, rows as u64),
+            (rows as u64 * 8).max(id.uncompressed_size() as u64)
+        );
+    }
 }

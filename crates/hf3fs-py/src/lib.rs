@@ -15,6 +15,13 @@ use pyo3::prelude::*;
 
 use crate::blocking::blocking;
 
+// Rust allocations only (Python keeps its own allocator): the reader allocates and frees
+// multi-MiB decode buffers for every batch, and glibc returns those to the kernel, so each
+// batch paid page faults and zeroing again; mimalloc reuses them (about 15% less CPU on the
+// token benchmark, most of it system time). Its retained heaps cost RSS: see the dataset notes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Map a local path under a configured mount root to `(mount_name, server_path)`.
 #[pyfunction]
 fn _locate(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<(String, String)> {

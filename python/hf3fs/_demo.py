@@ -1,4 +1,10 @@
-"""``hf3fs demo``: the product working end to end on a mount, with what it measured."""
+"""``hf3fs demo``: the product working end to end on a mount, with what it measured.
+
+The default demo is the training-data path: a token dataset on the mount,
+streamed by 2 simulated ranks x 2 DataLoader workers with a shuffle, checked
+for exactly-once coverage. ``--io`` runs the client demo instead: files
+written and read back with batched ``preadv`` into a shared-memory iovec.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,15 @@ def _rate(nbytes: int, seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``hf3fs demo``: the dataset demo, or the IO demo with ``--io``."""
+    if args.io:
+        return run_io(args)
+    from ._demo_dataset import run_dataset
+
+    return run_dataset(args)
+
+
+def run_io(args: argparse.Namespace) -> int:
     """Write files, read them back with batched ``preadv``, verify, report."""
     if args.files <= 0 or args.file_mib <= 0 or args.reads <= 0:
         raise ValueError("--files, --file-mib and --reads must be positive")

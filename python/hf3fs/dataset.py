@@ -19,11 +19,11 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _hf3fs
+from . import _hf3fs, _progress
 
 ArrowBatch = _hf3fs.ArrowBatch
 
-__all__ = ["ArrowBatch", "ParquetDataset"]
+__all__ = ["ArrowBatch", "ParquetDataset", "progress"]
 
 _FORMATS = ("numpy", "arrow", "torch")
 _STATE_FORMAT = "hf3fs.ParquetDataset/1"
@@ -151,10 +151,15 @@ def _resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
+def _worker_info() -> Any:
+    """torch's info on the DataLoader worker we run in; None outside one."""
+    data = sys.modules.get("torch.utils.data")
+    return data.get_worker_info() if data is not None else None
+
+
 def _worker() -> tuple[int, int]:
     """(worker id, workers) of the DataLoader worker we run in, or (0, 1)."""
-    data = sys.modules.get("torch.utils.data")
-    info = data.get_worker_info() if data is not None else None
+    info = _worker_info()
     if info is None:
         return 0, 1
     return info.id, info.num_workers
@@ -219,6 +224,11 @@ class _ParquetDatasetImpl:
     num_threads : int, optional
         Decode threads per reader (default: the cores available, divided
         among DataLoader workers).
+    progress : bool, optional
+        Show a progress bar (rows) while iterating in this process: True
+        always, False never, None when a terminal or Jupyter is watching.
+        DataLoader workers never draw one; wrap the loader in
+        :func:`progress` instead.
     """
 
     def __init__(
@@ -242,6 +252,7 @@ class _ParquetDatasetImpl:
         client: Any = None,
         filesystem: Any = None,
         num_threads: int | None = None,
+        progress: bool | None = False,
     ) -> None:
         if isinstance(source, (str, os.PathLike)):
             sources = [os.fspath(source)]
@@ -282,6 +293,7 @@ class _ParquetDatasetImpl:
             "filesystem": filesystem,
         }
         self._num_threads = num_threads
+        self._show_progress = progress
         self._format = format
         self._epoch = 0
         # A persistent DataLoader worker holds its own copy of the dataset:
@@ -416,11 +428,22 @@ class _ParquetDatasetImpl:
         live["num_workers"] = num_workers
         self._live = live
         convert = self._converter()
+        # A bar from each DataLoader worker process would garble the output.
+        in_worker = _worker_info() is not None
+        bar = _progress.Bar(
+            total=int(self._ds.batches_per_worker(progress)) * self._args["batch_size"],
+            desc=f"rank {self._rank} rows",
+            unit="row",
+            unit_scale=True,
+            enabled=False if in_worker else self._show_progress,
+        )
         try:
             for batch in reader:
                 live["consumed"] += batch.num_rows
+                bar.update(batch.num_rows)
                 yield convert(batch)
         finally:
+            bar.close()
             reader.close()
 
     def _converter(self) -> Any:
@@ -548,12 +571,25 @@ class _ParquetDatasetImpl:
         return table.slice(0, n).to_pandas()
 
     def info(self) -> dict[str, Any]:
-        """Files, row groups, rows and bytes per column."""
+        """Files, row groups, rows and bytes per column.
+
+        Returns
+        -------
+        dict
+            ``files`` (each: ``path``, ``row_groups``, ``rows``, ``bytes``,
+            ``page_index``), totals ``row_groups``, ``rows``, ``bytes``,
+            ``num_rows`` and ``row_groups_read`` (after filters), and
+            ``columns``: per top-level column ``compressed_bytes``,
+            ``uncompressed_bytes``, ``codecs`` and whether it is ``read``.
+        """
         ds = self._dataset()
         files = [
-            {"path": path, "row_groups": groups, "rows": rows, "bytes": size}
-            for path, groups, rows, size in ds.file_info()
+            {"path": path, "row_groups": groups, "rows": rows, "bytes": size, "page_index": pi}
+            for (path, groups, rows, size), pi in zip(
+                ds.file_info(), ds.page_indexes(), strict=True
+            )
         ]
+        codecs = dict(ds.column_codecs())
         return {
             "files": files,
             "row_groups": sum(f["row_groups"] for f in files),
@@ -562,7 +598,12 @@ class _ParquetDatasetImpl:
             "row_groups_read": len(ds.group_rows()),
             "bytes": sum(f["bytes"] for f in files),
             "columns": {
-                name: {"compressed_bytes": c, "uncompressed_bytes": u, "read": name in ds.columns}
+                name: {
+                    "compressed_bytes": c,
+                    "uncompressed_bytes": u,
+                    "codecs": codecs.get(name, []),
+                    "read": name in ds.columns,
+                }
                 for name, c, u in ds.column_sizes()
             },
         }
@@ -616,6 +657,41 @@ def _make_class() -> type:
 if TYPE_CHECKING:
     # What type checkers see; at run time the class is built on first use.
     ParquetDataset = _ParquetDatasetImpl
+
+
+def progress(
+    batches: Any, *, desc: str | None = None, enabled: bool | None = None
+) -> Iterator[Any]:
+    """Iterate ``batches`` (a ParquetDataset or a DataLoader over one) with a progress bar.
+
+    Parameters
+    ----------
+    batches : iterable
+        What to iterate; ``len(batches)`` (when it has one) is the bar's total.
+    desc : str, optional
+        The bar's label (default ``"batches"``).
+    enabled : bool, optional
+        Show the bar: True always, False never, None (default) when a terminal
+        or Jupyter is watching. tqdm draws it: a widget in Jupyter, text on a
+        terminal.
+
+    Yields
+    ------
+    object
+        Each item of ``batches``, unchanged.
+
+    Examples
+    --------
+    >>> for batch in hf3fs.dataset.progress(loader):  # doctest: +SKIP
+    ...     train_step(batch)
+    """
+    try:
+        total = len(batches)
+    except TypeError:
+        total = None
+    return _progress.iterate(
+        batches, total=total, desc=desc or "batches", unit="batch", enabled=enabled
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -278,6 +278,46 @@ impl PyDataset {
         sizes
     }
 
+    /// Per top-level column: (name, the compression codecs of its chunks, sorted).
+    fn column_codecs(&self) -> Vec<(String, Vec<String>)> {
+        let scan = self.inner.scan();
+        let mut codecs: Vec<(String, std::collections::BTreeSet<String>)> = scan
+            .index
+            .schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), Default::default()))
+            .collect();
+        for file in &scan.index.files {
+            let descr = file.metadata().file_metadata().schema_descr();
+            for rg in file.metadata().row_groups() {
+                for (i, c) in rg.columns().iter().enumerate() {
+                    if let Some(entry) = codecs.get_mut(descr.get_column_root_idx(i)) {
+                        // "ZSTD(ZstdLevel(1))": a reader sees the codec, not the writer's level.
+                        let codec = c.compression().to_string();
+                        let name = codec.split('(').next().unwrap_or(&codec);
+                        entry.1.insert(name.to_string());
+                    }
+                }
+            }
+        }
+        codecs
+            .into_iter()
+            .map(|(name, set)| (name, set.into_iter().collect()))
+            .collect()
+    }
+
+    /// Per file: whether it has a page index (column and offset indexes).
+    fn page_indexes(&self) -> Vec<bool> {
+        self.inner
+            .scan()
+            .index
+            .files
+            .iter()
+            .map(|f| f.metadata().offset_index().is_some_and(|o| !o.is_empty()))
+            .collect()
+    }
+
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
     fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> ProgressTuple {
         progress_out(&self.inner.start(epoch, world_size, num_workers))

@@ -1,0 +1,486 @@
+"""``hf3fs ls|stat|cat|cp|mkdir|rm|du``: file commands over mounts and local paths.
+
+A path is ``hf3fs://<mount>/<path>`` (a :class:`Client` on that mount) or a
+local path (the ``os`` module). ``cp`` moves data with batched ``preadv`` /
+``pwritev`` through one shared-memory iovec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import stat as stat_mod
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from . import _progress
+from ._hf3fs import Client, iovec
+
+PROTOCOL = "hf3fs://"
+# cp moves data in calls of COPY_ENTRIES entries of COPY_ENTRY bytes: 4 MiB
+# entries are large enough that each is one sequential request on any file
+# system, and 16 of them (64 MiB in flight) keep a parallel file system busy
+# while the iovec stays small.
+COPY_ENTRY = 4 << 20
+COPY_ENTRIES = 16
+# cat writes a file in pieces of this size, so a large file is not held whole.
+CAT_CHUNK = 4 << 20
+
+
+class Place:
+    """A path on a mount (``client`` set) or on the local file system."""
+
+    def __init__(self, client: Client | None, path: str, display: str) -> None:
+        self.client = client
+        self.path = path
+        self.display = display
+
+    def join(self, name: str) -> Place:
+        sep = "" if self.display.endswith("/") else "/"
+        path = os.path.join(self.path, name)
+        return Place(self.client, path, f"{self.display}{sep}{name}")
+
+    @contextlib.contextmanager
+    def naming(self) -> Iterator[None]:
+        """Errors name this place as the user wrote it (a URL), not the server path."""
+        try:
+            yield
+        except OSError as e:
+            if self.client is not None and e.filename in (self.path, None):
+                e.filename = self.display
+            raise
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path.rstrip("/")) or self.path
+
+    def stat(self, *, follow_symlinks: bool = True) -> Any:
+        if self.client is None:
+            return os.stat(self.path, follow_symlinks=follow_symlinks)
+        with self.naming():
+            return self.client.stat(self.path, follow_symlinks=follow_symlinks)
+
+    def exists(self) -> bool:
+        try:
+            self.stat()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def is_dir(self) -> bool:
+        try:
+            return stat_mod.S_ISDIR(self.stat().st_mode)
+        except FileNotFoundError:
+            return False
+
+    def names(self) -> list[str]:
+        if self.client is None:
+            return sorted(os.listdir(self.path))
+        from ._dirs import listdir
+
+        with self.naming():
+            return sorted(listdir(self.path, client=self.client))
+
+    def mkdir(self, *, parents: bool) -> None:
+        if self.client is None:
+            if parents:
+                os.makedirs(self.path, exist_ok=True)
+            else:
+                os.mkdir(self.path)
+        else:
+            with self.naming():
+                self.client.mkdir(self.path, recursive=parents)
+
+    def remove(self, *, recursive: bool) -> None:
+        if self.client is not None:
+            with self.naming():
+                self.client.remove(self.path, recursive=recursive)
+        elif self.is_dir() and not os.path.islink(self.path):
+            if not recursive:
+                raise IsADirectoryError(21, "Is a directory (use -r)", self.path)
+            import shutil
+
+            shutil.rmtree(self.path)
+        else:
+            os.remove(self.path)
+
+    def walk_files(self) -> Iterator[tuple[Place, Any]]:
+        """Every file under this place (itself when a file), with its stat."""
+        st = self.stat()
+        if not stat_mod.S_ISDIR(st.st_mode):
+            yield self, st
+            return
+        for name in self.names():
+            child = self.join(name)
+            st = child.stat(follow_symlinks=False)
+            if stat_mod.S_ISDIR(st.st_mode):
+                yield from child.walk_files()
+            else:
+                yield child, st
+
+
+class Places:
+    """Parses command-line paths; one client per mount."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token if token is not None else os.environ.get("HF3FS_TOKEN", "")
+        self.clients: dict[str, Client] = {}
+
+    def parse(self, text: str) -> Place:
+        if not text.startswith(PROTOCOL):
+            return Place(None, text, text)
+        mount, _, rest = text[len(PROTOCOL) :].partition("/")
+        if not mount:
+            raise ValueError(f"{text}: expected hf3fs://<mount>/<path>")
+        client = self.clients.get(mount)
+        if client is None:
+            client = self.clients[mount] = Client(mount, self.token)
+        return Place(client, "/" + rest, text)
+
+
+def _size(n: float, human: bool) -> str:
+    if not human:
+        return str(int(n))
+    for unit in ("B", "K", "M", "G", "T"):
+        if abs(n) < 1024 or unit == "T":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n:.1f}T"
+
+
+def _long_line(place: Place, st: Any, human: bool) -> str:
+    mtime = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.st_mtime))
+    return f"{stat_mod.filemode(st.st_mode)} {_size(st.st_size, human):>10} {mtime} {place.name}"
+
+
+def ls(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    for i, text in enumerate(args.paths):
+        place = places.parse(text)
+        if len(args.paths) > 1:
+            print(("\n" if i else "") + f"{place.display}:")
+        if not place.is_dir():
+            st = place.stat()
+            print(_long_line(place, st, args.human) if args.long else place.name)
+            continue
+        for name in place.names():
+            if name.startswith(".") and not args.all:
+                continue
+            if args.long:
+                child = place.join(name)
+                print(_long_line(child, child.stat(follow_symlinks=False), args.human))
+            else:
+                print(name)
+    return 0
+
+
+def stat(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    for text in args.paths:
+        place = places.parse(text)
+        st = place.stat()
+        kind = (
+            "directory"
+            if stat_mod.S_ISDIR(st.st_mode)
+            else "symbolic link"
+            if stat_mod.S_ISLNK(st.st_mode)
+            else "regular file"
+        )
+        print(f"  File: {place.display}")
+        print(f"  Size: {st.st_size:<12} Blocks: {st.st_blocks:<8} {kind}")
+        print(f"Access: ({oct(st.st_mode & 0o7777)}/{stat_mod.filemode(st.st_mode)})  ", end="")
+        print(f"Uid: {st.st_uid}  Gid: {st.st_gid}  Inode: {st.st_ino}  Links: {st.st_nlink}")
+        for label, t in (("Access", st.st_atime), ("Modify", st.st_mtime), ("Change", st.st_ctime)):
+            print(f"{label}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t))}")
+    return 0
+
+
+def cat(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    out = sys.stdout.buffer
+    for text in args.paths:
+        place = places.parse(text)
+        if place.is_dir():
+            raise IsADirectoryError(21, "Is a directory", place.display)
+        if place.client is None:
+            with open(place.path, "rb") as f:
+                while chunk := f.read(CAT_CHUNK):
+                    out.write(chunk)
+            continue
+        client = place.client
+        with place.naming():
+            fd = client.open(place.path, os.O_RDONLY)
+        try:
+            buf = bytearray(CAT_CHUNK)
+            while n := client.read(fd, buf):
+                out.write(memoryview(buf)[:n])
+        finally:
+            client.close(fd)
+    out.flush()
+    return 0
+
+
+def mkdir(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    for text in args.paths:
+        places.parse(text).mkdir(parents=args.parents)
+    return 0
+
+
+def rm(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    for text in args.paths:
+        place = places.parse(text)
+        try:
+            place.remove(recursive=args.recursive)
+        except FileNotFoundError:
+            if not args.force:
+                raise
+    return 0
+
+
+def du(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    for text in args.paths:
+        place = places.parse(text)
+        total = 0
+        per_child: list[tuple[str, int]] = []
+        if place.is_dir() and not args.summarize:
+            for name in place.names():
+                child = place.join(name)
+                size = sum(st.st_size for _, st in child.walk_files())
+                per_child.append((child.display, size))
+                total += size
+        else:
+            total = sum(st.st_size for _, st in place.walk_files())
+        for display, size in per_child:
+            print(f"{_size(size, args.human):>10}  {display}")
+        print(f"{_size(total, args.human):>10}  {place.display}")
+    return 0
+
+
+class _Copier:
+    """Copies files between places through one iovec with batched calls."""
+
+    def __init__(self, places: Places, bar: _progress.Bar) -> None:
+        self.bar = bar
+        self.iovs: dict[int, Any] = {}
+        self.places = places
+
+    def _iov(self, client: Client) -> Any:
+        iov = self.iovs.get(id(client))
+        if iov is None:
+            iov = self.iovs[id(client)] = client.iovalloc(COPY_ENTRY * COPY_ENTRIES)
+        return iov
+
+    def close(self) -> None:
+        for client in self.places.clients.values():
+            iov = self.iovs.pop(id(client), None)
+            if iov is not None:
+                client.iovfree(iov)
+
+    def copy(self, src: Place, dst: Place, size: int) -> None:
+        with src.naming():
+            src_fd = (
+                os.open(src.path, os.O_RDONLY)
+                if src.client is None
+                else src.client.open(src.path, os.O_RDONLY)
+            )
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+            with dst.naming():
+                dst_fd = (
+                    os.open(dst.path, flags, 0o644)
+                    if dst.client is None
+                    else dst.client.open(dst.path, flags, 0o644)
+                )
+            try:
+                self._move(src, src_fd, dst, dst_fd, size)
+            finally:
+                (os.close if dst.client is None else dst.client.close)(dst_fd)
+        finally:
+            (os.close if src.client is None else src.client.close)(src_fd)
+
+    def _move(self, src: Place, src_fd: int, dst: Place, dst_fd: int, size: int) -> None:
+        client = src.client or dst.client
+        if client is None:  # local to local: the kernel copies
+            offset = 0
+            while offset < size:
+                n = os.copy_file_range(src_fd, dst_fd, min(size - offset, 1 << 30))
+                if n == 0:
+                    break
+                offset += n
+                self.bar.update(n)
+            return
+        iov = self._iov(client)
+        mem = memoryview(iov)
+        try:
+            offset = 0
+            while offset < size:
+                chunk = min(size - offset, COPY_ENTRY * COPY_ENTRIES)
+                entries = [
+                    (iovec(iov, at, min(COPY_ENTRY, chunk - at)), at)
+                    for at in range(0, chunk, COPY_ENTRY)
+                ]
+                if src.client is client:
+                    got = client.preadv([(v, src_fd, offset + at) for v, at in entries])
+                    if sum(got) < chunk:
+                        raise OSError(
+                            5, f"file shrank while copying (at byte {offset})", src.display
+                        )
+                else:
+                    view = mem[:chunk]
+                    n = 0
+                    while n < chunk:
+                        r = os.preadv(src_fd, [view[n:]], offset + n)
+                        if r == 0:
+                            raise _shrank(src, offset + n)
+                        n += r
+                if dst.client is client:
+                    client.pwritev([(v, dst_fd, offset + at) for v, at in entries])
+                elif dst.client is None:
+                    os.pwrite(dst_fd, mem[:chunk], offset)
+                else:  # another mount: its client writes from our iovec's memory
+                    dst.client.lseek(dst_fd, offset, os.SEEK_SET)
+                    dst.client.write(dst_fd, mem[:chunk])
+                offset += chunk
+                self.bar.update(chunk)
+        finally:
+            mem.release()
+
+
+def _shrank(src: Place, offset: int) -> OSError:
+    return OSError(5, f"Input/output error: file ended at byte {offset} while copying", src.display)
+
+
+def _copy_plan(src: Place, dst: Place, recursive: bool) -> list[tuple[Place, Place, int]]:
+    st = src.stat()
+    if not stat_mod.S_ISDIR(st.st_mode):
+        return [(src, dst, st.st_size)]
+    if not recursive:
+        raise IsADirectoryError(21, "Is a directory (use -r)", src.display)
+    plan: list[tuple[Place, Place, int]] = []
+    dst.mkdir(parents=True)
+    for name in src.names():
+        child = src.join(name)
+        if stat_mod.S_ISLNK(child.stat(follow_symlinks=False).st_mode):
+            continue  # links are not followed: a copy of a tree stays inside it
+        plan.extend(_copy_plan(child, dst.join(name), recursive))
+    return plan
+
+
+def cp(args: argparse.Namespace) -> int:
+    places = Places(args.token)
+    sources = [places.parse(t) for t in args.sources]
+    dst = places.parse(args.dest)
+    into_dir = dst.is_dir()
+    if len(sources) > 1 and not into_dir:
+        raise NotADirectoryError(20, "Not a directory (copying several sources)", dst.display)
+    plan: list[tuple[Place, Place, int]] = []
+    for src in sources:
+        target = dst.join(src.name) if into_dir else dst
+        plan.extend(_copy_plan(src, target, args.recursive))
+    total = sum(size for _, _, size in plan)
+    start = time.perf_counter()
+    bar = _progress.Bar(total=total, desc="cp", unit="B", unit_scale=True, enabled=args.progress)
+    copier = _Copier(places, bar)
+    try:
+        for src, target, size in plan:
+            copier.copy(src, target, size)
+    finally:
+        copier.close()
+        bar.close()
+    seconds = time.perf_counter() - start
+    if args.verbose:
+        print(
+            f"copied {len(plan)} file(s), {total:,} bytes in {seconds:.2f} s "
+            f"({total / max(seconds, 1e-9) / 1e6:,.0f} MB/s)"
+        )
+    return 0
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register the file commands on the ``hf3fs`` parser."""
+    p = sub.add_parser(
+        "ls",
+        parents=[common],
+        help="list directories",
+        description="List directories (hf3fs://mount/path or local).",
+    )
+    p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    p.add_argument("-l", dest="long", action="store_true", help="long listing: mode, size, time")
+    p.add_argument("-a", dest="all", action="store_true", help="include names starting with '.'")
+    p.add_argument("-H", "--human", action="store_true", help="sizes in K, M, G")
+    p.set_defaults(func=ls)
+
+    p = sub.add_parser(
+        "stat",
+        parents=[common],
+        help="show file status",
+        description="Show size, mode, owner and times of each PATH.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=stat)
+
+    p = sub.add_parser(
+        "cat",
+        parents=[common],
+        help="write files to stdout",
+        description="Write the bytes of each PATH to standard output.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cat)
+
+    p = sub.add_parser(
+        "cp",
+        parents=[common],
+        help="copy files between local paths and mounts",
+        description=(
+            "Copy SOURCE... to DEST (a directory when there are several sources). Data "
+            "moves in batched preadv/pwritev calls through one shared-memory iovec."
+        ),
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("dest", metavar="DEST")
+    p.add_argument("-r", "--recursive", action="store_true", help="copy directories")
+    p.add_argument("-v", "--verbose", action="store_true", help="print files, bytes and MB/s")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    p.set_defaults(func=cp)
+
+    p = sub.add_parser(
+        "mkdir", parents=[common], help="make directories", description="Make each directory PATH."
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "-p", "--parents", action="store_true", help="make parents; no error if it exists"
+    )
+    p.set_defaults(func=mkdir)
+
+    p = sub.add_parser(
+        "rm", parents=[common], help="remove files or directories", description="Remove each PATH."
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "-r", "--recursive", action="store_true", help="remove directories and their contents"
+    )
+    p.add_argument("-f", "--force", action="store_true", help="no error when a PATH does not exist")
+    p.set_defaults(func=rm)
+
+    p = sub.add_parser(
+        "du",
+        parents=[common],
+        help="disk usage (bytes of files)",
+        description="Sum the sizes of the files under each PATH (per entry, then the total).",
+    )
+    p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    p.add_argument("-s", "--summarize", action="store_true", help="only the total of each PATH")
+    p.add_argument("-H", "--human", action="store_true", help="sizes in K, M, G")
+    p.set_defaults(func=du)

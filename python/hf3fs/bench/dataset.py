@@ -1,0 +1,785 @@
+"""Streaming a token dataset into numpy: ``hf3fs.dataset`` vs pyarrow, HF ``datasets``, polars.
+
+Generates a Parquet dataset of tokenised documents (zstd, ``--files`` files,
+row groups of 8,192 rows):
+
+* ``doc_id`` int64, ``input_ids`` list<int32> (128-2,048 Zipf-like token ids
+  a row), ``score`` float32, ``source`` dictionary string (5 values), ``text``
+  (~600 bytes of words; written but never read).
+
+Each reader then streams ``doc_id``, ``input_ids`` and ``score`` in batches of
+1,024 rows into numpy and sums every value; the checksum (sum of ``doc_id`` +
+sum of every token id + sum of ``score``, rounded) must match the one computed
+while generating. Scores are multiples of 1/64, so their sum is exact in any
+order. The readers:
+
+* ``hf3fs``: ``hf3fs.dataset.ParquetDataset(dir, format="numpy")``;
+* ``pyarrow-file``: ``pyarrow.parquet.ParquetFile(f).iter_batches()`` per file;
+* ``pyarrow-dataset``: ``pyarrow.dataset.dataset(dir).to_batches()``;
+* ``hf-datasets``: ``load_dataset("parquet", streaming=True)``, arrow format;
+* ``polars``: ``pl.scan_parquet(glob).select(...).collect_batches()``.
+
+Every reader runs in a subprocess of its own, so peak RSS is its alone (the
+child's ``VmHWM``: its ``ru_maxrss`` would include this parent's peak, which
+Linux carries over exec). ``base MiB`` is the child's RSS after its imports.
+HF datasets runs with ``USE_TORCH=0`` (and TF, JAX) unless set: it would
+otherwise import torch, when installed, for nothing the arrow format uses.
+Each child reads once untimed, then ``--repeat`` timed runs (the median is
+shown). MB/s counts the on-disk (compressed) bytes of the columns read, from
+the Parquet footers. Modes:
+
+* ``warm``: the files are in the page cache;
+* ``cold``: every file is fsynced and evicted (``posix_fadvise(DONTNEED)``)
+  before each timed run -- best effort: the kernel may keep pages; the
+  ``cached`` column shows the fraction resident when each run started;
+* ``latency``: page cache warm, but every read call goes through a file
+  system that sleeps ``--latency-ms`` first: ``FileSystem.slow`` for hf3fs,
+  an fsspec file system (wrapped in ``pyarrow.fs.PyFileSystem`` for pyarrow,
+  a registered ``slowfile://`` protocol for HF datasets); polars has no
+  file-system hook for ``scan_parquet`` (n/a).
+
+Targets for hf3fs, each reported met or not: >= 1.5x the fastest peer (warm),
+>= 3x the fastest pyarrow reader (latency), and peak RSS <= ``--prefetch-mib``
++ 64 MiB. Exit status 1 when a checksum differs, 2 when a reader fails.
+
+    python benchmarks/dataset.py                          # 160,000 rows in 8 files
+    python benchmarks/dataset.py --modes warm --repeat 5 --dir /data/bench-ds
+    python benchmarks/dataset.py --quick                  # tiny and quick (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from .pagecache import evict, resident_fraction, warm
+
+MiB = 1 << 20
+COLUMNS = ["doc_id", "input_ids", "score"]
+BATCH_SIZE = 1024
+ROW_GROUP = 8192
+VOCAB = 50_000
+SOURCES = ["web", "books", "code", "arxiv", "wiki"]
+READERS = ["hf3fs", "pyarrow-file", "pyarrow-dataset", "hf-datasets", "polars"]
+LABELS = {
+    "hf3fs": "hf3fs ParquetDataset",
+    "pyarrow-file": "pyarrow ParquetFile",
+    "pyarrow-dataset": "pyarrow.dataset",
+    "hf-datasets": "HF datasets streaming",
+    "polars": "polars collect_batches",
+}
+MODES = ["warm", "cold", "latency"]
+MODE_TEXT = {
+    "warm": "page cache warm",
+    "cold": "page cache evicted before each run (fsync + POSIX_FADV_DONTNEED; best effort)",
+    "latency": "page cache warm, {ms:g} ms injected per read call",
+}
+META_KEY = b"hf3fs-benchmark"
+# Targets for hf3fs.
+WARM_TARGET = 1.5  # x the fastest peer, page cache warm
+LATENCY_TARGET = 3.0  # x the fastest pyarrow reader, under injected latency
+RSS_SLACK_MIB = 64  # peak RSS <= prefetch + this
+
+
+# -- the dataset --------------------------------------------------------------
+
+
+def zipf_like(rng: np.random.Generator, n: int, exponent: float, vocab: int) -> np.ndarray:
+    """``n`` ids in [0, vocab): a Pareto tail folded into the vocabulary, so low ids dominate."""
+    u = rng.random(n, dtype=np.float32)
+    x = np.power(np.float32(1) - u, np.float32(-1 / (exponent - 1)))
+    return np.fmod(x - 1, np.float32(vocab)).astype(np.int32)
+
+
+def make_corpus(rng: np.random.Generator, words: int) -> bytes:
+    """Words of a made-up language joined by spaces; rows of ``text`` are windows of it."""
+    letters = np.frombuffer(b"etaoinshrdlcumwfgypbvkjxqz", np.uint8)
+    nvocab = 8000
+    lengths = rng.integers(2, 11, nvocab)
+    chars = letters[np.minimum(rng.geometric(0.15, lengths.sum()) - 1, 25)]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    vocab = [chars[bounds[i] : bounds[i + 1]].tobytes() for i in range(nvocab)]
+    return b" ".join([vocab[i] for i in zipf_like(rng, words, 1.2, nvocab).tolist()])
+
+
+def make_row_group(rng: np.random.Generator, first_id: int, n: int, corpus: bytes):
+    """One row group's table and its (doc_id, input_ids, score) sums."""
+    import pyarrow as pa
+
+    lengths = rng.integers(128, 2049, n)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = zipf_like(rng, int(offsets[-1]), 1.4, VOCAB)
+    doc_id = np.arange(first_id, first_id + n, dtype=np.int64)
+    score = (rng.integers(0, 1024, n) / 64).astype(np.float32)  # exact sums in any order
+    source = pa.DictionaryArray.from_arrays(
+        pa.array(rng.integers(0, len(SOURCES), n).astype(np.int32)), SOURCES
+    )
+    text_offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(rng.integers(500, 701, n), out=text_offsets[1:])
+    start = int(rng.integers(0, len(corpus) - text_offsets[-1]))
+    text = pa.StringArray.from_buffers(
+        n,
+        pa.py_buffer(text_offsets),
+        pa.py_buffer(memoryview(corpus)[start : start + int(text_offsets[-1])]),
+    )
+    table = pa.table(
+        {
+            "doc_id": doc_id,
+            "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids)),
+            "score": score,
+            "source": source,
+            "text": text,
+        }
+    )
+    sums = (int(doc_id.sum()), int(ids.sum(dtype=np.int64)), float(score.sum(dtype=np.float64)))
+    return table, sums
+
+
+def part_paths(directory: str, files: int) -> list[str]:
+    return [os.path.join(directory, f"part-{i:05d}-of-{files:05d}.parquet") for i in range(files)]
+
+
+def existing_dataset(directory: str, rows: int, files: int, seed: int) -> dict | None:
+    """The stored description of a dataset generated earlier with these parameters, if any."""
+    import pyarrow.parquet as pq
+
+    paths = part_paths(directory, files)
+    if not all(os.path.exists(p) for p in paths):
+        return None
+    try:
+        meta = pq.read_metadata(paths[0]).metadata or {}
+        info = json.loads(meta.get(META_KEY, b"{}"))
+    except Exception:
+        return None
+    if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
+        return None
+    return info
+
+
+def clear_dataset(directory: str) -> None:
+    """Remove Parquet files an earlier run wrote; refuse to mix with anyone else's (the
+    directory readers would read them too)."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(glob.glob(os.path.join(directory, "*.parquet"))):
+        try:
+            ours = META_KEY in (pq.read_metadata(path).metadata or {})
+        except Exception:
+            ours = False
+        if not ours:
+            raise SystemExit(f"{directory} holds {os.path.basename(path)}, not written here")
+        os.remove(path)
+
+
+def generate(directory: str, rows: int, files: int, seed: int) -> dict:
+    """Write the dataset; return its description (with the expected checksum)."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    corpus = make_corpus(rng, 2_000_000)
+    per_file = [rows // files + (i < rows % files) for i in range(files)]
+    doc_sum = ids_sum = 0
+    score_sum = 0.0
+    tables = []
+    first = 0
+    for path, n in zip(part_paths(directory, files), per_file, strict=True):
+        writer = None
+        for start in range(0, n, ROW_GROUP):
+            m = min(ROW_GROUP, n - start)
+            table, (d, i, s) = make_row_group(rng, first, m, corpus)
+            first += m
+            doc_sum, ids_sum, score_sum = doc_sum + d, ids_sum + i, score_sum + s
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=ROW_GROUP)
+        tables.append((path, writer))
+    checksum = doc_sum + ids_sum + round(score_sum)
+    info = {"rows": rows, "files": files, "seed": seed, "checksum": checksum}
+    # The description goes into every footer, so --dir can reuse the files.
+    for _, writer in tables:
+        writer.add_key_value_metadata({META_KEY.decode(): json.dumps(info)})
+        writer.close()
+    return info
+
+
+def column_bytes(paths: list[str], columns: list[str]) -> tuple[int, int]:
+    """On-disk (compressed) bytes of ``columns``' chunks, and of every column."""
+    import pyarrow.parquet as pq
+
+    read = total = 0
+    for path in paths:
+        meta = pq.ParquetFile(path).metadata
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            for c in range(rg.num_columns):
+                col = rg.column(c)
+                total += col.total_compressed_size
+                if col.path_in_schema.split(".")[0] in columns:
+                    read += col.total_compressed_size
+    return read, total
+
+
+# -- page cache ---------------------------------------------------------------
+
+
+# -- latency-injecting fsspec file system (peers) -----------------------------
+
+
+class SlowFile(io.RawIOBase):
+    """A local file that sleeps before every read call."""
+
+    def __init__(self, f, latency: float) -> None:
+        super().__init__()
+        self._f = f
+        self._latency = latency
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        time.sleep(self._latency)
+        return self._f.read(n)
+
+    def readinto(self, buf) -> int:
+        time.sleep(self._latency)
+        return self._f.readinto(buf)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def slow_fsspec(latency: float):
+    """An fsspec local file system, registered as ``slowfile://``, whose reads sleep first."""
+    import fsspec
+    from fsspec.implementations.local import LocalFileSystem
+
+    class SlowLocalFileSystem(LocalFileSystem):
+        protocol = ("slowfile",)
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            # Paths here are absolute; HF datasets hands back ``slowfile://tmp/...``.
+            if isinstance(path, str) and path.startswith("slowfile:"):
+                path = "/" + path[len("slowfile:") :].lstrip("/")
+            return super()._strip_protocol(path)
+
+        def unstrip_protocol(self, name: str) -> str:
+            return f"slowfile://{self._strip_protocol(name)}"
+
+        def _open(self, path, mode="rb", block_size=None, **kwargs):
+            f = super()._open(path, mode, block_size=block_size, **kwargs)
+            return SlowFile(f, latency) if "r" in mode else f
+
+    fsspec.register_implementation("slowfile", SlowLocalFileSystem, clobber=True)
+    return SlowLocalFileSystem(skip_instance_cache=True)
+
+
+# -- the readers (run in the child) -------------------------------------------
+
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # doc_id, ids, offsets, score
+
+
+class NotApplicable(Exception):
+    """The reader cannot run in this mode (printed as n/a)."""
+
+
+def arrow_batches(batches) -> Iterator[Batch]:
+    """numpy views of Arrow record batches' columns (zero-copy where Arrow allows)."""
+    for rb in batches:
+        ids = rb.column("input_ids")
+        yield (
+            rb.column("doc_id").to_numpy(),
+            ids.values.to_numpy(),
+            ids.offsets.to_numpy(),
+            rb.column("score").to_numpy(),
+        )
+
+
+class Child:
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+        self.paths: list[str] = spec["paths"]
+        self.mode: str = spec["mode"]
+        self.latency = spec["latency_ms"] / 1000
+        self.note = ""
+        self.hf3fs_kwargs: dict | None = None
+
+    # Each returns a function that opens the reader and yields batches.
+    def hf3fs(self):
+        from hf3fs.dataset import ParquetDataset
+
+        # One reader reading every row, whatever $RANK/$WORLD_SIZE say.
+        kwargs: dict = {"prefetch_bytes": self.spec["prefetch_bytes"], "rank": 0, "world_size": 1}
+        if self.mode == "latency":
+            from hf3fs.fs import FileSystem
+
+            if not hasattr(FileSystem, "slow"):
+                raise NotApplicable("no FileSystem.slow")
+            kwargs["filesystem"] = FileSystem.slow(FileSystem.local(), latency=self.latency)
+
+        def open_dataset():
+            # The dataset API is being written alongside this benchmark: keyword
+            # arguments it does not take yet are dropped (prefetch_bytes) or make
+            # the mode n/a (filesystem).
+            # TODO(dataset-api): drop the fallbacks once ParquetDataset settles.
+            want = dict(kwargs) if self.hf3fs_kwargs is None else self.hf3fs_kwargs
+            while True:
+                try:
+                    ds = ParquetDataset(
+                        self.spec["dir"],
+                        columns=COLUMNS,
+                        batch_size=BATCH_SIZE,
+                        format="numpy",
+                        **want,
+                    )
+                except TypeError as e:
+                    bad = next((k for k in want if k in str(e)), None)
+                    if bad == "filesystem":
+                        raise NotApplicable("ParquetDataset takes no filesystem=") from e
+                    if bad is None:
+                        raise
+                    del want[bad]
+                    self.note = f"{bad}= not accepted; library default"
+                    continue
+                self.hf3fs_kwargs = want
+                return ds
+
+        def batches():
+            for b in open_dataset():
+                values, offsets = b["input_ids"]
+                yield b["doc_id"], values, offsets, b["score"]
+
+        return batches
+
+    def pyarrow_file(self):
+        import pyarrow.parquet as pq
+
+        fs = self.pyarrow_fs()
+
+        def batches():
+            for path in self.paths:
+                pf = pq.ParquetFile(path, filesystem=fs)
+                yield from arrow_batches(pf.iter_batches(batch_size=BATCH_SIZE, columns=COLUMNS))
+
+        return batches
+
+    def pyarrow_dataset(self):
+        import pyarrow.dataset as ds
+
+        fs = self.pyarrow_fs()
+
+        def batches():
+            dataset = ds.dataset(self.spec["dir"], format="parquet", filesystem=fs)
+            yield from arrow_batches(dataset.to_batches(columns=COLUMNS, batch_size=BATCH_SIZE))
+
+        return batches
+
+    def pyarrow_fs(self):
+        if self.mode != "latency":
+            return None
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        return PyFileSystem(FSSpecHandler(slow_fsspec(self.latency)))
+
+    def hf_datasets(self):
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import datasets
+        from datasets import load_dataset
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+        files = self.paths
+        if self.mode == "latency":
+            slow_fsspec(self.latency)
+            files = [f"slowfile://{p}" for p in self.paths]
+
+        def batches():
+            stream = load_dataset(
+                "parquet", data_files=files, streaming=True, split="train", columns=COLUMNS
+            )
+            for table in stream.with_format("arrow").iter(batch_size=BATCH_SIZE):
+                yield from arrow_batches(table.to_batches())
+
+        return batches
+
+    def polars(self):
+        if self.mode == "latency":
+            raise NotApplicable("scan_parquet takes no fsspec file system")
+        import polars as pl
+
+        pattern = os.path.join(self.spec["dir"], "*.parquet")
+        streaming = hasattr(pl.LazyFrame, "collect_batches")
+        if not streaming:
+            self.note = "iter_slices fallback: collects the whole frame first"
+
+        def batches():
+            lazy = pl.scan_parquet(pattern).select(COLUMNS)
+            if streaming:
+                frames = lazy.collect_batches(chunk_size=BATCH_SIZE)
+            else:  # older polars: materialise, then slice
+                frames = lazy.collect().iter_slices(BATCH_SIZE)
+            for df in frames:
+                yield from arrow_batches(df.to_arrow().to_batches())
+
+        return batches
+
+    def run(self) -> dict:
+        reader = self.spec["reader"]
+        try:
+            make = getattr(self, reader.replace("-", "_"))()
+        except ImportError as e:
+            return {"status": "unavailable", "error": f"{type(e).__name__}: {e}"}
+        except NotApplicable as e:
+            return {"status": "n/a", "error": str(e)}
+        base_rss = rss_now()
+        try:
+            # One untimed pass: the page cache (warm, latency) and lazy imports;
+            # cold mode evicts the files again before each timed run.
+            consume(make())
+            seconds, cached, sums = [], [], set()
+            for _ in range(self.spec["repeat"]):
+                if self.mode == "cold":
+                    for p in self.paths:
+                        evict(p)
+                cached.append(resident_fraction(*self.paths))
+                start = time.perf_counter()
+                result = consume(make())
+                seconds.append(time.perf_counter() - start)
+                sums.add(result)
+        except NotApplicable as e:
+            return {"status": "n/a", "error": str(e)}
+        rows, checksum = sums.pop() if len(sums) == 1 else (-1, -1)
+        return {
+            "status": "ok",
+            "note": self.note,
+            "seconds": statistics.median(seconds),
+            "all_seconds": seconds,
+            "rows": rows,
+            "checksum": checksum,
+            "cached": statistics.mean(cached),
+            "peak_rss_mib": peak_rss_mib(),
+            "base_rss_mib": base_rss,
+        }
+
+
+def consume(batches: Iterator[Batch]) -> tuple[int, int]:
+    """Sum every value; (rows, checksum)."""
+    rows = doc_sum = ids_sum = 0
+    score_sum = 0.0
+    for doc_id, values, offsets, score in batches:
+        if len(offsets) != len(doc_id) + 1 or len(score) != len(doc_id):
+            raise SystemExit(f"ragged batch: {len(doc_id)} ids, {len(offsets)} offsets")
+        rows += len(doc_id)
+        doc_sum += int(doc_id.sum(dtype=np.int64))
+        ids_sum += int(values[offsets[0] : offsets[-1]].sum(dtype=np.int64))
+        score_sum += float(score.sum(dtype=np.float64))
+    return rows, doc_sum + ids_sum + round(score_sum)
+
+
+def rss_now() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MiB
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. ``VmHWM`` rather than ``ru_maxrss``: Linux carries the
+    parent's ``ru_maxrss`` over fork (vfork) + exec, so a child started by a big parent
+    would report the parent's peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_main(spec_json: str) -> int:
+    result = Child(json.loads(spec_json)).run()
+    print(json.dumps(result), flush=True)
+    sys.stderr.flush()
+    # Skip interpreter teardown: pyarrow's dataset scanner threads (used by HF datasets)
+    # can abort the process at exit, apache/arrow#45214 -- after the work is done.
+    os._exit(0)
+
+
+# -- the parent ---------------------------------------------------------------
+
+
+def run_child(spec: dict) -> dict:
+    env = dict(os.environ)
+    env.setdefault("HF_DATASETS_OFFLINE", "1")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    # HF datasets imports torch (~600 MiB RSS) when it is installed, to subclass
+    # torch's IterableDataset; the arrow format needs none of it.
+    for framework in ("USE_TORCH", "USE_TF", "USE_JAX"):
+        env.setdefault(framework, "0")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hf3fs.bench.dataset", "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"status": "error", "error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def render_mode(mode: str, results: dict[str, dict], args, read_bytes: int) -> list[str]:
+    text = MODE_TEXT[mode].format(ms=args.latency_ms)
+    out = [f"mode {mode}: {text}; median of {args.repeat} run(s)"]
+    header = (
+        f"{'reader':<24} {'rows/s':>12} {'MB/s':>8} {'peak RSS MiB':>12} {'base MiB':>8} "
+        f"{'cached':>6} {'vs hf3fs':>8} {'checksum':>8}"
+    )
+    out += [header, "-" * len(header)]
+    hf = results.get("hf3fs", {})
+    hf_rate = hf["rows"] / hf["seconds"] if hf.get("status") == "ok" else None
+    for reader, r in results.items():
+        label = LABELS[reader]
+        if r["status"] != "ok":
+            out.append(f"{label:<24} {r['status']}: {r['error']}")
+            continue
+        rate = r["rows"] / r["seconds"]
+        vs = f"{rate / hf_rate:.2f}x" if hf_rate else "-"
+        ok = "OK" if r["checksum_ok"] else "MISMATCH"
+        out.append(
+            f"{label:<24} {fmt_rate(rate):>12} {read_bytes / r['seconds'] / 1e6:>8.1f} "
+            f"{r['peak_rss_mib']:>12.0f} {r['base_rss_mib']:>8.0f} {r['cached']:>6.0%} "
+            f"{vs:>8} {ok:>8}"
+        )
+        if r.get("note"):
+            out.append(f"{'':<24}   note: {r['note']}")
+    peers = {k: v for k, v in results.items() if k != "hf3fs" and v["status"] == "ok"}
+    if hf_rate and peers:
+        best = max(peers, key=lambda k: peers[k]["rows"] / peers[k]["seconds"])
+        best_rate = peers[best]["rows"] / peers[best]["seconds"]
+        out.append(f"hf3fs / fastest peer ({LABELS[best]}): {hf_rate / best_rate:.2f}x")
+    return out
+
+
+def targets(all_results: dict[str, dict[str, dict]], prefetch_mib: int) -> list[tuple[str, str]]:
+    def rate(r: dict | None) -> float | None:
+        return r["rows"] / r["seconds"] if r and r.get("status") == "ok" else None
+
+    lines = []
+    warm = all_results.get("warm")
+    if warm is not None:
+        hf = rate(warm.get("hf3fs"))
+        peers = [rate(r) for k, r in warm.items() if k != "hf3fs" and rate(r)]
+        if hf and peers:
+            x = hf / max(peers)
+            verdict = f"{'met' if x >= WARM_TARGET else 'NOT met'} ({x:.2f}x)"
+        else:
+            verdict = "n/a"
+        lines.append((f"warm: hf3fs >= {WARM_TARGET}x fastest peer", verdict))
+    latency = all_results.get("latency")
+    if latency is not None:
+        hf = rate(latency.get("hf3fs"))
+        arrow = [rate(latency.get(k)) for k in ("pyarrow-file", "pyarrow-dataset")]
+        arrow = [a for a in arrow if a]
+        if hf and arrow:
+            x = hf / max(arrow)
+            verdict = f"{'met' if x >= LATENCY_TARGET else 'NOT met'} ({x:.2f}x)"
+        else:
+            verdict = "n/a"
+        lines.append((f"latency: hf3fs >= {LATENCY_TARGET}x fastest pyarrow reader", verdict))
+    peaks = [
+        r["peak_rss_mib"]
+        for mode in all_results.values()
+        if (r := mode.get("hf3fs")) and r.get("status") == "ok"
+    ]
+    limit = prefetch_mib + RSS_SLACK_MIB
+    if peaks:
+        verdict = f"{'met' if max(peaks) <= limit else 'NOT met'} (max {max(peaks):.0f} MiB)"
+    else:
+        verdict = "n/a"
+    lines.append((f"hf3fs peak RSS <= prefetch {prefetch_mib} + {RSS_SLACK_MIB} MiB", verdict))
+    # The same bound on what the reader adds: the base is the imports (torch when installed).
+    growth = [
+        r["peak_rss_mib"] - r["base_rss_mib"]
+        for mode in all_results.values()
+        if (r := mode.get("hf3fs")) and r.get("status") == "ok"
+    ]
+    if growth:
+        verdict = f"{'met' if max(growth) <= limit else 'NOT met'} (max {max(growth):.0f} MiB)"
+        lines.append(
+            (f"hf3fs peak - base RSS <= prefetch {prefetch_mib} + {RSS_SLACK_MIB} MiB", verdict)
+        )
+    return lines
+
+
+def parse_list(text: str, allowed: list[str], what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad:
+        raise SystemExit(f"unknown {what}: {', '.join(bad)} (choose from {', '.join(allowed)})")
+    return items
+
+
+def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
+    """Run the benchmark; ``results``, when given, receives what ``--json`` writes."""
+    p = argparse.ArgumentParser(
+        prog="hf3fs bench dataset",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    p.add_argument("--rows", type=int, default=None, help="rows in all (default 160,000)")
+    p.add_argument("--files", type=int, default=None, help="Parquet files (default 8)")
+    p.add_argument("--repeat", type=int, default=None, help="timed runs; the median (default 3)")
+    p.add_argument("--modes", default=",".join(MODES), help="comma list of " + ",".join(MODES))
+    p.add_argument(
+        "--readers", default=",".join(READERS), help="comma list of " + ",".join(READERS)
+    )
+    p.add_argument("--prefetch-mib", type=int, default=256, help="hf3fs prefetch_bytes (MiB)")
+    p.add_argument("--latency-ms", type=float, default=2.0, help="per read call (latency mode)")
+    p.add_argument("--dir", help="generate (or reuse) the dataset here and keep it")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--quick", action="store_true", help="tiny dataset, one run (smoke tests)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child_main(args.child)
+    quick = {"rows": 2000, "files": 2, "repeat": 1}
+    full = {"rows": 160_000, "files": 8, "repeat": 3}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    modes = parse_list(args.modes, MODES, "modes")
+    readers = parse_list(args.readers, READERS, "readers")
+    if args.rows < args.files or args.files < 1 or args.repeat < 1:
+        p.error("need --files >= 1, --rows >= --files and --repeat >= 1")
+
+    tmp = None
+    directory = args.dir
+    if directory is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hf3fs-dataset-bench-")
+        directory = tmp.name
+    try:
+        return bench(args, os.path.abspath(directory), modes, readers, sink=results)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def bench(
+    args, directory: str, modes: list[str], readers: list[str], sink: dict | None = None
+) -> int:
+    os.makedirs(directory, exist_ok=True)
+    start = time.perf_counter()
+    info = existing_dataset(directory, args.rows, args.files, args.seed)
+    if info is None:
+        clear_dataset(directory)
+        info = generate(directory, args.rows, args.files, args.seed)
+        made = f"generated in {time.perf_counter() - start:.1f} s"
+    else:
+        made = "reused"
+    paths = part_paths(directory, args.files)
+    read_bytes, all_bytes = column_bytes(paths, COLUMNS)
+    disk = sum(os.path.getsize(p) for p in paths)
+    print(
+        f"dataset {directory}: {args.rows:,} rows in {args.files} files, {disk / 1e6:.1f} MB "
+        f"({made}); columns read {', '.join(COLUMNS)}: {read_bytes / 1e6:.1f} MB on disk; "
+        f"checksum {info['checksum']}"
+    )
+    print(f"batches of {BATCH_SIZE} rows into numpy; {os.cpu_count()} CPUs; one process per reader")
+    print()
+
+    all_results: dict[str, dict[str, dict]] = {}
+    failed = mismatch = False
+    for mode in modes:
+        if mode in ("warm", "latency"):
+            for path in paths:
+                warm(path)
+        results: dict[str, dict] = {}
+        for reader in readers:
+            spec = {
+                "reader": reader,
+                "mode": mode,
+                "dir": directory,
+                "paths": paths,
+                "repeat": args.repeat,
+                "latency_ms": args.latency_ms,
+                "prefetch_bytes": args.prefetch_mib * MiB,
+            }
+            r = run_child(spec)
+            if r["status"] == "ok":
+                r["checksum_ok"] = r["checksum"] == info["checksum"] and r["rows"] == args.rows
+                r["rows_per_s"] = r["rows"] / r["seconds"]
+                r["mb_per_s"] = read_bytes / r["seconds"] / 1e6
+                mismatch |= not r["checksum_ok"]
+            elif r["status"] == "error":
+                failed = True
+            results[reader] = r
+        all_results[mode] = results
+        print("\n".join(render_mode(mode, results, args, read_bytes)))
+        print()
+
+    verdicts = targets(all_results, args.prefetch_mib)
+    print("targets")
+    for what, verdict in verdicts:
+        print(f"  {what:<52} {verdict}")
+    if mismatch:
+        print()
+        for mode, results in all_results.items():
+            for reader, r in results.items():
+                if r["status"] == "ok" and not r["checksum_ok"]:
+                    print(
+                        f"MISMATCH: {reader} ({mode}) read {r['rows']:,} rows, checksum "
+                        f"{r['checksum']}; expected {args.rows:,} rows, checksum {info['checksum']}"
+                    )
+    data = {
+        "rows": args.rows,
+        "files": args.files,
+        "disk_bytes": disk,
+        "read_column_bytes": read_bytes,
+        "all_column_bytes": all_bytes,
+        "checksum": info["checksum"],
+        "batch_size": BATCH_SIZE,
+        "repeat": args.repeat,
+        "latency_ms": args.latency_ms,
+        "prefetch_mib": args.prefetch_mib,
+        "modes": all_results,
+        "targets": dict(verdicts),
+    }
+    if sink is not None:
+        sink.update(data)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=2)
+    if mismatch:
+        return 1
+    return 2 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

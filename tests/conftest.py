@@ -18,6 +18,13 @@ os.environ.pop("HF3FS_MOUNT", None)
 os.environ.pop("HF3FS_TOKEN", None)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The session's home (the embedded 'local' mount's data) goes with the session.
+    import shutil
+
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
 def sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -39,6 +39,7 @@ class Place:
         self.display = display
 
     def join(self, name: str) -> Place:
+        """The place of ``name`` inside this directory."""
         sep = "" if self.display.endswith("/") else "/"
         path = os.path.join(self.path, name)
         return Place(self.client, path, f"{self.display}{sep}{name}")
@@ -55,15 +56,18 @@ class Place:
 
     @property
     def name(self) -> str:
+        """The last component of the path."""
         return os.path.basename(self.path.rstrip("/")) or self.path
 
     def stat(self, *, follow_symlinks: bool = True) -> Any:
+        """``stat`` of the path (``os.stat`` or the client's)."""
         if self.client is None:
             return os.stat(self.path, follow_symlinks=follow_symlinks)
         with self.naming():
             return self.client.stat(self.path, follow_symlinks=follow_symlinks)
 
     def exists(self) -> bool:
+        """Whether the path exists."""
         try:
             self.stat()
         except FileNotFoundError:
@@ -71,12 +75,14 @@ class Place:
         return True
 
     def is_dir(self) -> bool:
+        """Whether the path is a directory (False when missing)."""
         try:
             return stat_mod.S_ISDIR(self.stat().st_mode)
         except FileNotFoundError:
             return False
 
     def names(self) -> list[str]:
+        """The directory's entries, sorted."""
         if self.client is None:
             return sorted(os.listdir(self.path))
         from ._dirs import listdir
@@ -85,6 +91,7 @@ class Place:
             return sorted(listdir(self.path, client=self.client))
 
     def mkdir(self, *, parents: bool) -> None:
+        """Make the directory (``parents``: and missing parents, existing is fine)."""
         if self.client is None:
             if parents:
                 os.makedirs(self.path, exist_ok=True)
@@ -95,6 +102,7 @@ class Place:
                 self.client.mkdir(self.path, recursive=parents)
 
     def remove(self, *, recursive: bool) -> None:
+        """Remove the file, or the directory (``recursive`` for a non-empty one)."""
         if self.client is not None:
             with self.naming():
                 self.client.remove(self.path, recursive=recursive)
@@ -130,6 +138,7 @@ class Places:
         self.clients: dict[str, Client] = {}
 
     def parse(self, text: str) -> Place:
+        """The place a command-line path names (``hf3fs://mount/path`` or local)."""
         if not text.startswith(PROTOCOL):
             return Place(None, text, text)
         mount, _, rest = text[len(PROTOCOL) :].partition("/")
@@ -157,6 +166,7 @@ def _long_line(place: Place, st: Any, human: bool) -> str:
 
 
 def ls(args: argparse.Namespace) -> int:
+    """``hf3fs ls``: list each directory (or name each file)."""
     places = Places(args.token)
     for i, text in enumerate(args.paths):
         place = places.parse(text)
@@ -178,6 +188,7 @@ def ls(args: argparse.Namespace) -> int:
 
 
 def stat(args: argparse.Namespace) -> int:
+    """``hf3fs stat``: size, mode, owner and times of each path."""
     places = Places(args.token)
     for text in args.paths:
         place = places.parse(text)
@@ -199,6 +210,7 @@ def stat(args: argparse.Namespace) -> int:
 
 
 def cat(args: argparse.Namespace) -> int:
+    """``hf3fs cat``: write each file's bytes to standard output."""
     places = Places(args.token)
     out = sys.stdout.buffer
     for text in args.paths:
@@ -224,6 +236,7 @@ def cat(args: argparse.Namespace) -> int:
 
 
 def mkdir(args: argparse.Namespace) -> int:
+    """``hf3fs mkdir``: make each directory (``-p``: parents too, existing is fine)."""
     places = Places(args.token)
     for text in args.paths:
         places.parse(text).mkdir(parents=args.parents)
@@ -231,6 +244,7 @@ def mkdir(args: argparse.Namespace) -> int:
 
 
 def rm(args: argparse.Namespace) -> int:
+    """``hf3fs rm``: remove files (``-r``: directories too; ``-f``: missing is fine)."""
     places = Places(args.token)
     for text in args.paths:
         place = places.parse(text)
@@ -243,6 +257,7 @@ def rm(args: argparse.Namespace) -> int:
 
 
 def du(args: argparse.Namespace) -> int:
+    """``hf3fs du``: total bytes of the files under each path."""
     places = Places(args.token)
     for text in args.paths:
         place = places.parse(text)
@@ -373,6 +388,7 @@ def _copy_plan(src: Place, dst: Place, recursive: bool) -> list[tuple[Place, Pla
 
 
 def cp(args: argparse.Namespace) -> int:
+    """``hf3fs cp``: copy files and trees between local paths and mounts."""
     places = Places(args.token)
     sources = [places.parse(t) for t in args.sources]
     dst = places.parse(args.dest)

@@ -14,6 +14,8 @@ COLUMNS = ["doc_id", "input_ids", "score"]
 
 def run_dataset(args: argparse.Namespace) -> int:
     """Generate (if absent), stream as ``--ranks`` x ``--workers`` with a shuffle, verify."""
+    if args.shuffle_window < 0:
+        raise ValueError("--shuffle-window must not be negative")
     for name in ("rows", "files", "ranks", "workers", "batch_size"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive")
@@ -58,6 +60,7 @@ def run_dataset(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             shuffle=True,
             seed=args.seed,
+            shuffle_window=args.shuffle_window,
             rank=rank,
             world_size=ranks,
         )
@@ -69,7 +72,8 @@ def run_dataset(args: argparse.Namespace) -> int:
         f"{first['num_rows']:,} rows, {first['bytes'] / 1e6:.1f} MB ({made})"
     )
     print(
-        f"stream  {ranks} ranks x {workers} workers, shuffle seed {args.seed}, "
+        f"stream  {ranks} ranks x {workers} workers, shuffle seed {args.seed} "
+        f"(row groups, and rows within windows of {args.shuffle_window}), "
         f"batches of {args.batch_size}, columns {', '.join(COLUMNS)}"
     )
 

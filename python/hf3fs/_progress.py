@@ -59,14 +59,17 @@ class Bar:
         )
 
     def update(self, n: float = 1) -> None:
+        """Advance the bar by ``n``."""
         if self._bar is not None:
             self._bar.update(n)
 
     def set_postfix_str(self, text: str) -> None:
+        """Show ``text`` after the bar."""
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
 
     def close(self) -> None:
+        """Finish the bar (idempotent)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

@@ -90,18 +90,22 @@ class BinaryFile(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
     def readable(self) -> bool:
+        """Whether the file was opened for reading."""
         self._check_open()
         return self._readable
 
     def writable(self) -> bool:
+        """Whether the file was opened for writing."""
         self._check_open()
         return self._writable
 
     def seekable(self) -> bool:
+        """Always True: client fds are regular files."""
         self._check_open()
         return True
 
     def fileno(self) -> int:
+        """The client fd (for the client's calls, not the ``os`` module's)."""
         raise io.UnsupportedOperation(
             "BinaryFile wraps a client fd, not an OS fd; use .fd with its Client"
         )

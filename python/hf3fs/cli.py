@@ -54,6 +54,12 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=2, help="workers per rank (default 2)")
     demo.add_argument("--batch-size", type=int, default=1024, help="rows a batch (default 1024)")
     demo.add_argument("--seed", type=int, default=0, help="data and shuffle seed (default 0)")
+    demo.add_argument(
+        "--shuffle-window",
+        type=int,
+        default=4096,
+        help="also shuffle rows within windows of this many (default 4096; 0: row groups only)",
+    )
     demo.add_argument("--regenerate", action="store_true", help="write the dataset again")
     demo.add_argument("--io", action="store_true", help="run the batched-IO demo instead")
     demo.add_argument("--file-mib", type=int, default=8, help="--io: MiB a file (default 8)")

@@ -148,6 +148,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         return path.strip("/")
 
     def unstrip_protocol(self, name: str) -> str:
+        """``name`` as a full ``hf3fs://`` URL."""
         return f"{PROTOCOL}://{self._strip_protocol(name)}"
 
     def _split(self, path: str) -> tuple[str, str]:
@@ -181,6 +182,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
 
     # -- metadata --------------------------------------------------------
     def info(self, path: Any, **kwargs: Any) -> dict[str, Any]:
+        """fsspec's ``info``: name, size, type and times of ``path``."""
         stripped = self._strip_protocol(path)
         mount, rel = self._split(stripped)
         if not mount:
@@ -198,6 +200,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         return sorted(name for name, _ in _mounts())
 
     def ls(self, path: Any, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """fsspec's ``ls``: the entries of a directory (dicts when ``detail``)."""
         stripped = self._strip_protocol(path)
         mount, rel = self._split(stripped)
         if not mount:
@@ -250,35 +253,40 @@ class Hf3fsFileSystem(AbstractFileSystem):
         return {n: out[n] for n in names} if detail else names
 
     def modified(self, path: Any) -> datetime:
+        """Modification time of ``path`` as a datetime."""
         mtime = self.info(path).get("mtime")
         if mtime is None:
             raise NotImplementedError("this file system keeps no modification times")
         return datetime.fromtimestamp(mtime, tz=UTC)
 
     def created(self, path: Any) -> datetime:
-        # POSIX keeps no creation time; the last change is the closest there is.
+        """The modification time of ``path``: POSIX keeps no creation time."""
         return self.modified(path)
 
     # -- changes ---------------------------------------------------------
     def mkdir(self, path: Any, create_parents: bool = True, **kwargs: Any) -> None:
+        """fsspec's ``mkdir``: make a directory (``create_parents``: and parents)."""
         fs, rel, stripped = self._target(path)
         if self.exists(stripped):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), stripped)
         fs.create_dir(rel, recursive=create_parents)
 
     def makedirs(self, path: Any, exist_ok: bool = False) -> None:
+        """fsspec's ``makedirs``: make a directory and its parents."""
         fs, rel, stripped = self._target(path)
         if self.exists(stripped) and (not exist_ok or not self.isdir(stripped)):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), stripped)
         fs.create_dir(rel, recursive=True)
 
     def rmdir(self, path: Any) -> None:
+        """Remove an empty directory."""
         fs, rel, stripped = self._target(path)
         if fs.get_file_info_selector(rel):
             raise OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY), stripped)
         fs.delete_dir(rel)
 
     def rm_file(self, path: Any) -> None:
+        """Remove one file."""
         fs, rel, _ = self._target(path)
         fs.delete_file(rel)
 
@@ -286,6 +294,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         self.rm_file(path)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        """fsspec's ``rm``: remove paths (``recursive`` for directories)."""
         for named in [path] if isinstance(path, str) else list(path):
             if not any(c in str(named) for c in "*?[") and not self.exists(named):
                 raise _not_found(self._strip_protocol(named))
@@ -326,6 +335,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
     def cp_file(self, path1: Any, path2: Any, **kwargs: Any) -> None:
+        """Copy one file within the mount."""
         fs1, rel1, s1 = self._target(path1)
         fs2, rel2, s2 = self._target(path2)
         [(_, kind, _, _)] = fs1.get_file_info([rel1])
@@ -350,6 +360,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
             self._fs(mount).create_dir(rel, recursive=True)
 
     def pipe_file(self, path: Any, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """Write ``value`` (bytes) to ``path``."""
         fs, rel, stripped = self._target(path)
         if mode == "create" and self.exists(stripped):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), stripped)
@@ -368,6 +379,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
     def cat_file(
         self, path: Any, start: int | None = None, end: int | None = None, **kwargs: Any
     ) -> bytes:
+        """The bytes of ``path`` (``start``/``end``: a range of them)."""
         fs, rel, _ = self._target(path)
         f = fs.open_input_file(rel)
         s, e = self._bounds(start, end, f.size())

@@ -418,37 +418,33 @@ def cp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _path_command(
+    sub: Any, common: argparse.ArgumentParser, func: Any, help: str, description: str, nargs: str
+) -> argparse.ArgumentParser:
+    """A subcommand named after ``func`` that takes PATH arguments (``.`` when none)."""
+    p = sub.add_parser(func.__name__, parents=[common], help=help, description=description)
+    if nargs == "*":
+        p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    else:
+        p.add_argument("paths", nargs=nargs, metavar="PATH")
+    p.set_defaults(func=func)
+    return p
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register the file commands on the ``hf3fs`` parser."""
-    p = sub.add_parser(
-        "ls",
-        parents=[common],
-        help="list directories",
-        description="List directories (hf3fs://mount/path or local).",
+    p = _path_command(
+        sub, common, ls, "list directories", "List directories (hf3fs://mount/path or local).", "*"
     )
-    p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     p.add_argument("-l", dest="long", action="store_true", help="long listing: mode, size, time")
     p.add_argument("-a", dest="all", action="store_true", help="include names starting with '.'")
     p.add_argument("-H", "--human", action="store_true", help="sizes in K, M, G")
-    p.set_defaults(func=ls)
-
-    p = sub.add_parser(
-        "stat",
-        parents=[common],
-        help="show file status",
-        description="Show size, mode, owner and times of each PATH.",
+    _path_command(
+        sub, common, stat, "show file status", "Show size, mode, owner and times of each PATH.", "+"
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.set_defaults(func=stat)
-
-    p = sub.add_parser(
-        "cat",
-        parents=[common],
-        help="write files to stdout",
-        description="Write the bytes of each PATH to standard output.",
+    _path_command(
+        sub, common, cat, "write files to stdout", "Write the bytes of each PATH to stdout.", "+"
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.set_defaults(func=cat)
 
     p = sub.add_parser(
         "cp",
@@ -471,32 +467,18 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(func=cp)
 
-    p = sub.add_parser(
-        "mkdir", parents=[common], help="make directories", description="Make each directory PATH."
+    p = _path_command(sub, common, mkdir, "make directories", "Make each directory PATH.", "+")
+    p.add_argument("-p", "--parents", action="store_true", help="make parents; fine if it exists")
+    p = _path_command(sub, common, rm, "remove files or directories", "Remove each PATH.", "+")
+    p.add_argument("-r", "--recursive", action="store_true", help="remove directories too")
+    p.add_argument("-f", "--force", action="store_true", help="no error when a PATH is missing")
+    p = _path_command(
+        sub,
+        common,
+        du,
+        "disk usage (bytes of files)",
+        "Sum the sizes of the files under each PATH (per entry, then the total).",
+        "*",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument(
-        "-p", "--parents", action="store_true", help="make parents; no error if it exists"
-    )
-    p.set_defaults(func=mkdir)
-
-    p = sub.add_parser(
-        "rm", parents=[common], help="remove files or directories", description="Remove each PATH."
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument(
-        "-r", "--recursive", action="store_true", help="remove directories and their contents"
-    )
-    p.add_argument("-f", "--force", action="store_true", help="no error when a PATH does not exist")
-    p.set_defaults(func=rm)
-
-    p = sub.add_parser(
-        "du",
-        parents=[common],
-        help="disk usage (bytes of files)",
-        description="Sum the sizes of the files under each PATH (per entry, then the total).",
-    )
-    p.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     p.add_argument("-s", "--summarize", action="store_true", help="only the total of each PATH")
     p.add_argument("-H", "--human", action="store_true", help="sizes in K, M, G")
-    p.set_defaults(func=du)

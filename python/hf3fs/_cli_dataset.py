@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 BENCHMARKS = ("io", "dataset", "coalesce")
+# Benchmarks whose results are throughput per reader, which --plot draws.
+PLOTTABLE = ("io", "dataset")
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -46,12 +48,13 @@ def inspect(args: argparse.Namespace) -> int:
         )
     if args.files:
         print()
-        header = f"{'file':<60} {'row groups':>10} {'rows':>12} {'bytes':>14}  page index"
+        width = max([len("file"), *(len(f["path"]) for f in files)])
+        header = f"{'file':<{width}} {'row groups':>10} {'rows':>12} {'bytes':>14}  page index"
         print(header)
         print("-" * len(header))
         for f in files:
             print(
-                f"{f['path'][-60:]:<60} {f['row_groups']:>10} {f['rows']:>12,} "
+                f"{f['path']:<{width}} {f['row_groups']:>10} {f['rows']:>12,} "
                 f"{f['bytes']:>14,}  {'yes' if f['page_index'] else 'no'}"
             )
     return 0
@@ -69,6 +72,10 @@ def bench(args: argparse.Namespace) -> int:
     """Run one of hf3fs.bench's benchmarks with its own options; chart it with --plot."""
     import importlib
 
+    if args.plot and args.benchmark not in PLOTTABLE:
+        raise ValueError(
+            f"bench {args.benchmark}: --plot draws {' and '.join(PLOTTABLE)} results only"
+        )
     module = importlib.import_module(f"hf3fs.bench.{args.benchmark}")
     results: dict[str, Any] = {}
     status = int(module.main(args.options, results=results) or 0)

@@ -99,7 +99,12 @@ class Place:
                 os.mkdir(self.path)
         else:
             with self.naming():
-                self.client.mkdir(self.path, recursive=parents)
+                try:
+                    self.client.mkdir(self.path, recursive=parents)
+                except FileExistsError:
+                    # -p: an existing directory is fine, as with os.makedirs(exist_ok=True).
+                    if not (parents and self.is_dir()):
+                        raise
 
     def remove(self, *, recursive: bool) -> None:
         """Remove the file, or the directory (``recursive`` for a non-empty one)."""
@@ -148,6 +153,16 @@ class Places:
         if client is None:
             client = self.clients[mount] = Client(mount, self.token)
         return Place(client, "/" + rest, text)
+
+
+def _write_all(write: Any, data: Any) -> None:
+    """Write all of ``data``: an unbuffered stdout (``python -u``) or a pipe may take part."""
+    view = memoryview(data).cast("B")
+    while view:
+        n = write(view)
+        if n is None:  # a non-blocking stream that is full: nothing was written
+            raise BlockingIOError(11, "Resource temporarily unavailable: output would block")
+        view = view[n:]
 
 
 def _size(n: float, human: bool) -> str:
@@ -220,7 +235,7 @@ def cat(args: argparse.Namespace) -> int:
         if place.client is None:
             with open(place.path, "rb") as f:
                 while chunk := f.read(CAT_CHUNK):
-                    out.write(chunk)
+                    _write_all(out.write, chunk)
             continue
         client = place.client
         with place.naming():
@@ -228,7 +243,7 @@ def cat(args: argparse.Namespace) -> int:
         try:
             buf = bytearray(CAT_CHUNK)
             while n := client.read(fd, buf):
-                out.write(memoryview(buf)[:n])
+                _write_all(out.write, memoryview(buf)[:n])
         finally:
             client.close(fd)
     out.flush()
@@ -357,10 +372,12 @@ class _Copier:
                 if dst.client is client:
                     client.pwritev([(v, dst_fd, offset + at) for v, at in entries])
                 elif dst.client is None:
-                    os.pwrite(dst_fd, mem[:chunk], offset)
+                    done = 0
+                    while done < chunk:
+                        done += os.pwrite(dst_fd, mem[done:chunk], offset + done)
                 else:  # another mount: its client writes from our iovec's memory
                     dst.client.lseek(dst_fd, offset, os.SEEK_SET)
-                    dst.client.write(dst_fd, mem[:chunk])
+                    _write_all(lambda b: dst.client.write(dst_fd, b), mem[:chunk])
                 offset += chunk
                 self.bar.update(chunk)
         finally:
@@ -371,19 +388,51 @@ def _shrank(src: Place, offset: int) -> OSError:
     return OSError(5, f"Input/output error: file ended at byte {offset} while copying", src.display)
 
 
-def _copy_plan(src: Place, dst: Place, recursive: bool) -> list[tuple[Place, Place, int]]:
+def _same(a: Any, b: Any) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _within(place: Place, directory: Any) -> bool:
+    """Whether ``place`` (existing or not) lies inside the directory whose stat is given."""
+    path = place.path
+    while True:
+        parent = os.path.dirname(path.rstrip("/")) or "/"
+        if parent == path:
+            return False
+        try:
+            if _same(Place(place.client, parent, parent).stat(), directory):
+                return True
+        except FileNotFoundError:
+            pass
+        path = parent
+
+
+def _copy_plan(
+    src: Place, dst: Place, recursive: bool, dirs: list[Place]
+) -> list[tuple[Place, Place, int]]:
+    """The files to copy (source, target, size); ``dirs`` gets the directories to make.
+
+    Nothing is written while planning, so a refused copy leaves no trace.
+    """
     st = src.stat()
     if not stat_mod.S_ISDIR(st.st_mode):
+        try:
+            if _same(dst.stat(), st):
+                raise ValueError(f"{src.display} and {dst.display} are the same file")
+        except FileNotFoundError:
+            pass
         return [(src, dst, st.st_size)]
     if not recursive:
         raise IsADirectoryError(21, "Is a directory (use -r)", src.display)
+    if _within(dst, st):
+        raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")
     plan: list[tuple[Place, Place, int]] = []
-    dst.mkdir(parents=True)
+    dirs.append(dst)
     for name in src.names():
         child = src.join(name)
         if stat_mod.S_ISLNK(child.stat(follow_symlinks=False).st_mode):
             continue  # links are not followed: a copy of a tree stays inside it
-        plan.extend(_copy_plan(child, dst.join(name), recursive))
+        plan.extend(_copy_plan(child, dst.join(name), recursive, dirs))
     return plan
 
 
@@ -396,9 +445,12 @@ def cp(args: argparse.Namespace) -> int:
     if len(sources) > 1 and not into_dir:
         raise NotADirectoryError(20, "Not a directory (copying several sources)", dst.display)
     plan: list[tuple[Place, Place, int]] = []
+    dirs: list[Place] = []
     for src in sources:
         target = dst.join(src.name) if into_dir else dst
-        plan.extend(_copy_plan(src, target, args.recursive))
+        plan.extend(_copy_plan(src, target, args.recursive, dirs))
+    for directory in dirs:
+        directory.mkdir(parents=True)
     total = sum(size for _, _, size in plan)
     start = time.perf_counter()
     bar = _progress.Bar(total=total, desc="cp", unit="B", unit_scale=True, enabled=args.progress)

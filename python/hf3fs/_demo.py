@@ -17,7 +17,8 @@ from ._default import setupDefaultClient
 from ._dirs import walk
 from ._hf3fs import iovec
 
-DEMO_DIR = "/hf3fs-demo"
+# Beside the dataset demo's hf3fs-demo/tokens, which this demo must not remove.
+DEMO_DIR = "/hf3fs-demo/io"
 READ_SIZE = 4096
 SEQ_CHUNK = 1 << 20
 
@@ -46,7 +47,7 @@ def run_io(args: argparse.Namespace) -> int:
         client.remove(DEMO_DIR, recursive=True)
     except FileNotFoundError:
         pass
-    client.mkdir(DEMO_DIR)
+    client.mkdir(DEMO_DIR, recursive=True)
 
     size = args.file_mib << 20
     rng = random.Random(42)

@@ -430,8 +430,12 @@ class _ParquetDatasetImpl:
         convert = self._converter()
         # A bar from each DataLoader worker process would garble the output.
         in_worker = _worker_info() is not None
+        # Rows this worker yields from here: its span, less what a resumed state
+        # consumed, less a short last batch that drop_last drops.
+        span, size = int(self._ds.span_rows(progress)), self._args["batch_size"]
+        end = span // size * size if self._args["drop_last"] else span
         bar = _progress.Bar(
-            total=int(self._ds.batches_per_worker(progress)) * self._args["batch_size"],
+            total=max(0, end - live["consumed"]),
             desc=f"rank {self._rank} rows",
             unit="row",
             unit_scale=True,

@@ -305,9 +305,10 @@ def test_progress_yields_the_same_batches(capsys, parquet_dir):
 
 def test_dataset_progress_option(capsys, parquet_dir):
     quiet = ParquetDataset(parquet_dir, batch_size=128, shuffle=True, seed=5, progress=False)
-    loud = ParquetDataset(parquet_dir, batch_size=128, shuffle=True, seed=5, progress=True)
     expected = [flatten(b) for b in quiet]
     assert capsys.readouterr().err == ""
+    loud = ParquetDataset(parquet_dir, batch_size=128, shuffle=True, seed=5, progress=True)
+    assert bar_lines(capsys.readouterr().err, "reading footers")
     assert [flatten(b) for b in loud] == expected
     ids = sorted(i for b in expected for i in b["id"])
     assert ids == list(range(ROWS_A + ROWS_B))
@@ -351,3 +352,31 @@ def test_info_codecs_and_page_index(parquet_dir):
         assert info["columns"][name]["uncompressed_bytes"] == uncompressed
     assert info["rows"] == info["num_rows"] == ROWS_A + ROWS_B
     assert info["row_groups"] == info["row_groups_read"] == 5
+
+
+def test_footer_progress_counts_every_file(capsys, tmp_path):
+    table = pa.table({"x": np.arange(10, dtype=np.int64)})
+    for i in range(40):
+        pq.write_table(table, tmp_path / f"part-{i:02d}.parquet")
+    capsys.readouterr()
+    ds = ParquetDataset(str(tmp_path), progress=True)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    assert "reading footers" in err
+    assert "40/40" in err
+    assert ds.num_rows == 400
+
+
+def test_footer_progress_callback_that_raises_does_not_fail_the_open(capsys, tmp_path):
+    from hf3fs import _hf3fs
+
+    pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "a.parquet")
+    calls = []
+
+    def broken(done, files):
+        calls.append((done, files))
+        raise RuntimeError("the bar broke")
+
+    ds = _hf3fs._Dataset([str(tmp_path)], on_footer=broken)
+    assert ds.num_rows == 3
+    assert calls == [(1, 1)]
+    assert "the bar broke" in capsys.readouterr().err

@@ -13,12 +13,9 @@ PLOTTABLE = ("io", "dataset")
 
 def inspect(args: argparse.Namespace) -> int:
     """Print a Parquet source's schema, files, row groups, rows and per-column sizes."""
-    from . import _progress
     from .dataset import _ParquetDatasetImpl
 
-    with _progress.Bar(desc="reading footers", enabled=args.progress) as bar:
-        ds = _ParquetDatasetImpl(args.source)
-        bar.update(1)
+    ds = _ParquetDatasetImpl(args.source, progress=args.progress)
     info = ds.info()
     if args.json:
         info["schema"] = [{"name": f, "type": t} for f, t in _schema_fields(ds)]

@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Buffer as _BytesLike
+from collections.abc import Callable
 from typing import Any, Literal
 
 __version__: str
@@ -354,6 +355,7 @@ class _Dataset:
         client: Client | None = None,
         filesystem: FileSystem | None = None,
         token: str | None = None,
+        on_footer: Callable[[int, int], object] | None = None,
     ) -> None: ...
     @property
     def num_rows(self) -> int: ...

@@ -43,6 +43,7 @@ class Bar:
         desc: str | None = None,
         unit: str = "it",
         unit_scale: bool = False,
+        leave: bool = True,
         enabled: bool | None = None,
     ) -> None:
         self._bar: Any = None
@@ -55,7 +56,12 @@ class Bar:
                 raise ImportError("progress bars need tqdm: pip install tqdm") from None
             return
         self._bar = tqdm(
-            total=total, desc=desc, unit=unit, unit_scale=unit_scale, dynamic_ncols=True, leave=True
+            total=total,
+            desc=desc,
+            unit=unit,
+            unit_scale=unit_scale,
+            dynamic_ncols=True,
+            leave=leave,
         )
 
     def update(self, n: float = 1) -> None:
@@ -63,10 +69,21 @@ class Bar:
         if self._bar is not None:
             self._bar.update(n)
 
+    def advance_to(self, done: float, total: float) -> None:
+        """Show ``done`` of ``total`` (for callers that report counts, not steps)."""
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+
+    @property
+    def active(self) -> bool:
+        """Whether a bar is being drawn."""
+        return self._bar is not None
+
     def set_postfix_str(self, text: str) -> None:
         """Show ``text`` after the bar."""
         if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.set_postfix_str(text)
 
     def close(self) -> None:
         """Finish the bar (idempotent)."""

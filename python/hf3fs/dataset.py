@@ -225,8 +225,9 @@ class _ParquetDatasetImpl:
         Decode threads per reader (default: the cores available, divided
         among DataLoader workers).
     progress : bool, optional
-        Show a progress bar (rows) while iterating in this process: True
-        always, False never, None when a terminal or Jupyter is watching.
+        Show progress bars (footers read while opening, rows while iterating
+        in this process): True always, False never, None when a terminal or
+        Jupyter is watching.
         DataLoader workers never draw one; wrap the loader in
         :func:`progress` instead.
     """
@@ -304,7 +305,9 @@ class _ParquetDatasetImpl:
         )
         self._pending: tuple | None = None
         self._live: dict[str, Any] | None = None
-        self._ds = _hf3fs._Dataset(**self._args)
+        with _progress.Bar(desc="reading footers", unit="file", enabled=progress) as bar:
+            on_footer = bar.advance_to if bar.active else None
+            self._ds = _hf3fs._Dataset(**self._args, on_footer=on_footer)
 
     def _dataset(self) -> Any:
         if self._ds is None:

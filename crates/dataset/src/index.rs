@@ -25,6 +25,16 @@ pub const DEFAULT_FOOTER_READ_SIZE: u64 = 64 << 10;
 /// in flight than cores hides a network mount's round trips.
 pub const DEFAULT_INDEX_THREADS: usize = 16;
 
+/// Told `(footers read, files)` after each footer, from the reading threads.
+#[derive(Clone)]
+pub struct IndexProgress(pub Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for IndexProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IndexProgress(..)")
+    }
+}
+
 /// How the index is built.
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
@@ -32,6 +42,8 @@ pub struct IndexOptions {
     pub footer_read_size: u64,
     /// Footers read in parallel.
     pub threads: usize,
+    /// Reports footers read, for a progress bar over many files.
+    pub progress: Option<IndexProgress>,
 }
 
 impl Default for IndexOptions {
@@ -39,6 +51,7 @@ impl Default for IndexOptions {
         IndexOptions {
             footer_read_size: DEFAULT_FOOTER_READ_SIZE,
             threads: DEFAULT_INDEX_THREADS,
+            progress: None,
         }
     }
 }
@@ -94,11 +107,19 @@ impl DatasetIndex {
 
     /// Read the footers of `files`.
     pub fn from_files(files: Vec<SourceFile>, options: &IndexOptions) -> Result<DatasetIndex> {
+        let done = std::sync::atomic::AtomicUsize::new(0);
         let results = parallel::map(
             &files,
             options.threads,
             || (),
-            |_, file| index_file(file.clone(), options.footer_read_size),
+            |_, file| {
+                let indexed = index_file(file.clone(), options.footer_read_size);
+                if let Some(IndexProgress(report)) = &options.progress {
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    report(n, files.len());
+                }
+                indexed
+            },
         );
         let mut indexed = Vec::with_capacity(files.len());
         for (file, result) in files.iter().zip(results) {

@@ -9,6 +9,7 @@ use arrow_buffer::ToByteSlice;
 use arrow_schema::{DataType, Field, TimeUnit};
 use bytes::Bytes;
 use dataset::filter::{CmpOp, Predicate, Scalar};
+use dataset::index::{IndexOptions, IndexProgress};
 use dataset::plan::{decode_intervals, encode_intervals};
 use dataset::reader::BatchReader;
 use dataset::source::SourceOptions;
@@ -136,6 +137,19 @@ fn progress_out(p: &Progress) -> ProgressTuple {
 }
 
 /// A Parquet dataset (the Rust side of ``hf3fs.dataset.ParquetDataset``).
+/// Footer progress for a Python callable `(done, files)`, called from the
+/// index's reading threads; what it raises is printed, not propagated: a
+/// progress bar must not fail the open.
+fn footer_progress(callback: Py<PyAny>) -> IndexProgress {
+    IndexProgress(Arc::new(move |done, files| {
+        Python::attach(|py| {
+            if let Err(e) = callback.call1(py, (done, files)) {
+                e.print(py);
+            }
+        })
+    }))
+}
+
 #[pyclass(name = "_Dataset", module = "hf3fs._hf3fs", frozen)]
 pub struct PyDataset {
     inner: Dataset,
@@ -146,7 +160,7 @@ impl PyDataset {
     #[new]
     #[pyo3(signature = (sources, *, columns=None, filter=None, batch_size=1024, shuffle=false, seed=0,
         shuffle_window=0, drop_remainder=true, drop_last=false, prefetch_bytes=256<<20, numa=-1,
-        cache_options=None, client=None, filesystem=None, token=None))]
+        cache_options=None, client=None, filesystem=None, token=None, on_footer=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -165,6 +179,7 @@ impl PyDataset {
         client: Option<Bound<'_, PyClient>>,
         filesystem: Option<Bound<'_, PyFileSystem>>,
         token: Option<String>,
+        on_footer: Option<Py<PyAny>>,
     ) -> PyResult<PyDataset> {
         let filter = filter.map(|f| filter_arg(&f)).transpose()?;
         let defaults = DatasetOptions::default();
@@ -181,7 +196,10 @@ impl PyDataset {
             numa,
             cache: cache_options.map(|c| c.inner).unwrap_or(defaults.cache),
             decode_threads: 0,
-            index: defaults.index,
+            index: IndexOptions {
+                progress: on_footer.map(footer_progress),
+                ..defaults.index
+            },
         };
         let source_options = SourceOptions {
             uri: UriOptions {

@@ -64,6 +64,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._progress import Bar
 from .pagecache import evict, resident_fraction, warm
 
 MiB = 1 << 20
@@ -713,7 +714,10 @@ def bench(
             for path in paths:
                 warm(path)
         results: dict[str, dict] = {}
+        # Gone before the mode's table prints: a terminal shows which reader runs now.
+        bar = Bar(total=len(readers), desc=f"mode {mode}", unit="reader", leave=False)
         for reader in readers:
+            bar.set_postfix_str(reader)
             spec = {
                 "reader": reader,
                 "mode": mode,
@@ -732,6 +736,8 @@ def bench(
             elif r["status"] == "error":
                 failed = True
             results[reader] = r
+            bar.update()
+        bar.close()
         all_results[mode] = results
         print("\n".join(render_mode(mode, results, args, read_bytes)))
         print()

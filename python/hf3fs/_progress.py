@@ -70,10 +70,14 @@ class Bar:
             self._bar.update(n)
 
     def advance_to(self, done: float, total: float) -> None:
-        """Show ``done`` of ``total`` (for callers that report counts, not steps)."""
+        """Show ``done`` of ``total`` (for callers that report counts, not steps).
+
+        Reports from several threads may arrive out of order: the bar only moves forward.
+        """
         if self._bar is not None:
             self._bar.total = total
-            self._bar.update(done - self._bar.n)
+            if done > self._bar.n:
+                self._bar.update(done - self._bar.n)
 
     @property
     def active(self) -> bool:

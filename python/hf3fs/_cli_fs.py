@@ -341,7 +341,7 @@ class _Copier:
             while offset < size:
                 n = os.copy_file_range(src_fd, dst_fd, min(size - offset, 1 << 30))
                 if n == 0:
-                    break
+                    raise _shrank(src, offset)
                 offset += n
                 self.bar.update(n)
             return
@@ -358,9 +358,7 @@ class _Copier:
                 if src.client is client:
                     got = client.preadv([(v, src_fd, offset + at) for v, at in entries])
                     if sum(got) < chunk:
-                        raise OSError(
-                            5, f"file shrank while copying (at byte {offset})", src.display
-                        )
+                        raise _shrank(src, offset + sum(got))
                 else:
                     view = mem[:chunk]
                     n = 0

@@ -371,8 +371,7 @@ fn recv_polling<T>(rx: &Receiver<T>, interrupted: &dyn Fn() -> bool) -> Result<O
 /// Estimated memory a segment takes once decoded: its projected column
 /// chunks' values at their Arrow width (Parquet's `uncompressed_size` is
 /// still dictionary- and RLE-encoded, several times smaller for token ids),
-/// plus offsets and the decoder's level buffers for nested columns, pro rata
-/// to the rows it reads.
+/// plus validity bitmaps and list offsets, pro rata to the rows it reads.
 fn decoded_estimate(
     scan: &Scan,
     file: &IndexedFile,

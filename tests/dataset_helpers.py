@@ -33,6 +33,14 @@ SMALL_PREFETCH = 4 << 20
 DIST_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
+def make_dataset(source, **kwargs):
+    """A ParquetDataset over ``source`` (a path or a list) with the tests' small prefetch."""
+    from hf3fs.dataset import ParquetDataset
+
+    kwargs.setdefault("prefetch_bytes", SMALL_PREFETCH)
+    return ParquetDataset(source if isinstance(source, list) else str(source), **kwargs)
+
+
 def total_rows(layout: Sequence[Sequence[int]]) -> int:
     return sum(sum(groups) for groups in layout)
 
@@ -135,6 +143,13 @@ def interleave(iterators: Sequence[Iterable]) -> Iterator:
             still.append(w)
             yield item
         active = still
+
+
+def loader_order(datasets: Sequence) -> list[np.ndarray]:
+    """Batches (row ids) in the order a DataLoader yields them when worker ``w`` holds
+    ``datasets[w]``."""
+    n = len(datasets)
+    return id_batches(interleave([ds._iter_worker(w, n) for w, ds in enumerate(datasets)]))
 
 
 def expected_sizes(rows: int, batch_size: int, drop_last: bool) -> list[int]:

@@ -3,6 +3,7 @@ torchdata's StatefulDataLoader, torchrun ranks and bounded memory."""
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 
@@ -13,12 +14,12 @@ import pytest
 import torch
 from dataset_helpers import (
     LAYOUT_512,
-    SMALL_PREFETCH,
     describe_exit,
     flat,
     free_port,
     id_batches,
-    interleave,
+    loader_order,
+    make_dataset,
     no_dist_env,  # noqa: F401 - fixture
     run_python_file,
     subprocess_env,
@@ -27,8 +28,6 @@ from dataset_helpers import (
 )
 from torch.utils.data import DataLoader, IterableDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
-
-from hf3fs.dataset import ParquetDataset
 
 pytestmark = [
     pytest.mark.usefixtures("no_dist_env"),
@@ -55,23 +54,17 @@ def data_dir(tmp_path_factory):
     return directory
 
 
-def make(source, **kwargs) -> ParquetDataset:
-    kwargs.setdefault("batch_size", BS)
-    kwargs.setdefault("shuffle", True)
-    kwargs.setdefault("seed", SEED)
-    kwargs.setdefault("columns", ["row_id", "x"])
-    kwargs.setdefault("prefetch_bytes", SMALL_PREFETCH)
-    return ParquetDataset(str(source), **kwargs)
+make = functools.partial(
+    make_dataset, batch_size=BS, shuffle=True, seed=SEED, columns=["row_id", "x"]
+)
 
 
 def expected_order(source, workers: int, epoch: int, **kwargs) -> list[int]:
     """Rows in the order a DataLoader with ``workers`` workers yields them for ``epoch``."""
-    copies = []
-    for w in range(max(workers, 1)):
-        ds = make(source, **kwargs)
+    copies = [make(source, **kwargs) for _ in range(max(workers, 1))]
+    for ds in copies:
         ds.set_epoch(epoch)
-        copies.append(ds._iter_worker(w, max(workers, 1)))
-    return flat(id_batches(interleave(copies)))
+    return flat(loader_order(copies))
 
 
 def test_is_an_iterable_dataset(data_dir):

@@ -12,21 +12,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from dataset_helpers import (
-    SMALL_PREFETCH,
     describe_exit,
+    make_dataset,
     no_dist_env,  # noqa: F401 - fixture
     run_python_file,
     write_dataset,
 )
 
-from hf3fs.dataset import ParquetDataset
-
 pytestmark = pytest.mark.usefixtures("no_dist_env")
 
 
-def make(source, **kwargs) -> ParquetDataset:
-    kwargs.setdefault("prefetch_bytes", SMALL_PREFETCH)
-    return ParquetDataset(source if isinstance(source, list) else str(source), **kwargs)
+make = make_dataset
 
 
 def build_and_iterate(source, **kwargs) -> int:

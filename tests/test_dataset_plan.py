@@ -7,6 +7,7 @@ each simulated worker gets its own dataset object, as a real worker gets its own
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -17,16 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 from dataset_helpers import (
     LAYOUT,
-    SMALL_PREFETCH,
     expected_sizes,
     flat,
     id_batches,
+    make_dataset,
     no_dist_env,  # noqa: F401 - fixture
     total_rows,
     write_dataset,
 )
-
-from hf3fs.dataset import ParquetDataset
 
 pytestmark = pytest.mark.usefixtures("no_dist_env")
 
@@ -41,10 +40,7 @@ def data(tmp_path_factory):
     return directory, write_dataset(directory)
 
 
-def make(source, **kwargs) -> ParquetDataset:
-    kwargs.setdefault("batch_size", BS)
-    kwargs.setdefault("prefetch_bytes", SMALL_PREFETCH)
-    return ParquetDataset(str(source) if not isinstance(source, list) else source, **kwargs)
+make = functools.partial(make_dataset, batch_size=BS)
 
 
 def run_slots(directory, world: int, workers: int, epoch: int = 0, **kwargs):

@@ -4,6 +4,7 @@ a state taken in the main process for a DataLoader with workers."""
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 
@@ -11,11 +12,11 @@ import pytest
 from dataset_helpers import (
     LAYOUT,
     LAYOUT_600,
-    SMALL_PREFETCH,
     flat,
     id_batches,
     ids,
-    interleave,
+    loader_order,
+    make_dataset,
     no_dist_env,  # noqa: F401 - fixture
     total_rows,
     write_dataset,
@@ -48,11 +49,7 @@ def data_600(tmp_path_factory):
     return directory
 
 
-def make(source, **kwargs) -> ParquetDataset:
-    kwargs.setdefault("batch_size", BS)
-    kwargs.setdefault("seed", 17)
-    kwargs.setdefault("prefetch_bytes", SMALL_PREFETCH)
-    return ParquetDataset(str(source), **kwargs)
+make = functools.partial(make_dataset, batch_size=BS, seed=17)
 
 
 def consume(ds: ParquetDataset, k: int) -> tuple[list, dict]:
@@ -205,12 +202,6 @@ def test_elastic_exactly_once(data_600, old_world, new_world, k, shuffle):
 
 
 # ---- state for a DataLoader with workers, taken in the main process -------------------------
-
-
-def loader_order(datasets: list[ParquetDataset]) -> list:
-    """Batches in the order a DataLoader with ``len(datasets)`` workers yields them."""
-    n = len(datasets)
-    return id_batches(interleave([ds._iter_worker(w, n) for w, ds in enumerate(datasets)]))
 
 
 def worker_copies(ds: ParquetDataset, n: int) -> list[ParquetDataset]:

@@ -4,6 +4,7 @@ pyarrow reads; the numpy, torch and polars views; column projection; filters."""
 from __future__ import annotations
 
 import decimal
+import functools
 import math
 
 import numpy as np
@@ -14,11 +15,11 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 from dataset_helpers import (
-    SMALL_PREFETCH,
     as_record_batch,
     flat,
     id_batches,
-    no_dist_env,  # noqa: F401 - fixture
+    make_dataset,
+    no_dist_env,  # noqa: F401 - fixture,
 )
 
 from hf3fs.dataset import ParquetDataset
@@ -148,10 +149,7 @@ def write(path, table: pa.Table, **options) -> str:
     return str(path)
 
 
-def make(source, **kwargs) -> ParquetDataset:
-    kwargs.setdefault("batch_size", BS)
-    kwargs.setdefault("prefetch_bytes", SMALL_PREFETCH)
-    return ParquetDataset(str(source), **kwargs)
+make = functools.partial(make_dataset, batch_size=BS)
 
 
 def arrow_table(ds: ParquetDataset) -> pa.Table:

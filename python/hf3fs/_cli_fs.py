@@ -66,14 +66,6 @@ class Place:
         with self.naming():
             return self.client.stat(self.path, follow_symlinks=follow_symlinks)
 
-    def exists(self) -> bool:
-        """Whether the path exists."""
-        try:
-            self.stat()
-        except FileNotFoundError:
-            return False
-        return True
-
     def is_dir(self) -> bool:
         """Whether the path is a directory (False when missing)."""
         try:
@@ -120,19 +112,18 @@ class Place:
         else:
             os.remove(self.path)
 
-    def walk_files(self) -> Iterator[tuple[Place, Any]]:
-        """Every file under this place (itself when a file), with its stat."""
-        st = self.stat()
+    def walk_files(self, st: Any = None) -> Iterator[tuple[Place, Any]]:
+        """Every file under this place (itself when a file), with its stat.
+
+        ``st``: this place's stat when the caller has it (saves a call per entry).
+        """
+        st = st if st is not None else self.stat()
         if not stat_mod.S_ISDIR(st.st_mode):
             yield self, st
             return
         for name in self.names():
             child = self.join(name)
-            st = child.stat(follow_symlinks=False)
-            if stat_mod.S_ISDIR(st.st_mode):
-                yield from child.walk_files()
-            else:
-                yield child, st
+            yield from child.walk_files(child.stat(follow_symlinks=False))
 
 
 class Places:
@@ -187,8 +178,8 @@ def ls(args: argparse.Namespace) -> int:
         place = places.parse(text)
         if len(args.paths) > 1:
             print(("\n" if i else "") + f"{place.display}:")
-        if not place.is_dir():
-            st = place.stat()
+        st = place.stat()
+        if not stat_mod.S_ISDIR(st.st_mode):
             print(_long_line(place, st, args.human) if args.long else place.name)
             continue
         for name in place.names():
@@ -295,22 +286,23 @@ def du(args: argparse.Namespace) -> int:
 class _Copier:
     """Copies files between places through one iovec with batched calls."""
 
-    def __init__(self, places: Places, bar: _progress.Bar) -> None:
+    def __init__(self, bar: _progress.Bar) -> None:
         self.bar = bar
-        self.iovs: dict[int, Any] = {}
-        self.places = places
+        # (client, its iovec) for each client that moved data.
+        self.iovs: list[tuple[Client, Any]] = []
 
     def _iov(self, client: Client) -> Any:
-        iov = self.iovs.get(id(client))
-        if iov is None:
-            iov = self.iovs[id(client)] = client.iovalloc(COPY_ENTRY * COPY_ENTRIES)
+        for owner, iov in self.iovs:
+            if owner is client:
+                return iov
+        iov = client.iovalloc(COPY_ENTRY * COPY_ENTRIES)
+        self.iovs.append((client, iov))
         return iov
 
     def close(self) -> None:
-        for client in self.places.clients.values():
-            iov = self.iovs.pop(id(client), None)
-            if iov is not None:
-                client.iovfree(iov)
+        while self.iovs:
+            client, iov = self.iovs.pop()
+            client.iovfree(iov)
 
     def copy(self, src: Place, dst: Place, size: int) -> None:
         with src.naming():
@@ -406,13 +398,14 @@ def _within(place: Place, directory: Any) -> bool:
 
 
 def _copy_plan(
-    src: Place, dst: Place, recursive: bool, dirs: list[Place]
+    src: Place, dst: Place, recursive: bool, dirs: list[Place], st: Any = None
 ) -> list[tuple[Place, Place, int]]:
     """The files to copy (source, target, size); ``dirs`` gets the directories to make.
 
-    Nothing is written while planning, so a refused copy leaves no trace.
+    Nothing is written while planning, so a refused copy leaves no trace. ``st``:
+    the source's stat when the caller has it.
     """
-    st = src.stat()
+    st = st if st is not None else src.stat()
     if not stat_mod.S_ISDIR(st.st_mode):
         try:
             if _same(dst.stat(), st):
@@ -428,9 +421,10 @@ def _copy_plan(
     dirs.append(dst)
     for name in src.names():
         child = src.join(name)
-        if stat_mod.S_ISLNK(child.stat(follow_symlinks=False).st_mode):
+        child_st = child.stat(follow_symlinks=False)
+        if stat_mod.S_ISLNK(child_st.st_mode):
             continue  # links are not followed: a copy of a tree stays inside it
-        plan.extend(_copy_plan(child, dst.join(name), recursive, dirs))
+        plan.extend(_copy_plan(child, dst.join(name), recursive, dirs, child_st))
     return plan
 
 
@@ -452,7 +446,7 @@ def cp(args: argparse.Namespace) -> int:
     total = sum(size for _, _, size in plan)
     start = time.perf_counter()
     bar = _progress.Bar(total=total, desc="cp", unit="B", unit_scale=True, enabled=args.progress)
-    copier = _Copier(places, bar)
+    copier = _Copier(bar)
     try:
         for src, target, size in plan:
             copier.copy(src, target, size)

@@ -24,7 +24,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     try:
         import numpy as np
 
-        from .bench.dataset import column_bytes, existing_dataset, generate, part_paths
+        from .bench.dataset import existing_dataset, generate
         from .dataset import ParquetDataset
     except ImportError as e:
         raise ImportError(
@@ -49,8 +49,6 @@ def run_dataset(args: argparse.Namespace) -> int:
         made = f"generated in {time.perf_counter() - start:.1f} s"
     else:
         made = "already there"
-    paths = part_paths(directory, args.files)
-    read_bytes, _ = column_bytes(paths, COLUMNS)
 
     ranks, workers = args.ranks, args.workers
     datasets = [
@@ -67,6 +65,7 @@ def run_dataset(args: argparse.Namespace) -> int:
         for rank in range(ranks)
     ]
     first = datasets[0].info()
+    read_bytes = sum(first["columns"][c]["compressed_bytes"] for c in COLUMNS)
     print(
         f"dataset {source}: {len(first['files'])} files, {first['row_groups']} row groups, "
         f"{first['num_rows']:,} rows, {first['bytes'] / 1e6:.1f} MB ({made})"

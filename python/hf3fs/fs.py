@@ -442,8 +442,12 @@ class Hf3fsFileSystem(AbstractFileSystem):
             if self.exists(stripped):
                 raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), stripped)
             mode = "wb"
-        if mode == "rb" and self.isdir(stripped):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), stripped)
+        if mode == "rb":
+            # One lookup serves both the directory check and the file's size.
+            info = self.info(stripped)
+            if info["type"] == "directory":
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), stripped)
+            kwargs.setdefault("size", info["size"])
         if mode in ("wb", "ab") and self.auto_mkdir:
             self._make_parent(stripped)
         return Hf3fsFile(

@@ -143,11 +143,6 @@ impl Dataset {
         &self.scan
     }
 
-    /// The options.
-    pub fn options(&self) -> &DatasetOptions {
-        &self.options
-    }
-
     /// The schema of yielded batches.
     pub fn schema(&self) -> SchemaRef {
         self.scan.schema.clone()

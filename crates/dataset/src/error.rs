@@ -78,12 +78,4 @@ impl Error {
             source: Box::new(source),
         }
     }
-
-    /// The errno of an IO error (None for data and argument errors).
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            Error::Io { source, .. } => source.raw_errno(),
-            _ => None,
-        }
-    }
 }

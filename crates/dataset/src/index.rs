@@ -143,14 +143,6 @@ impl DatasetIndex {
             schema,
         })
     }
-
-    /// Rows in all files.
-    pub fn num_rows(&self) -> u64 {
-        self.files
-            .iter()
-            .map(|f| f.metadata().file_metadata().num_rows().max(0) as u64)
-            .sum()
-    }
 }
 
 /// How `other` differs from `schema` (names and types; nullability and

@@ -273,9 +273,8 @@ impl BatchReader {
                     self.ready.push(shuffled);
                 } else {
                     self.fill(want - self.ready.rows, interrupted)?;
-                    let rows = self.raw.rows;
-                    let moved = self.raw.take(rows, &schema)?;
-                    self.ready.push(moved);
+                    // Moved as they are: `ready.take` joins rows only across a cut.
+                    self.ready.append(&mut self.raw);
                 }
             }
             if self.discard > 0 {
@@ -323,6 +322,12 @@ impl RowQueue {
             self.rows += batch.num_rows();
             self.batches.push_back(batch);
         }
+    }
+
+    /// Move every batch of `other` to the back of this queue.
+    fn append(&mut self, other: &mut RowQueue) {
+        self.rows += std::mem::take(&mut other.rows);
+        self.batches.append(&mut other.batches);
     }
 
     /// The first `n` rows (or all there are) as one batch; slices, and

@@ -75,8 +75,6 @@ pub struct Scan {
     roots: Vec<usize>,
     /// Batch column i is decoded column `reorder[i]`.
     reorder: Vec<usize>,
-    /// The filter, kept for describing the scan.
-    pub filter: Option<Predicate>,
 }
 
 fn root_indices(index: &DatasetIndex, names: &[String]) -> Result<Vec<usize>> {
@@ -164,7 +162,6 @@ impl Scan {
             groups,
             roots,
             reorder,
-            filter: options.filter.clone(),
         })
     }
 

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fdtable;
+pub mod fork;
 pub mod fs;
 pub mod iov;
 pub mod numa;

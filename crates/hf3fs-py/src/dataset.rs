@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, GenericListArray, OffsetSizeTrait, RecordBatch, StructArray};
-use arrow_buffer::ToByteSlice;
 use arrow_schema::{DataType, Field, TimeUnit};
 use bytes::Bytes;
 use dataset::filter::{CmpOp, Predicate, Scalar};
@@ -666,21 +665,19 @@ fn describe_list<'py, O: OffsetSizeTrait>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let offsets = list.value_offsets();
     let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
-    let normalized: Vec<u8> = offsets
-        .iter()
-        .flat_map(|&o| (o - first).to_byte_slice().to_vec())
-        .collect();
+    // Offsets that already start at 0 (an unsliced list) are shared as they are.
+    let normalized = if first.as_usize() == 0 {
+        let inner = list.offsets().inner().inner();
+        buffer_of(inner, 0, inner.len())
+    } else {
+        let shifted = arrow_buffer::Buffer::from_iter(offsets.iter().map(|&o| o - first));
+        buffer_of(&shifted, 0, shifted.len())
+    };
     let values = list
         .values()
         .slice(first.as_usize(), (last - first).as_usize());
     let child = describe(py, column, &values)?;
-    Ok((
-        "list",
-        PyBuffer::new(Bytes::from(normalized)),
-        offsets_dtype,
-        child,
-        mask,
-    )
+    Ok(("list", normalized, offsets_dtype, child, mask)
         .into_pyobject(py)?
         .into_any())
 }

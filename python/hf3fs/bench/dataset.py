@@ -233,9 +233,6 @@ def column_bytes(paths: list[str], columns: list[str]) -> tuple[int, int]:
     return read, total
 
 
-# -- page cache ---------------------------------------------------------------
-
-
 # -- latency-injecting fsspec file system (peers) -----------------------------
 
 
@@ -326,7 +323,6 @@ class Child:
         self.mode: str = spec["mode"]
         self.latency = spec["latency_ms"] / 1000
         self.note = ""
-        self.hf3fs_kwargs: dict | None = None
 
     # Each returns a function that opens the reader and yields batches.
     def hf3fs(self):
@@ -337,39 +333,13 @@ class Child:
         if self.mode == "latency":
             from hf3fs.fs import FileSystem
 
-            if not hasattr(FileSystem, "slow"):
-                raise NotApplicable("no FileSystem.slow")
             kwargs["filesystem"] = FileSystem.slow(FileSystem.local(), latency=self.latency)
 
-        def open_dataset():
-            # The dataset API is being written alongside this benchmark: keyword
-            # arguments it does not take yet are dropped (prefetch_bytes) or make
-            # the mode n/a (filesystem).
-            # TODO(dataset-api): drop the fallbacks once ParquetDataset settles.
-            want = dict(kwargs) if self.hf3fs_kwargs is None else self.hf3fs_kwargs
-            while True:
-                try:
-                    ds = ParquetDataset(
-                        self.spec["dir"],
-                        columns=COLUMNS,
-                        batch_size=BATCH_SIZE,
-                        format="numpy",
-                        **want,
-                    )
-                except TypeError as e:
-                    bad = next((k for k in want if k in str(e)), None)
-                    if bad == "filesystem":
-                        raise NotApplicable("ParquetDataset takes no filesystem=") from e
-                    if bad is None:
-                        raise
-                    del want[bad]
-                    self.note = f"{bad}= not accepted; library default"
-                    continue
-                self.hf3fs_kwargs = want
-                return ds
-
         def batches():
-            for b in open_dataset():
+            ds = ParquetDataset(
+                self.spec["dir"], columns=COLUMNS, batch_size=BATCH_SIZE, format="numpy", **kwargs
+            )
+            for b in ds:
                 values, offsets = b["input_ids"]
                 yield b["doc_id"], values, offsets, b["score"]
 
@@ -554,7 +524,7 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def render_mode(mode: str, results: dict[str, dict], args, read_bytes: int) -> list[str]:
+def render_mode(mode: str, results: dict[str, dict], args) -> list[str]:
     text = MODE_TEXT[mode].format(ms=args.latency_ms)
     out = [f"mode {mode}: {text}; median of {args.repeat} run(s)"]
     header = (
@@ -562,57 +532,62 @@ def render_mode(mode: str, results: dict[str, dict], args, read_bytes: int) -> l
         f"{'cached':>6} {'vs hf3fs':>8} {'checksum':>8}"
     )
     out += [header, "-" * len(header)]
-    hf = results.get("hf3fs", {})
-    hf_rate = hf["rows"] / hf["seconds"] if hf.get("status") == "ok" else None
+    hf_rate = rate(results.get("hf3fs"))
     for reader, r in results.items():
         label = LABELS[reader]
         if r["status"] != "ok":
             out.append(f"{label:<24} {r['status']}: {r['error']}")
             continue
-        rate = r["rows"] / r["seconds"]
-        vs = f"{rate / hf_rate:.2f}x" if hf_rate else "-"
+        vs = f"{r['rows_per_s'] / hf_rate:.2f}x" if hf_rate else "-"
         ok = "OK" if r["checksum_ok"] else "MISMATCH"
         out.append(
-            f"{label:<24} {fmt_rate(rate):>12} {read_bytes / r['seconds'] / 1e6:>8.1f} "
+            f"{label:<24} {fmt_rate(r['rows_per_s']):>12} {r['mb_per_s']:>8.1f} "
             f"{r['peak_rss_mib']:>12.0f} {r['base_rss_mib']:>8.0f} {r['cached']:>6.0%} "
             f"{vs:>8} {ok:>8}"
         )
         if r.get("note"):
             out.append(f"{'':<24}   note: {r['note']}")
-    peers = {k: v for k, v in results.items() if k != "hf3fs" and v["status"] == "ok"}
+    peers = {k: rate(v) for k, v in results.items() if k != "hf3fs" and rate(v)}
     if hf_rate and peers:
-        best = max(peers, key=lambda k: peers[k]["rows"] / peers[k]["seconds"])
-        best_rate = peers[best]["rows"] / peers[best]["seconds"]
-        out.append(f"hf3fs / fastest peer ({LABELS[best]}): {hf_rate / best_rate:.2f}x")
+        best = max(peers, key=peers.__getitem__)
+        out.append(f"hf3fs / fastest peer ({LABELS[best]}): {hf_rate / peers[best]:.2f}x")
     return out
 
 
-def targets(all_results: dict[str, dict[str, dict]], prefetch_mib: int) -> list[tuple[str, str]]:
-    def rate(r: dict | None) -> float | None:
-        return r["rows"] / r["seconds"] if r and r.get("status") == "ok" else None
+def rate(r: dict | None) -> float | None:
+    """A reader's rows/s, or None when it did not run to the end."""
+    return r["rows_per_s"] if r and r.get("status") == "ok" else None
 
+
+def ratio_verdict(hf: float | None, others: list[float | None], target: float) -> str:
+    """Whether hf3fs is ``target`` times the fastest of ``others``."""
+    others = [o for o in others if o]
+    if not (hf and others):
+        return "n/a"
+    x = hf / max(others)
+    return f"{'met' if x >= target else 'NOT met'} ({x:.2f}x)"
+
+
+def targets(all_results: dict[str, dict[str, dict]], prefetch_mib: int) -> list[tuple[str, str]]:
     lines = []
     warm = all_results.get("warm")
     if warm is not None:
-        hf = rate(warm.get("hf3fs"))
-        peers = [rate(r) for k, r in warm.items() if k != "hf3fs" and rate(r)]
-        if hf and peers:
-            x = hf / max(peers)
-            verdict = f"{'met' if x >= WARM_TARGET else 'NOT met'} ({x:.2f}x)"
-        else:
-            verdict = "n/a"
-        lines.append((f"warm: hf3fs >= {WARM_TARGET}x fastest peer", verdict))
+        peers = [rate(r) for k, r in warm.items() if k != "hf3fs"]
+        lines.append(
+            (
+                f"warm: hf3fs >= {WARM_TARGET}x fastest peer",
+                ratio_verdict(rate(warm.get("hf3fs")), peers, WARM_TARGET),
+            )
+        )
     latency = all_results.get("latency")
     if latency is not None:
-        hf = rate(latency.get("hf3fs"))
         arrow = [rate(latency.get(k)) for k in ("pyarrow-file", "pyarrow-dataset")]
-        arrow = [a for a in arrow if a]
-        if hf and arrow:
-            x = hf / max(arrow)
-            verdict = f"{'met' if x >= LATENCY_TARGET else 'NOT met'} ({x:.2f}x)"
-        else:
-            verdict = "n/a"
-        lines.append((f"latency: hf3fs >= {LATENCY_TARGET}x fastest pyarrow reader", verdict))
+        lines.append(
+            (
+                f"latency: hf3fs >= {LATENCY_TARGET}x fastest pyarrow reader",
+                ratio_verdict(rate(latency.get("hf3fs")), arrow, LATENCY_TARGET),
+            )
+        )
     hf3fs_runs = [
         r for mode in all_results.values() if (r := mode.get("hf3fs")) and r["status"] == "ok"
     ]
@@ -739,7 +714,7 @@ def bench(
             bar.update()
         bar.close()
         all_results[mode] = results
-        print("\n".join(render_mode(mode, results, args, read_bytes)))
+        print("\n".join(render_mode(mode, results, args)))
         print()
 
     verdicts = targets(all_results, args.prefetch_mib)

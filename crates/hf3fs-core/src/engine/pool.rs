@@ -32,7 +32,8 @@ impl Shared {
 /// after `fork()` the child has none of its threads, so the engine starts a
 /// new pool there (see [`Pool::abandon`]).
 pub(crate) struct Pool {
-    pid: u32,
+    /// [`crate::fork::generation`] when started.
+    fork_generation: u64,
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -64,7 +65,7 @@ impl Pool {
             }
         }
         Pool {
-            pid: std::process::id(),
+            fork_generation: crate::fork::generation(),
             shared,
             workers,
         }
@@ -72,7 +73,7 @@ impl Pool {
 
     /// Whether this pool was started by the calling process.
     pub fn is_current(&self) -> bool {
-        self.pid == std::process::id()
+        self.fork_generation == crate::fork::generation()
     }
 
     /// Number of running IO threads.
@@ -137,11 +138,7 @@ fn worker(shared: &Shared, index: usize, kind: EngineKind, queue_depth: u32) {
     while let Some(job) = next_job(shared) {
         match ring.as_mut() {
             Some(r) => uring::work(r, &job, &never_interrupt),
-            None => {
-                while let Some(ops) = job.claim(usize::MAX) {
-                    job.run_blocking(ops);
-                }
-            }
+            None => job.work_blocking(&never_interrupt),
         }
     }
     if let Some(r) = ring.take() {

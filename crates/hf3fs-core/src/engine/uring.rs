@@ -5,6 +5,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 
 use std::cell::RefCell;
 
+use super::exec::as_iovecs;
 use super::job::Job;
 use super::IoDirection;
 use crate::client::Interrupt;
@@ -24,8 +25,8 @@ pub(crate) fn available() -> std::io::Result<()> {
 const RING_MAX_OP_BYTES: usize = 128 << 10;
 
 thread_local! {
-    /// The submitting thread's own ring: (pid, depth, ring).
-    static CALLER_RING: RefCell<Option<(u32, u32, IoUring)>> = const { RefCell::new(None) };
+    /// The submitting thread's own ring: (fork generation, depth, ring).
+    static CALLER_RING: RefCell<Option<(u64, u32, IoUring)>> = const { RefCell::new(None) };
 }
 
 /// Run `f` with this thread's ring of `depth` entries, made on first use
@@ -37,9 +38,9 @@ pub(crate) fn with_caller_ring<R>(depth: u32, f: impl FnOnce(Option<&mut IoUring
         let Ok(mut slot) = cell.try_borrow_mut() else {
             return f(None);
         };
-        let pid = std::process::id();
-        if !matches!(&*slot, Some((p, d, _)) if *p == pid && *d == depth) {
-            *slot = IoUring::new(depth).ok().map(|r| (pid, depth, r));
+        let generation = crate::fork::generation();
+        if !matches!(&*slot, Some((g, d, _)) if *g == generation && *d == depth) {
+            *slot = IoUring::new(depth).ok().map(|r| (generation, depth, r));
         }
         f(slot.as_mut().map(|(_, _, r)| r))
     })
@@ -61,12 +62,12 @@ fn entry(job: &Job, i: usize) -> squeue::Entry {
                 .build()
         }
         (IoDirection::Read, many) => {
-            opcode::Readv::new(fd, many.as_ptr().cast::<libc::iovec>(), many.len() as u32)
+            opcode::Readv::new(fd, as_iovecs(many).as_ptr(), many.len() as u32)
                 .offset(op.offset)
                 .build()
         }
         (IoDirection::Write, many) => {
-            opcode::Writev::new(fd, many.as_ptr().cast::<libc::iovec>(), many.len() as u32)
+            opcode::Writev::new(fd, as_iovecs(many).as_ptr(), many.len() as u32)
                 .offset(op.offset)
                 .build()
         }

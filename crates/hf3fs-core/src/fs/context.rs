@@ -35,7 +35,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 struct PoolShared {
-    pid: u32,
+    /// [`crate::fork::generation`] when started.
+    fork_generation: u64,
     queue: Mutex<VecDeque<Task>>,
     wake: Condvar,
 }
@@ -79,8 +80,8 @@ impl ThreadPoolExecutor {
     /// thread could be started (the caller then runs tasks inline).
     fn shared(&self) -> Option<Arc<PoolShared>> {
         let mut slot = lock(&self.shared);
-        let pid = std::process::id();
-        if let Some(s) = slot.as_ref().filter(|s| s.pid == pid) {
+        let generation = crate::fork::generation();
+        if let Some(s) = slot.as_ref().filter(|s| s.fork_generation == generation) {
             return Some(s.clone());
         }
         // A pool inherited through fork() has no threads here: forget it
@@ -89,7 +90,7 @@ impl ThreadPoolExecutor {
             std::mem::forget(stale);
         }
         let shared = Arc::new(PoolShared {
-            pid,
+            fork_generation: generation,
             queue: Mutex::new(VecDeque::new()),
             wake: Condvar::new(),
         });

@@ -606,6 +606,18 @@ def test_cp_a_directory_into_itself_is_refused(capsys, mdir, tmp_path, kind):
     assert not (path / "sub" / path.name / "sub" / path.name).exists(), "copied into itself"
 
 
+def test_cp_into_itself_through_a_relative_target_is_refused(capsys, tmp_path, monkeypatch):
+    """The target's ancestors include the working directory when it is relative."""
+    tree = tmp_path / "tree"
+    (tree / "work").mkdir(parents=True)
+    (tree / "f").write_text("f")
+    monkeypatch.chdir(tree / "work")
+    status, _, err = run(capsys, "cp", "-r", str(tree), "copy")
+    assert status == 1
+    assert "into itself" in one_line(err)
+    assert not (tree / "work" / "copy").exists()
+
+
 # --------------------------------------------------------------------- rm
 def test_rm(capsys, mdir, tmp_path):
     url, path = mdir

@@ -384,7 +384,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _within(place: Place, directory: Any) -> bool:
     """Whether ``place`` (existing or not) lies inside the directory whose stat is given."""
-    path = place.path
+    path = place.path if place.client is not None else os.path.abspath(place.path)
     while True:
         parent = os.path.dirname(path.rstrip("/")) or "/"
         if parent == path:

@@ -79,22 +79,68 @@ def test_dataset_benchmark_readers_agree(tmp_path):
         "--repeat",
         "1",
         "--quick",
+        "--latency-ms",
+        "1,5",
         "--json",
         str(results),
     )
     assert "MISMATCH" not in out
     data = json.loads(results.read_text())
-    assert set(data["modes"]) == {"warm", "cold", "latency"}
+    # One latency mode per --latency-ms value, run where --modes names "latency".
+    assert list(data["modes"]) == ["warm", "cold", "latency-1ms", "latency-5ms"]
+    assert data["latency_ms"] == [1.0, 5.0]
     for mode, readers in data["modes"].items():
         assert set(readers) == {"hf3fs", "pyarrow-file", "pyarrow-dataset", "hf-datasets", "polars"}
         for reader, r in readers.items():
             if reader == "hf3fs" and r["status"] == "unavailable":
                 continue  # hf3fs.dataset not built
             if r["status"] == "n/a":  # no file-system hook for injected latency
-                assert mode == "latency" and reader in ("hf3fs", "polars"), (mode, reader, r)
+                assert mode.startswith("latency-") and reader in ("hf3fs", "polars"), (mode, r)
                 continue
             assert r["status"] == "ok", (mode, reader, r)
             assert r["rows"] == 2000 and r["checksum"] == data["checksum"] and r["checksum_ok"]
             assert r["seconds"] > 0 and r["peak_rss_mib"] > 0
         assert f"mode {mode}:" in out
     assert "targets" in out
+
+    # The summary sets each latency's rows/s against the same reader's warm rows/s.
+    summary = data["latency_summary"]
+    assert summary["warm_mode"]
+    assert [lat["latency_ms"] for lat in summary["latencies"]] == [1.0, 5.0]
+    for lat in summary["latencies"]:
+        for reader, row in lat["readers"].items():
+            r, w = data["modes"][lat["mode"]][reader], data["modes"]["warm"][reader]
+            assert row["status"] == r["status"]
+            if r["status"] == "ok" and w["status"] == "ok":
+                assert row["kept"] == r["rows_per_s"] / w["rows_per_s"]
+            else:
+                assert row["kept"] is None
+        assert len(lat["targets"]) == 2
+        for what, verdict in lat["targets"].items():
+            assert verdict.startswith(("met", "NOT met", "n/a"))
+            assert f"{lat['latency_ms']:g} ms: {what}" in out
+    assert "latency summary" in out
+
+
+def test_dataset_benchmark_latency_needs_warm_for_kept(tmp_path):
+    results = tmp_path / "dataset.json"
+    args = ["--quick", "--modes", "latency", "--readers", "pyarrow-file", "--latency-ms", "0"]
+    out = run_benchmark("dataset.py", *args, "--json", str(results))
+    summary = json.loads(results.read_text())["latency_summary"]
+    assert not summary["warm_mode"]
+    (lat,) = summary["latencies"]
+    assert lat["mode"] == "latency-0ms" and lat["readers"]["pyarrow-file"]["kept"] is None
+    assert set(lat["targets"].values()) == {"n/a"}
+    assert "the warm mode is not in --modes" in out
+
+
+def test_dataset_benchmark_rejects_bad_latencies():
+    for value, why in (("2,abc", "'abc' is not a number"), ("-1", "must be a finite value >= 0")):
+        proc = subprocess.run(
+            [sys.executable, str(BENCHMARKS / "dataset.py"), "--latency-ms", value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 2
+        assert "argument --latency-ms: " in proc.stderr and why in proc.stderr

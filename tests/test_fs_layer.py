@@ -326,7 +326,12 @@ def test_mock_keeps_metadata():
 def test_slow_counts_requests_and_bytes(mock_file, data):
     inner, _ = mock_file
     slow = FileSystem.slow(inner, latency=0.0, seed=3)
-    assert slow.stats() == {"read_requests": 0, "bytes_read": 0, "metadata_requests": 0}
+    assert slow.stats() == {
+        "read_requests": 0,
+        "bytes_read": 0,
+        "metadata_requests": 0,
+        "peak_in_flight": 0,
+    }
     f = slow.open_input_file("f")
     assert f.read_at(10, 100) == data[10:110]
     ranges = [(0, 5), (1000, 50), (len(data) - 2, 2)]
@@ -338,14 +343,25 @@ def test_slow_counts_requests_and_bytes(mock_file, data):
     assert stats["read_requests"] == 5  # read_many counts each range
     assert stats["bytes_read"] == 100 + 5 + 50 + 2 + 7
     assert stats["metadata_requests"] >= 2  # open and info
+    assert 1 <= stats["peak_in_flight"] <= 3  # read_many's ranges go out together
     slow.reset_stats()
-    assert slow.stats() == {"read_requests": 0, "bytes_read": 0, "metadata_requests": 0}
+    assert slow.stats() == {
+        "read_requests": 0,
+        "bytes_read": 0,
+        "metadata_requests": 0,
+        "peak_in_flight": 0,
+    }
     # The data and the file system underneath are the same.
     put(slow, "g", b"through slow")
     assert inner.open_input_file("g").read_at(0, 100) == b"through slow"
     bandwidth = FileSystem.slow(inner, latency=0.0, bandwidth=1e12)
     assert bandwidth.open_input_file("f").read_at(0, 10) == data[:10]
-    assert bandwidth.stats() == {"read_requests": 1, "bytes_read": 10, "metadata_requests": 1}
+    assert bandwidth.stats() == {
+        "read_requests": 1,
+        "bytes_read": 10,
+        "metadata_requests": 1,
+        "peak_in_flight": 1,
+    }
 
 
 def test_slow_bytes_read_counts_returned_bytes(mock_file, data):

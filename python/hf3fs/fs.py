@@ -10,6 +10,8 @@
   :class:`RandomAccessFile` for positional and batched reads.
 - :class:`CacheOptions`, :class:`ReadRangeCache` and :func:`coalesce_ranges`
   merge many small reads into few large ones, as Arrow's ``ReadRangeCache`` does.
+- :func:`runtime_info` reports the process's one IO runtime: every thread hf3fs
+  runs belongs to it, whatever the number of files, clients or datasets.
 
 Examples
 --------
@@ -38,6 +40,7 @@ from ._hf3fs import (
     OutputStream,
     RandomAccessFile,
     ReadRangeCache,
+    _runtime_info,
     coalesce_ranges,
 )
 
@@ -51,9 +54,38 @@ __all__ = [
     "RandomAccessFile",
     "ReadRangeCache",
     "coalesce_ranges",
+    "runtime_info",
 ]
 
 PROTOCOL = "hf3fs"
+
+
+def runtime_info() -> dict[str, int]:
+    """The process's IO runtime: the threads it runs now and at most.
+
+    Every thread hf3fs starts belongs to this one runtime, shared by every
+    client, file system and dataset reader; pools start threads when work
+    needs them and end them after ~2 s idle (the IO engine's threads stay).
+    A forked child (a DataLoader worker) starts its own.
+
+    Returns
+    -------
+    dict of str to int
+        ``engine_threads`` (batched ``preadv``/``pwritev``; up to
+        ``HF3FS_IO_THREADS``), ``request_threads`` / ``max_request_threads``
+        (read requests in flight), ``io_threads`` / ``max_io_threads``
+        (metadata calls, footer reads), ``decode_threads`` /
+        ``max_decode_threads`` (Parquet decoding), and the request limits
+        ``local_requests`` (``HF3FS_IO_LOCAL_REQUESTS``) and
+        ``remote_requests`` (``HF3FS_IO_REMOTE_REQUESTS``).
+
+    Examples
+    --------
+    >>> from hf3fs.fs import runtime_info
+    >>> runtime_info()["local_requests"]  # doctest: +SKIP
+    8
+    """
+    return _runtime_info()
 
 
 def _not_found(path: str) -> FileNotFoundError:

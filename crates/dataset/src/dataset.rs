@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use hf3fs_core::fs::CacheOptions;
+use hf3fs_core::CancelToken;
 
 use crate::error::{Error, Result};
 use crate::filter::Predicate;
@@ -46,7 +47,8 @@ pub struct DatasetOptions {
     pub numa: i32,
     /// How piece reads are merged.
     pub cache: CacheOptions,
-    /// Decode threads per reader (0: one per core).
+    /// Pieces each reader decodes at once on the runtime's decode pool (0:
+    /// one per core).
     pub decode_threads: usize,
     /// Footer reading.
     pub index: IndexOptions,
@@ -105,11 +107,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Index `sources` and apply projection and filter.
+    /// Index `sources` and apply projection and filter; gives up when
+    /// `cancel` fires.
     pub fn open(
         sources: &[String],
         source_options: &SourceOptions,
         options: DatasetOptions,
+        cancel: &CancelToken,
     ) -> Result<Dataset> {
         if options.batch_size == 0 {
             return Err(Error::invalid("batch_size", "must be at least 1"));
@@ -117,7 +121,12 @@ impl Dataset {
         if options.prefetch_bytes == 0 {
             return Err(Error::invalid("prefetch_bytes", "must be positive"));
         }
-        let index = Arc::new(DatasetIndex::open(sources, source_options, &options.index)?);
+        let index = Arc::new(DatasetIndex::open(
+            sources,
+            source_options,
+            &options.index,
+            cancel,
+        )?);
         let scan = Scan::new(
             index,
             &ScanOptions {

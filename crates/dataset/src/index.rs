@@ -6,12 +6,13 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use hf3fs_core::fs::RandomAccessFile;
+use hf3fs_core::CancelToken;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
-use crate::parallel;
+use crate::parallel::try_map_io;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
 use crate::source::{resolve_sources, SourceFile, SourceOptions};
 
@@ -22,10 +23,11 @@ use crate::source::{resolve_sources, SourceFile, SourceOptions};
 pub const DEFAULT_FOOTER_READ_SIZE: u64 = 64 << 10;
 
 /// Footers read at once: footer reads are small and latency-bound, so more
-/// in flight than cores hides a network mount's round trips.
-pub const DEFAULT_INDEX_THREADS: usize = 16;
+/// in flight than cores hides a network mount's round trips (they run on
+/// the runtime's file system pool, which has as many threads).
+pub const DEFAULT_INDEX_THREADS: usize = hf3fs_core::runtime::DEFAULT_IO_THREADS;
 
-/// Told `(footers read, files)` after each footer, from the reading threads.
+/// Told `(footers read, files)` after each footer, in file order.
 #[derive(Clone)]
 pub struct IndexProgress(pub Arc<dyn Fn(usize, usize) + Send + Sync>);
 
@@ -40,7 +42,7 @@ impl std::fmt::Debug for IndexProgress {
 pub struct IndexOptions {
     /// Bytes read from the end of each file before the footer length is known.
     pub footer_read_size: u64,
-    /// Footers read in parallel.
+    /// Footers read at once.
     pub threads: usize,
     /// Reports footers read, for a progress bar over many files.
     pub progress: Option<IndexProgress>,
@@ -95,36 +97,44 @@ pub struct DatasetIndex {
 }
 
 impl DatasetIndex {
-    /// Resolve `sources` and read every footer.
+    /// Resolve `sources` and read every footer; gives up when `cancel` fires.
     pub fn open(
         sources: &[String],
         source_options: &SourceOptions,
         options: &IndexOptions,
+        cancel: &CancelToken,
     ) -> Result<DatasetIndex> {
-        let files = resolve_sources(sources, source_options)?;
-        DatasetIndex::from_files(files, options)
+        let files = resolve_sources(sources, source_options, cancel)?;
+        DatasetIndex::from_files(files, options, cancel)
     }
 
-    /// Read the footers of `files`.
-    pub fn from_files(files: Vec<SourceFile>, options: &IndexOptions) -> Result<DatasetIndex> {
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let results = parallel::map(
-            &files,
+    /// Read the footers of `files`, `options.threads` at a time on the
+    /// runtime's file system pool; the first failure (in file order) or
+    /// `cancel` firing stops the rest.
+    pub fn from_files(
+        files: Vec<SourceFile>,
+        options: &IndexOptions,
+        cancel: &CancelToken,
+    ) -> Result<DatasetIndex> {
+        let total = files.len();
+        let size = options.footer_read_size;
+        let progress = options.progress.clone();
+        let indexed = try_map_io(
+            files,
             options.threads,
-            || (),
-            |_, file| {
-                let indexed = index_file(file.clone(), options.footer_read_size);
-                if let Some(IndexProgress(report)) = &options.progress {
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    report(n, files.len());
+            "opening the dataset",
+            cancel,
+            |done| {
+                if let Some(IndexProgress(report)) = &progress {
+                    report(done, total);
                 }
-                indexed
             },
-        );
-        let mut indexed = Vec::with_capacity(files.len());
-        for (file, result) in files.iter().zip(results) {
-            indexed.push(result.map_err(|panic| footer_error(file, panic))??);
-        }
+            move |file, stop| {
+                let named = file.clone();
+                no_panic(|| index_file(file, size, stop))
+                    .unwrap_or_else(|panic| Err(footer_error(&named, panic)))
+            },
+        )?;
         let Some(first) = indexed.first() else {
             return Err(Error::invalid("source", "no Parquet files"));
         };
@@ -181,9 +191,22 @@ fn footer_error(file: &SourceFile, reason: impl std::fmt::Display) -> Error {
     }
 }
 
+/// `Err(Interrupted)` once `cancel` fired.
+fn check(cancel: &CancelToken) -> Result<()> {
+    if cancel.is_cancelled() {
+        return Err(Error::Interrupted("opening the dataset"));
+    }
+    Ok(())
+}
+
 /// Read one file's footer: one tail read, more only when the footer (or the
-/// page index) does not fit in it.
-fn index_file(source: SourceFile, footer_read_size: u64) -> Result<IndexedFile> {
+/// page index) does not fit in it. Stops between calls once `cancel` fires.
+fn index_file(
+    source: SourceFile,
+    footer_read_size: u64,
+    cancel: &CancelToken,
+) -> Result<IndexedFile> {
+    check(cancel)?;
     let handle = with_retries(DEFAULT_IO_RETRIES, || {
         source.fs.open_input_file(&source.path)
     })
@@ -198,6 +221,7 @@ fn index_file(source: SourceFile, footer_read_size: u64) -> Result<IndexedFile> 
         ));
     }
     let read = |range: &std::ops::Range<u64>| -> Result<Bytes> {
+        check(cancel)?;
         let len = range.end.saturating_sub(range.start);
         let bytes = with_retries(DEFAULT_IO_RETRIES, || {
             handle.read_bytes_at(range.start, len as usize)

@@ -3,13 +3,16 @@
 //! and decoded into Arrow record batches.
 //!
 //! index (footers) → scan (projection, filter) → plan (spans per rank and
-//! worker) → reader (IO plan, slabs, push decoder, batches).
+//! worker) → pipeline (IO plan, slabs, scheduled reads, push decoder) →
+//! reader (pieces in order, batches). Every thread is the process runtime's
+//! (hf3fs-core `runtime`); a dataset or reader owns none.
 
 pub mod dataset;
 pub mod error;
 pub mod filter;
 pub mod index;
 pub mod parallel;
+mod pipeline;
 pub mod plan;
 pub mod reader;
 pub mod retry;

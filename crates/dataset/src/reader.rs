@@ -1,48 +1,43 @@
-//! The read pipeline of one (rank, worker): an IO thread plans each piece's
-//! reads (the byte ranges the push decoder asks for, coalesced), reserves
-//! them against the byte budget, reads them with one batched call into a
-//! pinned slab, and hands the slab to the decoder without copying; decode
-//! threads decode pieces in parallel; the consumer takes pieces in order and
-//! cuts batches of exactly `batch_size` rows.
+//! The reader of one (rank, worker): it keeps its pieces' IO far ahead of
+//! the consumer — as many pieces in flight as the byte budget
+//! (`prefetch_bytes`) and [`MAX_PIECES_AHEAD`] allow, on the process's
+//! scheduler — while pieces complete and decode in any order on the
+//! runtime's pools (see [`crate::pipeline`]). The consumer takes pieces in
+//! plan order and cuts batches of exactly `batch_size` rows; nothing about
+//! the plan, the batches or resume depends on the order IO completes in.
+//! A reader owns no threads: dropping it cancels its queued work.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
-use bytes::Bytes;
-use hf3fs_core::fs::{coalesce_ranges, split_ranges, CacheOptions, RandomAccessFile, ReadRange};
-use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder};
-use parquet::arrow::ProjectionMask;
-use parquet::errors::ParquetError;
-use parquet::DecodeResult;
+use hf3fs_core::fs::{CacheOptions, IoFuture, Scheduler};
+use hf3fs_core::runtime::budget::ByteBudget;
+use hf3fs_core::CancelToken;
 
 use crate::error::{Error, Result};
-use crate::index::IndexedFile;
+use crate::pipeline::{DecodeQueue, OpenFile, PieceContext, PieceSlot, Planned};
 use crate::plan::{window_permutation, Segment};
-use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
-use crate::scan::{decode_group_simple, read_ranges, Scan};
-use crate::slab::{Budget, Reservation, SlabPool};
+use crate::scan::Scan;
+use crate::slab::SlabPool;
+
+pub use crate::pipeline::ReaderStats;
 
 /// Default in-flight byte budget: a few row groups of a typical training
 /// corpus (64–128 MiB each) ahead of the consumer, small next to host memory.
 pub const DEFAULT_PREFETCH_BYTES: u64 = 256 << 20;
 
-/// Pieces queued ahead of the consumer beyond the decode threads: enough to
-/// keep every decoder busy while the IO thread reads the next piece.
-const QUEUE_SLACK: usize = 2;
+/// Most pieces a reader has in flight, whatever the budget allows. Each holds
+/// an open file and a slot; 32 pieces of a few MiB at 100 ms a request still
+/// carry ~1 GB/s, and 20 readers in one process stay far below the usual
+/// 1,024 file descriptors.
+pub const MAX_PIECES_AHEAD: usize = 32;
 
-/// Open files the IO thread keeps: a span crosses few files at a time, and a
-/// dataset of thousands of files must not exhaust the fd limit.
+/// Open files a reader keeps between pieces: a span crosses few files at a
+/// time, and a dataset of thousands of files must not exhaust the fd limit.
 const OPEN_FILES: usize = 8;
-
-/// How often a blocked consumer checks for Ctrl-C.
-const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 
 /// How one worker's rows are read.
 #[derive(Debug, Clone)]
@@ -57,7 +52,7 @@ pub struct ReaderOptions {
     pub cache: CacheOptions,
     /// NUMA node of the read buffers (-1: none).
     pub numa: i32,
-    /// Threads decoding pieces.
+    /// Pieces this reader decodes at once (on the runtime's decode pool).
     pub decode_threads: usize,
     /// Rows per shuffle window (0: no row shuffle).
     pub shuffle_window: u64,
@@ -69,43 +64,99 @@ pub struct ReaderOptions {
     pub discard_rows: u64,
 }
 
-/// Counters of what a reader did.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReaderStats {
-    /// Pieces read.
-    pub pieces: u64,
-    /// Read requests issued (after coalescing).
-    pub requests: u64,
-    /// Bytes read.
-    pub bytes_read: u64,
-    /// Reads the decoder asked for outside the planned ranges.
-    pub unplanned_reads: u64,
+/// The pieces not yet handed to the consumer, and what they need.
+struct Pieces {
+    ctx: PieceContext,
+    scheduler: Scheduler,
+    budget: Arc<ByteBudget>,
+    slabs: Arc<SlabPool>,
+    /// Segments not planned yet, in plan order.
+    pending: VecDeque<Segment>,
+    /// The next piece, planned, waiting for budget.
+    planned: Option<(usize, Planned)>,
+    /// Submitted pieces, in plan order.
+    in_flight: VecDeque<PieceSlot>,
+    /// Recently used files (open or being opened), by file index, most
+    /// recent last.
+    files: VecDeque<(usize, Arc<OpenFile>)>,
+    next_priority: u64,
 }
 
-struct Decoded {
-    batches: Vec<RecordBatch>,
-    /// Held until the consumer takes the piece's rows.
-    _reservation: Reservation,
-}
+impl Pieces {
+    fn file(&mut self, file_index: usize) -> Arc<OpenFile> {
+        if let Some(at) = self.files.iter().position(|(i, _)| *i == file_index) {
+            if let Some(entry) = self.files.remove(at) {
+                let file = entry.1.clone();
+                self.files.push_back(entry);
+                return file;
+            }
+        }
+        let file = OpenFile::start(&self.ctx.scan.index.files[file_index], &self.ctx.stop);
+        if self.files.len() >= OPEN_FILES {
+            self.files.pop_front();
+        }
+        self.files.push_back((file_index, file.clone()));
+        file
+    }
 
-type PieceResult = Result<Decoded>;
+    /// Submit pieces while the budget and [`MAX_PIECES_AHEAD`] allow. A piece
+    /// that cannot be planned becomes an error slot after the pieces before
+    /// it, so the consumer gets their rows first.
+    fn top_up(&mut self) {
+        while self.in_flight.len() < MAX_PIECES_AHEAD {
+            let (file_index, planned) = match self.planned.take() {
+                Some(p) => p,
+                None => {
+                    let Some(segment) = self.pending.pop_front() else {
+                        return;
+                    };
+                    let file_index = self.ctx.scan.groups[segment.group].file;
+                    match self.ctx.plan(segment) {
+                        Ok(p) => (file_index, p),
+                        Err(e) => return self.fail(e),
+                    }
+                }
+            };
+            let Some(reservation) = self.budget.try_reserve(planned.estimate) else {
+                self.planned = Some((file_index, planned));
+                return;
+            };
+            let slab = match self.slabs.take(planned.slab_bytes() as usize) {
+                Ok(slab) => slab,
+                Err(e) => return self.fail(e),
+            };
+            let priority = self.next_priority;
+            self.next_priority += 1;
+            let file = self.file(file_index);
+            let slot =
+                self.ctx
+                    .submit(&self.scheduler, &file, planned, slab, reservation, priority);
+            self.in_flight.push_back(slot);
+        }
+    }
 
-struct Job {
-    segment: Segment,
-    decoder: ParquetPushDecoder,
-    handle: Arc<dyn RandomAccessFile>,
-    reservation: Reservation,
-    reply: SyncSender<PieceResult>,
+    fn fail(&mut self, e: Error) {
+        self.pending.clear();
+        self.in_flight
+            .push_back(IoFuture::ready("read piece", Ok(Err(e))));
+    }
+
+    /// Stop: queued reads and decodes are skipped, buffers freed as their
+    /// running reads finish.
+    fn stop(&mut self) {
+        self.ctx.stop.cancel();
+        self.pending.clear();
+        self.planned = None;
+        self.in_flight.clear();
+        self.files.clear();
+    }
 }
 
 /// Batches of one worker's segments, in order.
 pub struct BatchReader {
     scan: Arc<Scan>,
     options: ReaderOptions,
-    order: Option<Receiver<Receiver<PieceResult>>>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-    stats: Arc<Mutex<ReaderStats>>,
+    pieces: Pieces,
     /// Rows decoded and not yet shuffled.
     raw: RowQueue,
     /// Rows ready to be cut into batches.
@@ -122,12 +173,14 @@ impl std::fmt::Debug for BatchReader {
         f.debug_struct("BatchReader")
             .field("ready_rows", &self.ready.rows)
             .field("expected_rows", &self.expected_rows)
+            .field("pieces_in_flight", &self.pieces.in_flight.len())
             .finish()
     }
 }
 
 impl BatchReader {
-    /// Start reading `segments` of `scan`.
+    /// Start reading `segments` of `scan`: the first pieces' IO is issued
+    /// before this returns.
     pub fn new(
         scan: Arc<Scan>,
         segments: Vec<Segment>,
@@ -136,57 +189,33 @@ impl BatchReader {
         if options.batch_size == 0 {
             return Err(Error::invalid("batch_size", "must be at least 1"));
         }
+        let scheduler = Scheduler::get().map_err(|e| Error::io("<scheduler>", None, e))?;
         let expected_rows = segments.iter().map(Segment::len).sum();
-        let decode_threads = options.decode_threads.max(1);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(Mutex::new(ReaderStats::default()));
-        let (order_tx, order_rx) =
-            sync_channel::<Receiver<PieceResult>>(decode_threads + QUEUE_SLACK);
-        let (job_tx, job_rx) = sync_channel::<Job>(decode_threads);
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        let mut threads = Vec::new();
-        for i in 0..decode_threads {
-            let job_rx = job_rx.clone();
-            let scan = scan.clone();
-            let stats = stats.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("hf3fs-decode-{i}"))
-                .spawn(move || decode_loop(&scan, &job_rx, &stats))
-                .map_err(|e| {
-                    Error::io(
-                        "<decode thread>",
-                        None,
-                        hf3fs_core::Error::os_nopath("spawn", e),
-                    )
-                })?;
-            threads.push(handle);
-        }
-        let io = {
-            let scan = scan.clone();
-            let stop = stop.clone();
-            let stats = stats.clone();
-            let options = options.clone();
-            std::thread::Builder::new()
-                .name("hf3fs-prefetch".into())
-                .spawn(move || io_loop(&scan, segments, &options, &stop, &stats, order_tx, job_tx))
-                .map_err(|e| {
-                    Error::io(
-                        "<prefetch thread>",
-                        None,
-                        hf3fs_core::Error::os_nopath("spawn", e),
-                    )
-                })?
+        let mut pieces = Pieces {
+            ctx: PieceContext {
+                scan: scan.clone(),
+                batch_size: options.batch_size,
+                cache: options.cache,
+                stats: Arc::new(Mutex::new(ReaderStats::default())),
+                stop: CancelToken::new(),
+                decode: DecodeQueue::new(options.decode_threads),
+            },
+            scheduler,
+            budget: ByteBudget::new(options.prefetch_bytes),
+            slabs: SlabPool::new(options.numa, options.prefetch_bytes as usize),
+            pending: segments.into(),
+            planned: None,
+            in_flight: VecDeque::new(),
+            files: VecDeque::new(),
+            next_priority: 0,
         };
-        threads.push(io);
+        pieces.top_up();
         Ok(BatchReader {
             scan,
             window: options.first_window,
             discard: options.discard_rows,
             options,
-            order: Some(order_rx),
-            stop,
-            threads,
-            stats,
+            pieces,
             raw: RowQueue::default(),
             ready: RowQueue::default(),
             expected_rows,
@@ -196,30 +225,37 @@ impl BatchReader {
 
     /// What the reader has done so far.
     pub fn stats(&self) -> ReaderStats {
-        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+        *self
+            .pieces
+            .ctx
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The next piece's batches; None at the end.
-    fn next_piece(&mut self, interrupted: &dyn Fn() -> bool) -> Result<Option<Vec<RecordBatch>>> {
-        let Some(order) = &self.order else {
+    fn next_piece(&mut self, cancel: &CancelToken) -> Result<Option<Vec<RecordBatch>>> {
+        self.pieces.top_up();
+        let Some(slot) = self.pieces.in_flight.pop_front() else {
             return Ok(None);
         };
-        let Some(piece) = recv_polling(order, interrupted)? else {
-            return Ok(None);
+        let decoded = match slot.wait_with(cancel) {
+            Ok(result) => result?,
+            Err(_) if cancel.is_cancelled() => {
+                return Err(Error::Interrupted("reading the dataset"))
+            }
+            Err(e) => return Err(Error::io("<reader>", None, e)),
         };
-        let Some(result) = recv_polling(&piece, interrupted)? else {
-            return Err(Error::invalid(
-                "reader",
-                "a decode thread stopped unexpectedly",
-            ));
-        };
-        result.map(|decoded| Some(decoded.batches))
+        // Its reservation goes with it: the budget has room for the next.
+        let batches = decoded.batches;
+        self.pieces.top_up();
+        Ok(Some(batches))
     }
 
     /// Fill `raw` with at least `rows` rows (fewer at the end).
-    fn fill(&mut self, rows: usize, interrupted: &dyn Fn() -> bool) -> Result<()> {
+    fn fill(&mut self, rows: usize, cancel: &CancelToken) -> Result<()> {
         while self.raw.rows < rows && self.expected_rows > 0 {
-            let Some(batches) = self.next_piece(interrupted)? else {
+            let Some(batches) = self.next_piece(cancel)? else {
                 return Err(Error::invalid(
                     "reader",
                     format!("the data ended {} rows early", self.expected_rows),
@@ -240,12 +276,13 @@ impl BatchReader {
         Ok(())
     }
 
-    /// The next batch; None at the end. `interrupted` is polled while waiting.
-    pub fn next_batch(&mut self, interrupted: &dyn Fn() -> bool) -> Result<Option<RecordBatch>> {
+    /// The next batch; None at the end. Waiting gives up when `cancel` fires
+    /// (the reader is finished then).
+    pub fn next_batch(&mut self, cancel: &CancelToken) -> Result<Option<RecordBatch>> {
         if self.finished {
             return Ok(None);
         }
-        let outcome = self.next_batch_inner(interrupted);
+        let outcome = self.next_batch_inner(cancel);
         if !matches!(outcome, Ok(Some(_))) {
             self.finished = true;
             self.shutdown();
@@ -253,7 +290,7 @@ impl BatchReader {
         outcome
     }
 
-    fn next_batch_inner(&mut self, interrupted: &dyn Fn() -> bool) -> Result<Option<RecordBatch>> {
+    fn next_batch_inner(&mut self, cancel: &CancelToken) -> Result<Option<RecordBatch>> {
         let batch_size = self.options.batch_size;
         let window = self.options.shuffle_window as usize;
         let schema = self.scan.schema.clone();
@@ -262,7 +299,7 @@ impl BatchReader {
             while self.ready.rows < want && (self.raw.rows > 0 || self.expected_rows > 0) {
                 if window > 0 {
                     // Shuffle whole windows of the stream, aligned to its start.
-                    self.fill(window, interrupted)?;
+                    self.fill(window, cancel)?;
                     let rows = self.raw.take(window, &schema)?;
                     let (seed, epoch, span) = self.options.window_seed;
                     let perm = window_permutation(rows.num_rows(), seed, epoch, span, self.window);
@@ -272,7 +309,7 @@ impl BatchReader {
                         .map_err(|e| Error::invalid("reader", e.to_string()))?;
                     self.ready.push(shuffled);
                 } else {
-                    self.fill(want - self.ready.rows, interrupted)?;
+                    self.fill(want - self.ready.rows, cancel)?;
                     // Moved as they are: `ready.take` joins rows only across a cut.
                     self.ready.append(&mut self.raw);
                 }
@@ -294,12 +331,7 @@ impl BatchReader {
     }
 
     fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Dropping the queue makes the IO thread's next send fail.
-        self.order = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.pieces.stop();
     }
 }
 
@@ -355,407 +387,5 @@ impl RowQueue {
                 concat_batches(schema, &parts).map_err(|e| Error::invalid("reader", e.to_string()))
             }
         }
-    }
-}
-
-/// Receive from `rx`, polling `interrupted`; None when the sender is gone.
-fn recv_polling<T>(rx: &Receiver<T>, interrupted: &dyn Fn() -> bool) -> Result<Option<T>> {
-    loop {
-        match rx.recv_timeout(INTERRUPT_POLL) {
-            Ok(v) => return Ok(Some(v)),
-            Err(RecvTimeoutError::Disconnected) => return Ok(None),
-            Err(RecvTimeoutError::Timeout) => {
-                if interrupted() {
-                    return Err(Error::Interrupted("reading the dataset"));
-                }
-            }
-        }
-    }
-}
-
-/// Estimated memory a segment takes once decoded: its projected column
-/// chunks' values at their Arrow width (Parquet's `uncompressed_size` is
-/// still dictionary- and RLE-encoded, several times smaller for token ids),
-/// plus validity bitmaps and list offsets, pro rata to the rows it reads.
-fn decoded_estimate(
-    scan: &Scan,
-    file: &IndexedFile,
-    segment: &Segment,
-    mask: &ProjectionMask,
-) -> u64 {
-    let group = &scan.groups[segment.group];
-    let rg = file.metadata().row_group(group.row_group);
-    let total: u64 = rg
-        .columns()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask.leaf_included(*i))
-        .map(|(_, c)| decoded_chunk_bytes(c, rg.num_rows().max(0) as u64))
-        .sum();
-    total.saturating_mul(segment.len()) / group.total_rows.max(1)
-}
-
-/// One column chunk's decoded size (see `decoded_estimate`).
-fn decoded_chunk_bytes(chunk: &parquet::file::metadata::ColumnChunkMetaData, rows: u64) -> u64 {
-    use parquet::basic::Type;
-    let values = chunk.num_values().max(0) as u64;
-    let descr = chunk.column_descr();
-    let data = match descr.physical_type() {
-        Type::BOOLEAN => values.div_ceil(8),
-        Type::INT32 | Type::FLOAT => values * 4,
-        Type::INT64 | Type::DOUBLE => values * 8,
-        Type::INT96 => values * 12,
-        Type::FIXED_LEN_BYTE_ARRAY => values * descr.type_length().max(0) as u64,
-        // Plain-encoded bytes are the values themselves; a dictionary page
-        // may be smaller than the strings it expands to, which the size
-        // statistics say when the writer wrote them.
-        Type::BYTE_ARRAY => {
-            let unencoded = chunk.unencoded_byte_array_data_bytes().unwrap_or(0).max(0) as u64;
-            unencoded.max(chunk.uncompressed_size().max(0) as u64) + values * 4
-        }
-    };
-    // Validity bitmaps, and list offsets (4 bytes a row per nesting level).
-    let validity = if descr.max_def_level() > 0 {
-        values.div_ceil(8)
-    } else {
-        0
-    };
-    let offsets = rows * 4 * descr.max_rep_level().max(0) as u64;
-    data.max(chunk.uncompressed_size().max(0) as u64) + validity + offsets
-}
-
-fn io_loop(
-    scan: &Scan,
-    segments: Vec<Segment>,
-    options: &ReaderOptions,
-    stop: &AtomicBool,
-    stats: &Mutex<ReaderStats>,
-    order: SyncSender<Receiver<PieceResult>>,
-    jobs: SyncSender<Job>,
-) {
-    let budget = Budget::new(options.prefetch_bytes);
-    let pool = SlabPool::new(options.numa, options.prefetch_bytes as usize);
-    let mut handles: HashMap<usize, Arc<dyn RandomAccessFile>> = HashMap::new();
-    let mut recent: VecDeque<usize> = VecDeque::new();
-    for segment in segments {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let (reply, result) = sync_channel::<PieceResult>(1);
-        if order.send(result).is_err() {
-            return;
-        }
-        let group = &scan.groups[segment.group];
-        let file = scan.file_of(group);
-        let handle = match handles.get(&group.file) {
-            Some(h) => Ok(h.clone()),
-            None => file.open().inspect(|h| {
-                if recent.len() >= OPEN_FILES {
-                    if let Some(old) = recent.pop_front() {
-                        handles.remove(&old);
-                    }
-                }
-                handles.insert(group.file, h.clone());
-                recent.push_back(group.file);
-            }),
-        };
-        let prepared = handle.and_then(|handle| {
-            prepare_piece(
-                scan, file, &segment, handle, options, &budget, &pool, stop, stats,
-            )
-        });
-        match prepared {
-            Ok(Some((decoder, handle, reservation))) => {
-                let job = Job {
-                    segment,
-                    decoder,
-                    handle,
-                    reservation,
-                    reply,
-                };
-                if jobs.send(job).is_err() {
-                    return;
-                }
-            }
-            Ok(None) => return,
-            Err(e) => {
-                let _ = reply.send(Err(e));
-                return;
-            }
-        }
-    }
-}
-
-type Prepared = (ParquetPushDecoder, Arc<dyn RandomAccessFile>, Reservation);
-
-/// Build the piece's decoder, read what it will ask for into one slab and
-/// push it. None when the reader was stopped.
-#[allow(clippy::too_many_arguments)]
-fn prepare_piece(
-    scan: &Scan,
-    file: &IndexedFile,
-    segment: &Segment,
-    handle: Arc<dyn RandomAccessFile>,
-    options: &ReaderOptions,
-    budget: &Arc<Budget>,
-    pool: &Arc<SlabPool>,
-    stop: &AtomicBool,
-    stats: &Mutex<ReaderStats>,
-) -> Result<Option<Prepared>> {
-    let group = &scan.groups[segment.group];
-    let decode_error = |source: ParquetError| Error::Decode {
-        path: file.display().to_string(),
-        row_group: group.row_group,
-        column: None,
-        source: Box::new(source),
-    };
-    let mask = scan.projection(file);
-    let mut builder = ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
-        .with_projection(mask.clone())
-        .with_row_groups(vec![group.row_group])
-        .with_batch_size(options.batch_size);
-    if let Some(selection) = scan.selection(segment) {
-        builder = builder.with_row_selection(selection);
-    }
-    let planned = no_panic(
-        || -> Result<(ParquetPushDecoder, Vec<std::ops::Range<u64>>)> {
-            let mut decoder = builder.build().map_err(decode_error)?;
-            let wanted = match decoder.try_decode().map_err(decode_error)? {
-                DecodeResult::NeedsData(ranges) => ranges,
-                _ => Vec::new(),
-            };
-            Ok((decoder, wanted))
-        },
-    )
-    .map_err(|panic| decode_error(ParquetError::General(panic)))??;
-    let (mut decoder, wanted) = planned;
-    let ranges: Vec<ReadRange> = wanted
-        .iter()
-        .map(|r| ReadRange {
-            offset: r.start,
-            length: r.end.saturating_sub(r.start),
-        })
-        .collect();
-    let merged = coalesce_ranges(
-        &ranges,
-        options.cache.hole_size_limit,
-        options.cache.range_size_limit,
-    );
-    let requests = split_ranges(&merged, options.cache.max_request_size);
-    let slab_bytes: u64 = requests.iter().map(|r| r.length).sum();
-    let estimate = slab_bytes + decoded_estimate(scan, file, segment, &mask);
-    let Some(reservation) = budget.reserve(estimate, stop) else {
-        return Ok(None);
-    };
-    let mut slab = pool.take(slab_bytes as usize)?;
-    {
-        let mut rest = slab.as_mut_slice();
-        let mut reads: Vec<(u64, &mut [u8])> = Vec::with_capacity(requests.len());
-        for r in &requests {
-            let (head, tail) = rest.split_at_mut(r.length as usize);
-            reads.push((r.offset, head));
-            rest = tail;
-        }
-        let got = with_retries(DEFAULT_IO_RETRIES, || handle.read_many_into(&mut reads))
-            .map_err(|e| Error::io(file.display(), requests.first().map(|r| r.offset), e))?;
-        for (r, n) in requests.iter().zip(got) {
-            if (n as u64) < r.length {
-                return Err(Error::Footer {
-                    path: file.display().to_string(),
-                    reason: format!(
-                        "the file ends at byte {} but its metadata points to byte {} (truncated?)",
-                        r.offset + n as u64,
-                        r.end()
-                    ),
-                });
-            }
-        }
-    }
-    {
-        let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
-        s.pieces += 1;
-        s.requests += requests.len() as u64;
-        s.bytes_read += slab_bytes;
-    }
-    // The coalesced ranges, pushed as zero-copy slices of the slab: the
-    // decoder serves any request that lies inside one.
-    let data = Bytes::from_owner(slab);
-    let mut at = 0usize;
-    let mut pushed_ranges = Vec::with_capacity(merged.len());
-    let mut pushed = Vec::with_capacity(merged.len());
-    for m in &merged {
-        pushed_ranges.push(m.offset..m.end());
-        pushed.push(data.slice(at..at + m.length as usize));
-        at += m.length as usize;
-    }
-    decoder
-        .push_ranges(pushed_ranges, pushed)
-        .map_err(decode_error)?;
-    Ok(Some((decoder, handle, reservation)))
-}
-
-fn decode_loop(scan: &Scan, jobs: &Mutex<Receiver<Job>>, stats: &Mutex<ReaderStats>) {
-    loop {
-        let job = {
-            let rx = jobs.lock().unwrap_or_else(|p| p.into_inner());
-            rx.recv()
-        };
-        let Ok(job) = job else { return };
-        let Job {
-            segment,
-            decoder,
-            handle,
-            reservation,
-            reply,
-        } = job;
-        let result =
-            decode_piece(scan, &segment, decoder, handle.as_ref(), stats).map(|batches| Decoded {
-                batches,
-                _reservation: reservation,
-            });
-        let _ = reply.send(result);
-    }
-}
-
-fn decode_piece(
-    scan: &Scan,
-    segment: &Segment,
-    mut decoder: ParquetPushDecoder,
-    handle: &dyn RandomAccessFile,
-    stats: &Mutex<ReaderStats>,
-) -> Result<Vec<RecordBatch>> {
-    let group = &scan.groups[segment.group];
-    let file = scan.file_of(group);
-    let decoded = no_panic(
-        || -> Result<std::result::Result<Vec<RecordBatch>, ParquetError>> {
-            let mut out = Vec::new();
-            loop {
-                match decoder.try_decode() {
-                    Err(e) => return Ok(Err(e)),
-                    Ok(DecodeResult::NeedsData(ranges)) => {
-                        // Not planned (the decoder asked for more than it first
-                        // said): read it directly.
-                        stats
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .unplanned_reads += 1;
-                        let data = read_ranges(file, handle, &ranges)?;
-                        if let Err(e) = decoder.push_ranges(ranges, data) {
-                            return Ok(Err(e));
-                        }
-                    }
-                    Ok(DecodeResult::Data(batch)) => out.push(batch),
-                    Ok(DecodeResult::Finished) => return Ok(Ok(out)),
-                }
-            }
-        },
-    );
-    let failure = match decoded {
-        Ok(Ok(Ok(batches))) => {
-            let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-            if rows != segment.len() {
-                return Err(Error::Decode {
-                    path: file.display().to_string(),
-                    row_group: group.row_group,
-                    column: None,
-                    source: Box::new(ParquetError::General(format!(
-                        "decoded {rows} rows where the metadata promises {}",
-                        segment.len()
-                    ))),
-                });
-            }
-            return batches
-                .into_iter()
-                .map(|b| {
-                    scan.reorder(b)
-                        .map_err(|e| Error::invalid("reader", e.to_string()))
-                })
-                .collect();
-        }
-        Ok(Err(e)) => return Err(e),
-        Ok(Ok(Err(e))) => e,
-        Err(panic) => ParquetError::General(panic),
-    };
-    Err(Error::Decode {
-        path: file.display().to_string(),
-        row_group: group.row_group,
-        column: blame_column(scan, file, handle, segment),
-        source: Box::new(failure),
-    })
-}
-
-/// The first projected column that fails to decode on its own.
-fn blame_column(
-    scan: &Scan,
-    file: &IndexedFile,
-    handle: &dyn RandomAccessFile,
-    segment: &Segment,
-) -> Option<String> {
-    let group = &scan.groups[segment.group];
-    let descr = file.metadata().file_metadata().schema_descr();
-    for name in &scan.columns {
-        let root = file.reader_metadata.schema().index_of(name).ok()?;
-        let mask = ProjectionMask::roots(descr, [root]);
-        if decode_group_simple(
-            file,
-            handle,
-            mask,
-            group.row_group,
-            scan.selection(segment),
-            8192,
-        )
-        .is_err()
-        {
-            return Some(name.clone());
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow_array::builder::{Int32Builder, ListBuilder};
-    use arrow_array::{ArrayRef, Int64Array};
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::metadata::ParquetMetaDataReader;
-
-    /// Dictionary-encoded token ids are far smaller encoded than decoded; the
-    /// budget must count what the decoder will hold, not the encoded size.
-    #[test]
-    fn decoded_size_counts_arrow_width_not_encoded_size() {
-        let rows = 2_000;
-        let mut tokens = ListBuilder::new(Int32Builder::new());
-        for r in 0..rows {
-            for t in 0..100 {
-                tokens.values().append_value((r + t) % 7);
-            }
-            tokens.append(true);
-        }
-        let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows as i64));
-        let tokens: ArrayRef = Arc::new(tokens.finish());
-        let batch = RecordBatch::try_from_iter([("id", ids), ("tokens", tokens)]).unwrap();
-        let mut file = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut file, batch.schema(), None).unwrap();
-        writer.write(&batch).unwrap();
-        writer.close().unwrap();
-        let metadata = ParquetMetaDataReader::new()
-            .parse_and_finish(&bytes::Bytes::from(file))
-            .unwrap();
-        let rg = metadata.row_group(0);
-        let (id, tokens) = (rg.column(0), rg.column(1));
-        let values = 100 * rows as u64;
-        let token_bytes = decoded_chunk_bytes(tokens, rows as u64);
-        assert!((tokens.uncompressed_size() as u64) < values * 4);
-        // Values at 4 bytes, offsets at 4 bytes a row, a validity bit a value.
-        assert_eq!(
-            token_bytes,
-            values * 4 + values.div_ceil(8) + rows as u64 * 4
-        );
-        // try_from_iter makes a column without nulls required: no validity.
-        assert_eq!(
-            decoded_chunk_bytes(id, rows as u64),
-            (rows as u64 * 8).max(id.uncompressed_size() as u64)
-        );
     }
 }

@@ -1,10 +1,9 @@
 //! Pinned, NUMA-bound read buffers ("slabs") from the IO engine's iovec
-//! memory, reused through a pool, and the byte budget that bounds how much
-//! data is in flight.
+//! memory, reused through a pool. The bytes in flight are bounded by the
+//! reader's [`ByteBudget`](hf3fs_core::runtime::budget::ByteBudget).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use hf3fs_core::iov::IovMemory;
 
@@ -101,6 +100,12 @@ impl Slab {
     }
 }
 
+impl AsMut<[u8]> for Slab {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
 impl AsRef<[u8]> for Slab {
     fn as_ref(&self) -> &[u8] {
         match &self.memory {
@@ -116,70 +121,6 @@ impl Drop for Slab {
         if let Some(m) = self.memory.take() {
             self.pool.give_back(m);
         }
-    }
-}
-
-/// A byte budget: pieces reserve their bytes before reading and release them
-/// when the consumer has taken their rows.
-#[derive(Debug)]
-pub struct Budget {
-    limit: u64,
-    used: Mutex<u64>,
-    changed: Condvar,
-}
-
-/// How often a wait for budget looks at the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(20);
-
-impl Budget {
-    /// A budget of `limit` bytes.
-    pub fn new(limit: u64) -> Arc<Budget> {
-        Arc::new(Budget {
-            limit,
-            used: Mutex::new(0),
-            changed: Condvar::new(),
-        })
-    }
-
-    /// Reserve `bytes`, waiting while that would exceed the limit (a piece
-    /// larger than the whole budget goes alone). None when `stop` is set.
-    pub fn reserve(self: &Arc<Self>, bytes: u64, stop: &AtomicBool) -> Option<Reservation> {
-        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
-        while *used > 0 && *used + bytes > self.limit {
-            if stop.load(Ordering::Relaxed) {
-                return None;
-            }
-            used = self
-                .changed
-                .wait_timeout(used, STOP_POLL)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        *used += bytes;
-        Some(Reservation {
-            budget: self.clone(),
-            bytes,
-        })
-    }
-
-    /// Bytes reserved now.
-    pub fn used(&self) -> u64 {
-        *self.used.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Reserved bytes, released on drop.
-#[derive(Debug)]
-pub struct Reservation {
-    budget: Arc<Budget>,
-    bytes: u64,
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        let mut used = self.budget.used.lock().unwrap_or_else(|p| p.into_inner());
-        *used = used.saturating_sub(self.bytes);
-        self.budget.changed.notify_all();
     }
 }
 
@@ -199,26 +140,5 @@ mod tests {
         assert_eq!(b.as_ref().as_ptr(), ptr, "the freed slab is reused");
         let bytes = bytes::Bytes::from_owner(b);
         assert_eq!(bytes.len(), 2000);
-    }
-
-    #[test]
-    fn budget_blocks_until_released_and_lets_oversized_go_alone() {
-        let budget = Budget::new(100);
-        let stop = AtomicBool::new(false);
-        let big = budget.reserve(500, &stop).unwrap();
-        assert_eq!(budget.used(), 500);
-        let b2 = budget.clone();
-        let t = std::thread::spawn(move || {
-            let stop = AtomicBool::new(false);
-            let r = b2.reserve(50, &stop).unwrap();
-            b2.used() + r.bytes - r.bytes
-        });
-        std::thread::sleep(Duration::from_millis(50));
-        drop(big);
-        assert_eq!(t.join().unwrap(), 50);
-        assert_eq!(budget.used(), 0);
-        let _hold = budget.reserve(80, &stop).unwrap();
-        stop.store(true, Ordering::Relaxed);
-        assert!(budget.reserve(80, &stop).is_none());
     }
 }

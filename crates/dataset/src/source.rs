@@ -7,9 +7,11 @@ use std::sync::Arc;
 use hf3fs_core::fs::{
     filesystem_from_uri, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem, UriOptions,
 };
-use hf3fs_core::Client;
+use hf3fs_core::{CancelToken, Client};
 
 use crate::error::{Error, Result};
+use crate::index::DEFAULT_INDEX_THREADS;
+use crate::parallel::try_map_io;
 
 /// The file names a directory listing keeps: what Parquet writers
 /// (pyarrow, Spark, polars, DuckDB) name their files.
@@ -41,15 +43,30 @@ pub struct SourceOptions {
 }
 
 /// The Parquet files `sources` name, in order: each source's files sorted by
-/// path, duplicates removed.
-pub fn resolve_sources(sources: &[String], options: &SourceOptions) -> Result<Vec<SourceFile>> {
+/// path, duplicates removed. Sources are looked up many at a time on the
+/// runtime's file system pool (a list of 10,000 paths on a network mount is
+/// 10,000 round trips); gives up when `cancel` fires.
+pub fn resolve_sources(
+    sources: &[String],
+    options: &SourceOptions,
+    cancel: &CancelToken,
+) -> Result<Vec<SourceFile>> {
     if sources.is_empty() {
         return Err(Error::invalid("source", "no paths given"));
     }
+    let options = options.clone();
+    let resolved = try_map_io(
+        sources.to_vec(),
+        DEFAULT_INDEX_THREADS,
+        "resolving the dataset's paths",
+        cancel,
+        |_| {},
+        move |source, _| resolve_one(&source, &options),
+    )?;
     let mut files: Vec<SourceFile> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for source in sources {
-        for file in resolve_one(source, options)? {
+    for found in resolved {
+        for file in found {
             if seen.insert(file.display.clone()) {
                 files.push(file);
             }
@@ -112,22 +129,37 @@ fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>>
         }
         return Ok(matched);
     }
-    let info = fs
-        .get_file_info(&path)
-        .map_err(|e| Error::io(source, None, e))?;
-    if info.is_file() {
-        return Ok(vec![make(&info)]);
-    }
-    if !info.is_dir() {
-        return Err(Error::io(
-            source,
-            None,
-            hf3fs_core::Error::errno("open", source, libc::ENOENT),
-        ));
-    }
-    let infos = fs
-        .get_file_info_selector(&FileSelector::new(path.clone()).recursive())
-        .map_err(|e| Error::io(source, None, e))?;
+    // A directory is listed straight away: on remote storage every call is
+    // a round trip, and asking what the path is first would cost one more.
+    let listing = if has_data_suffix(&path) {
+        None
+    } else {
+        match fs.get_file_info_selector(&FileSelector::new(path.clone()).recursive()) {
+            Ok(infos) => Some(infos),
+            Err(e) if matches!(e.raw_errno(), Some(libc::ENOTDIR | libc::ENOENT)) => None,
+            Err(e) => return Err(Error::io(source, None, e)),
+        }
+    };
+    let infos = match listing {
+        Some(infos) => infos,
+        None => {
+            let info = fs
+                .get_file_info(&path)
+                .map_err(|e| Error::io(source, None, e))?;
+            if info.is_file() {
+                return Ok(vec![make(&info)]);
+            }
+            if !info.is_dir() {
+                return Err(Error::io(
+                    source,
+                    None,
+                    hf3fs_core::Error::errno("open", source, libc::ENOENT),
+                ));
+            }
+            fs.get_file_info_selector(&FileSelector::new(path.clone()).recursive())
+                .map_err(|e| Error::io(source, None, e))?
+        }
+    };
     let base_len = path.trim_end_matches('/').len();
     let found: Vec<SourceFile> = infos
         .iter()
@@ -146,14 +178,19 @@ fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>>
     Ok(found)
 }
 
+/// Whether a path ends in a Parquet suffix.
+fn has_data_suffix(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    PARQUET_SUFFIXES.iter().any(|s| lower.ends_with(s))
+}
+
 /// A file below a dataset directory that holds data: a Parquet suffix and no
 /// hidden (`.`) or metadata (`_`, as in `_SUCCESS`, `_metadata`) component.
 fn is_data_file(relative: &str) -> bool {
     let hidden = relative
         .split('/')
         .any(|c| c.starts_with('.') || c.starts_with('_'));
-    let lower = relative.to_ascii_lowercase();
-    !hidden && PARQUET_SUFFIXES.iter().any(|s| lower.ends_with(s))
+    !hidden && has_data_suffix(relative)
 }
 
 /// Shell-style matching of a whole path: `*` and `?` within one component,

@@ -1,6 +1,7 @@
 //! End-to-end reads of real Parquet files: coverage across ranks and
 //! workers, resume, projection, filters, and corrupt files.
 
+use hf3fs_core::CancelToken;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ fn read_all(ds: &Dataset, progress: &Progress, rank: u64, worker: u64) -> (Vec<i
     let mut reader = ds.reader(progress, rank, worker).unwrap();
     let mut ids = Vec::new();
     let mut sizes = Vec::new();
-    while let Some(b) = reader.next_batch(&|| false).unwrap() {
+    while let Some(b) = reader.next_batch(&CancelToken::never()).unwrap() {
         sizes.push(b.num_rows());
         let col = b
             .column_by_name("row_id")
@@ -87,6 +88,7 @@ fn open(dir: &std::path::Path, options: DatasetOptions) -> Dataset {
         &[dir.to_string_lossy().into_owned()],
         &SourceOptions::default(),
         options,
+        &CancelToken::never(),
     )
     .unwrap()
 }
@@ -189,7 +191,7 @@ fn projection_and_filters_select_columns_and_rows() {
     let progress = ds.start(0, 1, 1);
     let mut reader = ds.reader(&progress, 0, 0).unwrap();
     let mut ids = Vec::new();
-    while let Some(b) = reader.next_batch(&|| false).unwrap() {
+    while let Some(b) = reader.next_batch(&CancelToken::never()).unwrap() {
         assert_eq!(b.schema().field(0).name(), "tag");
         assert_eq!(b.num_columns(), 2);
         let col = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
@@ -224,6 +226,7 @@ fn missing_columns_and_mismatched_schemas_name_the_culprit() {
             columns: Some(vec!["nope".into()]),
             ..Default::default()
         },
+        &CancelToken::never(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("\"nope\""), "{err}");
@@ -243,6 +246,7 @@ fn missing_columns_and_mismatched_schemas_name_the_culprit() {
         &[dir.path().to_string_lossy().into_owned()],
         &SourceOptions::default(),
         DatasetOptions::default(),
+        &CancelToken::never(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("zz-other.parquet"), "{err}");
@@ -273,6 +277,7 @@ fn corrupt_and_truncated_files_are_errors_not_panics() {
                 batch_size: 64,
                 ..Default::default()
             },
+            &CancelToken::never(),
         );
         let Ok(ds) = opened else {
             let e = opened.unwrap_err().to_string();
@@ -288,7 +293,7 @@ fn corrupt_and_truncated_files_are_errors_not_panics() {
             }
         };
         loop {
-            match reader.next_batch(&|| false) {
+            match reader.next_batch(&CancelToken::never()) {
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => {
@@ -298,4 +303,72 @@ fn corrupt_and_truncated_files_are_errors_not_panics() {
             }
         }
     }
+}
+
+#[test]
+fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
+    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[200, 200, 200], 25);
+    let options = DatasetOptions {
+        batch_size: 16,
+        shuffle: true,
+        seed: 9,
+        shuffle_window: 48,
+        ..Default::default()
+    };
+    let fast = open(dir.path(), options.clone());
+    let progress = fast.start(0, 1, 1);
+    let expected = read_all(&fast, &progress, 0, 0);
+    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+    let slow = SlowFileSystem::new(local, std::time::Duration::from_millis(20), 4);
+    let stats = slow.stats();
+    let through_slow = Dataset::open(
+        &[dir.path().to_string_lossy().into_owned()],
+        &SourceOptions {
+            filesystem: Some(Arc::new(slow)),
+            ..Default::default()
+        },
+        options,
+        &CancelToken::never(),
+    )
+    .unwrap();
+    stats.reset();
+    assert_eq!(read_all(&through_slow, &progress, 0, 0), expected);
+    // 24 pieces, each one request: they wait on the store together.
+    assert!(stats.peak_in_flight() >= 8, "{}", stats.peak_in_flight());
+    assert!(stats.read_requests() >= 24);
+}
+
+#[test]
+fn opening_stops_when_the_token_fires() {
+    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_files(dir.path(), &[5; 40], 5);
+    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+    let slow = SlowFileSystem::new(local, std::time::Duration::from_millis(200), 4);
+    let stats = slow.stats();
+    let cancel = CancelToken::new();
+    let firer = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            cancel.cancel();
+        })
+    };
+    let err = Dataset::open(
+        &paths,
+        &SourceOptions {
+            filesystem: Some(Arc::new(slow)),
+            ..Default::default()
+        },
+        DatasetOptions::default(),
+        &cancel,
+    )
+    .unwrap_err();
+    firer.join().unwrap();
+    assert!(matches!(err, dataset::Error::Interrupted(_)), "{err}");
+    // 40 files need 40 lookups and 80 footer calls; it stopped long before.
+    let calls = stats.metadata_requests() + stats.read_requests();
+    assert!(calls < 100, "{calls}");
 }

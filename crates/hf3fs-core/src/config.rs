@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 pub const DEFAULT_MOUNT: &str = "local";
 
 /// What a token may do on a mount. Ordered: each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read files and metadata only.

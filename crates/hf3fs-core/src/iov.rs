@@ -14,7 +14,8 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
 
-use crate::client::{Client, Interrupt};
+use crate::cancel::CancelToken;
+use crate::client::Client;
 use crate::engine::BatchEntry;
 use crate::error::{Error, Result};
 use crate::fdtable::OpenFile;
@@ -286,7 +287,7 @@ impl Client {
         &self,
         dir: IoDirection,
         requests: &[IoRequest],
-        interrupt: Interrupt<'_>,
+        cancel: &CancelToken,
     ) -> Result<Vec<i64>> {
         if dir == IoDirection::Write {
             self.require_write("pwritev", std::path::Path::new("/"))?;
@@ -330,7 +331,7 @@ impl Client {
         }
         // SAFETY: `files` keeps every fd open for the call; the memory is the
         // caller's contract, passed on.
-        let done = unsafe { self.engine().run(dir, &entries, interrupt) }?;
+        let done = unsafe { self.engine().run(dir, &entries, cancel) }?;
         for (slot, r) in slots.into_iter().zip(done) {
             results[slot] = r;
         }

@@ -4,7 +4,10 @@
 //! local disk) and a token's role. Paths are server paths resolved inside the
 //! mount root ([`resolve`]); files are client fds ([`fdtable`]); shared memory
 //! buffers live in [`iov`], and batches run on the parallel [`engine`].
+//! Every thread belongs to the process's one [`runtime`]; every blocking
+//! call takes a [`CancelToken`].
 
+pub mod cancel;
 pub mod client;
 pub mod config;
 pub mod engine;
@@ -15,9 +18,11 @@ pub mod fs;
 pub mod iov;
 pub mod numa;
 pub mod resolve;
+pub mod runtime;
 pub mod stat;
 
-pub use client::{Client, ClientOptions, DirHandle, Interrupt, RawDirEntry};
+pub use cancel::CancelToken;
+pub use client::{Client, ClientOptions, DirHandle, RawDirEntry};
 pub use config::{Config, Role};
 pub use error::{Error, Result};
 pub use stat::{FileStat, Timespec};

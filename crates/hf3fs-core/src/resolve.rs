@@ -27,7 +27,7 @@ const MAX_SYMLINKS: usize = 40;
 const OPENAT2_RETRIES: usize = 16;
 
 /// How paths are resolved inside a root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResolveMode {
     /// One `openat2(RESOLVE_IN_ROOT)` call per lookup (Linux 5.6+).
     Openat2,

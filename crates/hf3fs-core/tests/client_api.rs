@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use hf3fs_core::client::never_interrupt;
 use hf3fs_core::resolve::ResolveMode;
+use hf3fs_core::CancelToken;
 use hf3fs_core::{Client, ClientOptions, Config, Error, Role};
 
 fn modes() -> Vec<ResolveMode> {
@@ -64,14 +64,14 @@ fn file_lifecycle_in_every_mode() {
         assert_eq!(errno(c.stat(Path::new("/a/b/f"), None, true)), libc::ENOENT);
         assert_eq!(c.stat(Path::new("/a/g"), None, true).unwrap().size, 4);
         assert_eq!(
-            errno(c.rmdir(Path::new("/a"), None, false, &never_interrupt)),
+            errno(c.rmdir(Path::new("/a"), None, false, &CancelToken::never())),
             libc::ENOTEMPTY
         );
         assert_eq!(
-            errno(c.remove(Path::new("/a"), None, false, &never_interrupt)),
+            errno(c.remove(Path::new("/a"), None, false, &CancelToken::never())),
             libc::EISDIR
         );
-        c.rmdir(Path::new("/a"), None, true, &never_interrupt)
+        c.rmdir(Path::new("/a"), None, true, &CancelToken::never())
             .unwrap();
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
     }

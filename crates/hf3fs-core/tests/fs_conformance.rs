@@ -16,6 +16,7 @@ mod files;
 #[path = "fs_conformance/info.rs"]
 mod info;
 
+use hf3fs_core::CancelToken;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -287,8 +288,11 @@ fn hf3fs_read_role_refuses_writes() {
     expect_errno(fs.write_all("d/f", b"x"), libc::EACCES);
     expect_errno(fs.open_append_stream("d/f", None), libc::EACCES);
     expect_errno(fs.delete_file("d/f"), libc::EACCES);
-    expect_errno(fs.delete_dir("d"), libc::EACCES);
-    expect_errno(fs.delete_dir_contents("d", false), libc::EACCES);
+    expect_errno(fs.delete_dir("d", &CancelToken::never()), libc::EACCES);
+    expect_errno(
+        fs.delete_dir_contents("d", false, &CancelToken::never()),
+        libc::EACCES,
+    );
     expect_errno(fs.move_path("d/f", "d/g"), libc::EACCES);
     expect_errno(fs.copy_file("d/f", "d/g"), libc::EACCES);
 

@@ -1,34 +1,37 @@
-//! The one helper every blocking call goes through: it releases the GIL, lets
-//! long calls notice Ctrl-C, turns a Rust panic into a Python exception and
-//! maps errors.
+//! The one helper every blocking call goes through: it releases the GIL,
+//! hands the call a [`CancelToken`] that Ctrl-C cancels, turns a Rust panic
+//! into a Python exception and maps errors.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hf3fs_core::Interrupt;
+use hf3fs_core::CancelToken;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError};
 use pyo3::prelude::*;
 
 use crate::error::IntoPyErr;
 
-/// How often a long call re-takes the GIL to look for pending signals. Ctrl-C
-/// feels immediate at 50 ms, and a GIL round-trip costs ~1 µs, so the check is
-/// noise next to the IO it interrupts.
+/// How often a waiting call re-takes the GIL to look for pending signals.
+/// Ctrl-C feels immediate at 50 ms, and a GIL round-trip costs ~1 µs, so
+/// the check is noise next to the IO it interrupts.
 const SIGNAL_CHECK_INTERVAL_MS: u64 = 50;
 
-/// Run `f` without the GIL. `f` gets an interrupt check to poll in loops.
-pub fn blocking<T, E, F>(py: Python<'_>, f: F) -> PyResult<T>
-where
-    T: Send,
-    E: IntoPyErr + Send,
-    F: for<'a> FnOnce(Interrupt<'a>) -> Result<T, E> + Send,
-{
-    let pending: Mutex<Option<PyErr>> = Mutex::new(None);
+/// A token for one call from the current thread: polling it (which the
+/// call's waits do) looks for pending signals at most every
+/// [`SIGNAL_CHECK_INTERVAL_MS`], on this thread only (CPython runs signal
+/// handlers on the main thread; a check from elsewhere would only contend
+/// for the GIL). A raised signal is kept in `pending` and cancels the token,
+/// which every thread working for the call sees.
+fn signal_token(pending: Arc<Mutex<Option<PyErr>>>) -> CancelToken {
+    let caller = std::thread::current().id();
     let start = Instant::now();
     let last_check_ms = AtomicU64::new(0);
-    let check = || -> bool {
+    CancelToken::with_hook(move || {
+        if std::thread::current().id() != caller {
+            return false;
+        }
         let now = start.elapsed().as_millis() as u64;
         if now.saturating_sub(last_check_ms.load(Ordering::Relaxed)) < SIGNAL_CHECK_INTERVAL_MS {
             return false;
@@ -41,17 +44,31 @@ where
                 true
             }
         })
-    };
-    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| f(&check))));
+    })
+}
+
+/// Run `f` without the GIL. `f` gets the call's cancel token: Ctrl-C
+/// cancels it, and the exception the signal handler raised (usually
+/// `KeyboardInterrupt`) is what the call raises, whatever error the
+/// cancelled work returned.
+pub fn blocking<T, E, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    E: IntoPyErr + Send,
+    F: FnOnce(&CancelToken) -> Result<T, E> + Send,
+{
+    let pending: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
+    let token = signal_token(pending.clone());
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(|| f(&token))));
+    // The call is over: work still holding the token stops.
+    token.cancel();
+    let raised = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
     match outcome {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => match e.interrupted() {
-            Some(op) => {
-                let raised = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
-                Err(raised
-                    .unwrap_or_else(|| PyKeyboardInterrupt::new_err(format!("{op} interrupted"))))
-            }
-            None => Err(e.into_pyerr()),
+        Ok(Err(e)) => match (raised, e.interrupted()) {
+            (Some(signal), _) => Err(signal),
+            (None, Some(op)) => Err(PyKeyboardInterrupt::new_err(format!("{op} interrupted"))),
+            (None, None) => Err(e.into_pyerr()),
         },
         Err(panic) => {
             let msg = panic

@@ -216,19 +216,19 @@ impl PyReadRangeCache {
     /// The bytes of one range, as a zero-copy :class:`Buffer`.
     fn read(&self, py: Python<'_>, offset: i64, length: i64) -> PyResult<PyBuffer> {
         let range = ranges_arg("read", vec![(offset, length)])?[0];
-        let data = blocking(py, |_| self.inner.read(range))?;
+        let data = blocking(py, |cancel| self.inner.read(range, cancel))?;
         Ok(PyBuffer { data })
     }
 
     /// Wait for every read started so far.
     fn wait(&self, py: Python<'_>) -> PyResult<()> {
-        blocking(py, |_| self.inner.wait())
+        blocking(py, |cancel| self.inner.wait(cancel))
     }
 
     /// Start (if lazy) and wait for the reads holding ``ranges``.
     fn wait_for(&self, py: Python<'_>, ranges: Vec<(i64, i64)>) -> PyResult<()> {
         let ranges = ranges_arg("wait_for", ranges)?;
-        blocking(py, |_| self.inner.wait_for(&ranges))
+        blocking(py, |cancel| self.inner.wait_for(&ranges, cancel))
     }
 
     /// The merged ``(offset, length)`` ranges, by offset.

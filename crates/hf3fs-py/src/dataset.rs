@@ -208,7 +208,9 @@ impl PyDataset {
             client: client.map(|c| c.get().inner.clone()),
             filesystem: filesystem.map(|f| f.get().inner.clone()),
         };
-        let inner = blocking(py, |_| Dataset::open(&sources, &source_options, options))?;
+        let inner = blocking(py, |cancel| {
+            Dataset::open(&sources, &source_options, options, cancel)
+        })?;
         Ok(PyDataset { inner })
     }
 
@@ -405,11 +407,11 @@ impl PyBatchReader {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
-        let next = blocking(py, |interrupted| {
+        let next = blocking(py, |cancel| {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             match guard.as_mut() {
                 None => Ok(None),
-                Some(r) => r.next_batch(&|| interrupted()),
+                Some(r) => r.next_batch(cancel),
             }
         })?;
         match next {

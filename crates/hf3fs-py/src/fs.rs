@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hf3fs_core::fs::{
-    filesystem_from_uri, FileInfo, FileSelector, FileSystem, FileSystemExt, Hf3fsFileSystem,
-    KeyValueMetadata, LocalFileSystem, MockFileSystem, OutputStream, RandomAccessFile, ReadRange,
-    SlowFileSystem, SlowStats, SubTreeFileSystem, UriOptions,
+    filesystem_from_uri, read_ranges, FileInfo, FileSelector, FileSystem, FileSystemExt,
+    Hf3fsFileSystem, KeyValueMetadata, LocalFileSystem, MockFileSystem, OutputStream,
+    RandomAccessFile, ReadRange, SlowFileSystem, SlowStats, SubTreeFileSystem, UriOptions,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -173,7 +173,8 @@ impl PyFileSystem {
     }
 
     /// Requests made through a ``slow`` file system: a dict with
-    /// ``read_requests``, ``bytes_read``, ``metadata_requests``.
+    /// ``read_requests``, ``bytes_read``, ``metadata_requests`` and
+    /// ``peak_in_flight`` (the most read requests waiting on the store at once).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = self.slow_stats.as_ref().ok_or_else(|| {
             PyTypeError::new_err("stats() is only kept by FileSystem.slow(...) file systems")
@@ -182,6 +183,7 @@ impl PyFileSystem {
         d.set_item("read_requests", stats.read_requests())?;
         d.set_item("bytes_read", stats.bytes_read())?;
         d.set_item("metadata_requests", stats.metadata_requests())?;
+        d.set_item("peak_in_flight", stats.peak_in_flight())?;
         Ok(d)
     }
 
@@ -237,7 +239,7 @@ impl PyFileSystem {
     }
 
     fn delete_dir(&self, py: Python<'_>, path: &str) -> PyResult<()> {
-        blocking(py, |_| self.inner.delete_dir(path))
+        blocking(py, |cancel| self.inner.delete_dir(path, cancel))
     }
 
     #[pyo3(signature = (path, *, missing_dir_ok=false))]
@@ -247,11 +249,13 @@ impl PyFileSystem {
         path: &str,
         missing_dir_ok: bool,
     ) -> PyResult<()> {
-        blocking(py, |_| self.inner.delete_dir_contents(path, missing_dir_ok))
+        blocking(py, |cancel| {
+            self.inner.delete_dir_contents(path, missing_dir_ok, cancel)
+        })
     }
 
     fn delete_root_dir_contents(&self, py: Python<'_>) -> PyResult<()> {
-        blocking(py, |_| self.inner.delete_root_dir_contents())
+        blocking(py, |cancel| self.inner.delete_root_dir_contents(cancel))
     }
 
     fn delete_file(&self, py: Python<'_>, path: &str) -> PyResult<()> {
@@ -352,15 +356,16 @@ impl PyRandomAccessFile {
         })
     }
 
-    /// Many ``(offset, length)`` ranges at once, read in parallel by the
-    /// backend (the batched IO engine for local and hf3fs files).
+    /// Many ``(offset, length)`` ranges at once, through the process's read
+    /// scheduler: one batched call on local and hf3fs files, concurrent
+    /// requests on remote storage. Ctrl-C interrupts the wait.
     fn read_many<'py>(
         &self,
         py: Python<'py>,
         ranges: Vec<(i64, i64)>,
     ) -> PyResult<Bound<'py, PyList>> {
         let ranges = ranges_arg("read_many", ranges)?;
-        let data = blocking(py, |_| self.inner.read_many(&ranges))?;
+        let data = blocking(py, |cancel| read_ranges(&self.inner, &ranges, cancel))?;
         PyList::new(py, data.iter().map(|b| PyBytes::new(py, b)))
     }
 

@@ -44,6 +44,24 @@ fn _mounts(py: Python<'_>) -> PyResult<Vec<(String, std::path::PathBuf)>> {
     })
 }
 
+/// The process's IO runtime: threads running now and at most, and the
+/// settings the limits come from.
+#[pyfunction]
+fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let info = blocking(py, |_| hf3fs_core::runtime::info())?;
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("engine_threads", info.engine_threads)?;
+    d.set_item("request_threads", info.request_threads)?;
+    d.set_item("max_request_threads", info.max_request_threads)?;
+    d.set_item("io_threads", info.io_threads)?;
+    d.set_item("max_io_threads", info.max_io_threads)?;
+    d.set_item("decode_threads", info.decode_threads)?;
+    d.set_item("max_decode_threads", info.max_decode_threads)?;
+    d.set_item("local_requests", info.settings.local_requests)?;
+    d.set_item("remote_requests", info.settings.remote_requests)?;
+    Ok(d)
+}
+
 #[pymodule]
 fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
@@ -63,6 +81,7 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;
+    m.add_function(wrap_pyfunction!(_runtime_info, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -36,14 +36,21 @@ the Parquet footers. Modes:
   system that sleeps ``--latency-ms`` first: ``FileSystem.slow`` for hf3fs,
   an fsspec file system (wrapped in ``pyarrow.fs.PyFileSystem`` for pyarrow,
   a registered ``slowfile://`` protocol for HF datasets); polars has no
-  file-system hook for ``scan_parquet`` (n/a).
+  file-system hook for ``scan_parquet`` (n/a). A comma list (``2,20,100``)
+  runs the mode once per value, as modes ``latency-2ms``, ``latency-20ms``...
 
 Targets for hf3fs, each reported met or not: >= 1.5x the fastest peer (warm),
->= 3x the fastest pyarrow reader (latency), and peak RSS <= ``--prefetch-mib``
-+ 64 MiB. Exit status 1 when a checksum differs, 2 when a reader fails.
+>= 3x the fastest pyarrow reader (each latency), and peak RSS <=
+``--prefetch-mib`` + 64 MiB. After the modes, a latency summary gives each
+reader's rows/s at every latency and the fraction of its own warm rows/s it
+keeps (n/a without the warm mode), with two more targets per latency: hf3fs
+keeps >= 0.9x, and loses a smaller fraction than pyarrow.dataset (see
+:mod:`hf3fs.bench.latency`). Exit status 1 when a checksum differs, 2 when a
+reader fails.
 
     python benchmarks/dataset.py                          # 160,000 rows in 8 files
     python benchmarks/dataset.py --modes warm --repeat 5 --dir /data/bench-ds
+    python benchmarks/dataset.py --modes warm,latency --latency-ms 2,20,100
     python benchmarks/dataset.py --quick                  # tiny and quick (CI)
 """
 
@@ -53,6 +60,7 @@ import argparse
 import glob
 import io
 import json
+import math
 import os
 import resource
 import statistics
@@ -524,9 +532,9 @@ def fmt_rate(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def render_mode(mode: str, results: dict[str, dict], args) -> list[str]:
-    text = MODE_TEXT[mode].format(ms=args.latency_ms)
-    out = [f"mode {mode}: {text}; median of {args.repeat} run(s)"]
+def render_mode(key: str, mode: str, ms: float, results: dict[str, dict], repeat: int) -> list[str]:
+    text = MODE_TEXT[mode].format(ms=ms)
+    out = [f"mode {key}: {text}; median of {repeat} run(s)"]
     header = (
         f"{'reader':<24} {'rows/s':>12} {'MB/s':>8} {'peak RSS MiB':>12} {'base MiB':>8} "
         f"{'cached':>6} {'vs hf3fs':>8} {'checksum':>8}"
@@ -559,16 +567,23 @@ def rate(r: dict | None) -> float | None:
     return r["rows_per_s"] if r and r.get("status") == "ok" else None
 
 
+def met(ok: bool, detail: str) -> str:
+    """A target's verdict: ``met (detail)`` or ``NOT met (detail)``."""
+    return f"{'met' if ok else 'NOT met'} ({detail})"
+
+
 def ratio_verdict(hf: float | None, others: list[float | None], target: float) -> str:
     """Whether hf3fs is ``target`` times the fastest of ``others``."""
     others = [o for o in others if o]
     if not (hf and others):
         return "n/a"
     x = hf / max(others)
-    return f"{'met' if x >= target else 'NOT met'} ({x:.2f}x)"
+    return met(x >= target, f"{x:.2f}x")
 
 
-def targets(all_results: dict[str, dict[str, dict]], prefetch_mib: int) -> list[tuple[str, str]]:
+def targets(
+    all_results: dict[str, dict[str, dict]], runs: list[tuple[str, str, float]], prefetch_mib: int
+) -> list[tuple[str, str]]:
     lines = []
     warm = all_results.get("warm")
     if warm is not None:
@@ -579,12 +594,14 @@ def targets(all_results: dict[str, dict[str, dict]], prefetch_mib: int) -> list[
                 ratio_verdict(rate(warm.get("hf3fs")), peers, WARM_TARGET),
             )
         )
-    latency = all_results.get("latency")
-    if latency is not None:
+    for key, mode, _ in runs:
+        if mode != "latency":
+            continue
+        latency = all_results[key]
         arrow = [rate(latency.get(k)) for k in ("pyarrow-file", "pyarrow-dataset")]
         lines.append(
             (
-                f"latency: hf3fs >= {LATENCY_TARGET}x fastest pyarrow reader",
+                f"{key}: hf3fs >= {LATENCY_TARGET}x fastest pyarrow reader",
                 ratio_verdict(rate(latency.get("hf3fs")), arrow, LATENCY_TARGET),
             )
         )
@@ -597,10 +614,7 @@ def targets(all_results: dict[str, dict[str, dict]], prefetch_mib: int) -> list[
         ("peak RSS", [r["peak_rss_mib"] for r in hf3fs_runs]),
         ("peak - base RSS", [r["peak_rss_mib"] - r["base_rss_mib"] for r in hf3fs_runs]),
     ):
-        if values:
-            verdict = f"{'met' if max(values) <= limit else 'NOT met'} (max {max(values):.0f} MiB)"
-        else:
-            verdict = "n/a"
+        verdict = met(max(values) <= limit, f"max {max(values):.0f} MiB") if values else "n/a"
         lines.append((f"hf3fs {label} <= prefetch {prefetch_mib} + {RSS_SLACK_MIB} MiB", verdict))
     return lines
 
@@ -611,6 +625,37 @@ def parse_list(text: str, allowed: list[str], what: str) -> list[str]:
     if bad:
         raise SystemExit(f"unknown {what}: {', '.join(bad)} (choose from {', '.join(allowed)})")
     return items
+
+
+def latency_list(text: str) -> list[float]:
+    """``--latency-ms``: comma-separated milliseconds, each finite, >= 0 and given once."""
+    values: list[float] = []
+    for item in text.split(","):
+        try:
+            ms = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} is not a number of milliseconds (expected e.g. 2 or 2,20,100)"
+            ) from None
+        if not math.isfinite(ms) or ms < 0:
+            raise argparse.ArgumentTypeError(f"{item.strip()} ms: must be a finite value >= 0")
+        # Modes are keyed by ``{ms:g}``: values that print alike would share a table.
+        if f"{ms:g}" in (f"{v:g}" for v in values):
+            raise argparse.ArgumentTypeError(f"{ms:g} ms is given twice")
+        values.append(ms)
+    return values
+
+
+def mode_runs(modes: list[str], latencies: list[float]) -> list[tuple[str, str, float]]:
+    """(key, mode, latency ms) for each table, in ``--modes`` order; the latency mode once
+    per ``--latency-ms`` value, keyed ``latency-20ms``."""
+    runs = []
+    for mode in modes:
+        if mode == "latency":
+            runs += [(f"latency-{ms:g}ms", mode, ms) for ms in latencies]
+        else:
+            runs.append((mode, mode, 0.0))
+    return runs
 
 
 def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
@@ -628,7 +673,12 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
         "--readers", default=",".join(READERS), help="comma list of " + ",".join(READERS)
     )
     p.add_argument("--prefetch-mib", type=int, default=256, help="hf3fs prefetch_bytes (MiB)")
-    p.add_argument("--latency-ms", type=float, default=2.0, help="per read call (latency mode)")
+    p.add_argument(
+        "--latency-ms",
+        type=latency_list,
+        default="2",
+        help="per read call (latency mode); a comma list runs the mode once per value (default 2)",
+    )
     p.add_argument("--dir", help="generate (or reuse) the dataset here and keep it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -682,15 +732,16 @@ def bench(
     print(f"batches of {BATCH_SIZE} rows into numpy; {os.cpu_count()} CPUs; one process per reader")
     print()
 
+    runs = mode_runs(modes, args.latency_ms)
     all_results: dict[str, dict[str, dict]] = {}
     failed = mismatch = False
-    for mode in modes:
+    for key, mode, ms in runs:
         if mode in ("warm", "latency"):
             for path in paths:
                 warm(path)
         results: dict[str, dict] = {}
         # Gone before the mode's table prints: a terminal shows which reader runs now.
-        bar = Bar(total=len(readers), desc=f"mode {mode}", unit="reader", leave=False)
+        bar = Bar(total=len(readers), desc=f"mode {key}", unit="reader", leave=False)
         for reader in readers:
             bar.set_postfix_str(reader)
             spec = {
@@ -699,10 +750,12 @@ def bench(
                 "dir": directory,
                 "paths": paths,
                 "repeat": args.repeat,
-                "latency_ms": args.latency_ms,
+                "latency_ms": ms,
                 "prefetch_bytes": args.prefetch_mib * MiB,
             }
             r = run_child(spec)
+            if mode == "latency":
+                r["latency_ms"] = ms
             if r["status"] == "ok":
                 r["checksum_ok"] = r["checksum"] == info["checksum"] and r["rows"] == args.rows
                 r["rows_per_s"] = r["rows"] / r["seconds"]
@@ -713,11 +766,18 @@ def bench(
             results[reader] = r
             bar.update()
         bar.close()
-        all_results[mode] = results
-        print("\n".join(render_mode(mode, results, args)))
+        all_results[key] = results
+        print("\n".join(render_mode(key, mode, ms, results, args.repeat)))
         print()
 
-    verdicts = targets(all_results, args.prefetch_mib)
+    summary = None
+    if any(mode == "latency" for _, mode, _ in runs):
+        from .latency import render_summary, summarise  # it imports this module's helpers
+
+        summary = summarise(all_results, runs, readers)
+        print("\n".join(render_summary(summary)))
+        print()
+    verdicts = targets(all_results, runs, args.prefetch_mib)
     print("targets")
     for what, verdict in verdicts:
         print(f"  {what:<52} {verdict}")
@@ -742,6 +802,7 @@ def bench(
         "latency_ms": args.latency_ms,
         "prefetch_mib": args.prefetch_mib,
         "modes": all_results,
+        "latency_summary": summary,
         "targets": dict(verdicts),
     }
     if sink is not None:

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::{Client, Interrupt};
+use super::Client;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// One directory entry, as `readdir` returns it.
@@ -98,12 +99,12 @@ impl Client {
 
 /// Remove the directory `name` in `parent` and everything below it, without
 /// following symlinks (a symlink inside is removed, never its target).
-pub(super) fn remove_tree(parent: &OwnedFd, name: &OsStr, interrupt: Interrupt<'_>) -> Result<()> {
-    remove_tree_at(parent.as_fd(), name, interrupt)?;
+pub(super) fn remove_tree(parent: &OwnedFd, name: &OsStr, cancel: &CancelToken) -> Result<()> {
+    remove_tree_at(parent.as_fd(), name, cancel)?;
     rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR).map_err(|e| Error::os_nopath("rmdir", e))
 }
 
-fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr, interrupt: Interrupt<'_>) -> Result<()> {
+fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr, cancel: &CancelToken) -> Result<()> {
     let op = "remove";
     let fd = rustix::fs::openat(
         parent,
@@ -126,7 +127,7 @@ fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr, interrupt: Interrupt<'_>
         }
     }
     for (child, ft) in entries {
-        if interrupt() {
+        if cancel.poll() {
             return Err(Error::Interrupted { op });
         }
         let is_dir = match ft {
@@ -139,7 +140,7 @@ fn remove_tree_at(parent: BorrowedFd<'_>, name: &OsStr, interrupt: Interrupt<'_>
             _ => false,
         };
         if is_dir {
-            remove_tree_at(fd.as_fd(), &child, interrupt)?;
+            remove_tree_at(fd.as_fd(), &child, cancel)?;
             rustix::fs::unlinkat(&fd, child.as_os_str(), AtFlags::REMOVEDIR)
         } else {
             rustix::fs::unlinkat(&fd, child.as_os_str(), AtFlags::empty())

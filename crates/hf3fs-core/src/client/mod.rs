@@ -33,14 +33,6 @@ pub struct ClientOptions {
     pub io: EngineOptions,
 }
 
-/// A callback long calls poll; returning `true` stops them with [`Error::Interrupted`].
-pub type Interrupt<'a> = &'a (dyn Fn() -> bool + Sync);
-
-/// An interrupt check that never fires.
-pub fn never_interrupt() -> bool {
-    false
-}
-
 /// A client of one mount.
 #[derive(Debug)]
 pub struct Client {
@@ -133,7 +125,7 @@ impl Client {
         self.as_super
     }
 
-    /// The engine that runs this client's batches.
+    /// The settings this client's batches run with (on the process's IO threads).
     pub fn engine(&self) -> &IoEngine {
         &self.engine
     }

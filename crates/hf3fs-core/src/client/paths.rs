@@ -8,7 +8,8 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timestamps, Uid, CWD, UTIME_NOW};
 use rustix::io::Errno;
 
-use super::{dirs, Client, Interrupt};
+use super::{dirs, Client};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::stat::{FileStat, Timespec};
 
@@ -247,7 +248,7 @@ impl Client {
         path: &Path,
         dir_fd: Option<i64>,
         recursive: bool,
-        interrupt: Interrupt<'_>,
+        cancel: &CancelToken,
     ) -> Result<()> {
         let op = "remove";
         self.require_write(op, path)?;
@@ -264,7 +265,7 @@ impl Client {
             let bare = bare_name(&name);
             let st = rustix::fs::statat(&dir, bare, AtFlags::SYMLINK_NOFOLLOW).map_err(err)?;
             if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                return dirs::remove_tree(&dir, bare, interrupt)
+                return dirs::remove_tree(&dir, bare, cancel)
                     .map_err(|e| e.with_path(path.as_os_str()));
             }
         }
@@ -277,7 +278,7 @@ impl Client {
         path: &Path,
         dir_fd: Option<i64>,
         recursive: bool,
-        interrupt: Interrupt<'_>,
+        cancel: &CancelToken,
     ) -> Result<()> {
         let op = "rmdir";
         self.require_write(op, path)?;
@@ -288,7 +289,7 @@ impl Client {
             return Err(err(Errno::BUSY));
         }
         if recursive && !is_dot_name(&name) {
-            return dirs::remove_tree(&dir, bare_name(&name), interrupt)
+            return dirs::remove_tree(&dir, bare_name(&name), cancel)
                 .map_err(|e| e.with_path(path.as_os_str()));
         }
         rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::REMOVEDIR).map_err(err)

@@ -4,6 +4,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use super::*;
+use crate::cancel::CancelToken;
 use crate::resolve::ResolveMode;
 
 struct Fixture {
@@ -126,15 +127,22 @@ fn mutations_never_touch_outside() {
         let outside_name = f.outside.file_name().unwrap().to_str().unwrap().to_string();
         symlink(&f.outside, f.root.join("out")).unwrap();
         // Removing through the link removes the link, never the target tree.
-        c.remove(p("/out"), None, true, &never_interrupt).unwrap();
+        c.remove(p("/out"), None, true, &CancelToken::never())
+            .unwrap();
         assert!(f.outside.join("secret").exists());
         symlink(&f.outside, f.root.join("out")).unwrap();
-        let _ = c.rmdir(p("/out"), None, true, &never_interrupt);
+        let _ = c.rmdir(p("/out"), None, true, &CancelToken::never());
         assert!(f.outside.join("secret").exists());
         // ".." as the last component is refused, never the parent of the root.
-        assert!(c.rmdir(p("/.."), None, true, &never_interrupt).is_err());
-        assert!(c.remove(p("/.."), None, true, &never_interrupt).is_err());
-        assert!(c.rmdir(p(".."), None, false, &never_interrupt).is_err());
+        assert!(c
+            .rmdir(p("/.."), None, true, &CancelToken::never())
+            .is_err());
+        assert!(c
+            .remove(p("/.."), None, true, &CancelToken::never())
+            .is_err());
+        assert!(c
+            .rmdir(p(".."), None, false, &CancelToken::never())
+            .is_err());
         assert!(f.outside.join("secret").exists());
         // chmod / utime / creat through an escaping path land inside.
         let escape = format!("/../{outside_name}/secret");
@@ -145,7 +153,7 @@ fn mutations_never_touch_outside() {
         assert!(!f.outside.join("new").exists());
         // Removing the root itself is refused.
         assert_eq!(
-            errno(c.rmdir(p("/"), None, true, &never_interrupt)),
+            errno(c.rmdir(p("/"), None, true, &CancelToken::never())),
             libc::EBUSY
         );
         assert!(f.root.exists());
@@ -207,7 +215,8 @@ fn readdir_lists_entries_without_dots() {
         assert_eq!(names, ["a", "b", "c"]);
         dir.rewind();
         assert!(dir.next_entry().unwrap().is_some());
-        c.remove(p("/d"), None, true, &never_interrupt).unwrap();
+        c.remove(p("/d"), None, true, &CancelToken::never())
+            .unwrap();
         assert!(!f.root.join("d").exists());
     });
 }
@@ -234,7 +243,7 @@ fn read_role_cannot_modify() {
             .map(drop),
     );
     denied(c.mkdir(p("/d"), 0o755, None, false));
-    denied(c.remove(p("/f"), None, false, &never_interrupt));
+    denied(c.remove(p("/f"), None, false, &CancelToken::never()));
     denied(c.rename(p("/f"), p("/g"), None, None));
     denied(c.chmod(p("/f"), 0o600, None, true));
     denied(c.utime(p("/f"), None, None, true));
@@ -288,8 +297,9 @@ fn batched_io_and_handles() {
             },
         ];
         // SAFETY: the ranges lie inside `iov`, which outlives the call.
-        let res = unsafe { c.submit_batch(crate::iov::IoDirection::Read, &reqs, &never_interrupt) }
-            .unwrap();
+        let res =
+            unsafe { c.submit_batch(crate::iov::IoDirection::Read, &reqs, &CancelToken::never()) }
+                .unwrap();
         assert_eq!(res, [4096, 1000, -(libc::EBADF as i64)]);
         // SAFETY: reading back bytes the batch wrote; no other access.
         let got = unsafe { std::slice::from_raw_parts(iov.as_ptr(), 8192) };

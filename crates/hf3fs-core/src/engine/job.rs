@@ -9,11 +9,11 @@ use std::time::Duration;
 use super::exec;
 use super::plan::Plan;
 use super::IoDirection;
-use crate::client::Interrupt;
+use crate::cancel::CancelToken;
 
-/// How long the submitter sleeps between interrupt checks while IO threads
-/// finish its batch; it matches the binding's signal-check interval.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
+/// How long the submitter sleeps between looks at its cancel token while
+/// IO threads finish its batch.
+const WAIT_SLICE: Duration = crate::cancel::POLL_INTERVAL;
 
 /// Bytes of IO a thread claims at once. Claiming op by op makes every thread
 /// bounce the shared counters' cache lines per 4 KiB read (~100 ns each, as
@@ -36,6 +36,8 @@ struct Padded<T>(T);
 pub(crate) struct Job {
     pub dir: IoDirection,
     pub plan: Plan,
+    /// Ring depth when the batch runs on io_uring (None: blocking calls).
+    pub ring_depth: Option<u32>,
     pub results: Box<[AtomicI64]>,
     /// Operations claimed per `claim`.
     chunk: usize,
@@ -50,7 +52,7 @@ impl Job {
     /// # Safety
     /// The caller upholds the type's invariant: it keeps the memory of every
     /// entry valid until [`Job::wait`] returns.
-    pub unsafe fn new(dir: IoDirection, plan: Plan) -> Job {
+    pub unsafe fn new(dir: IoDirection, plan: Plan, ring_depth: Option<u32>) -> Job {
         let results = (0..plan.pieces.len()).map(|_| AtomicI64::new(0)).collect();
         let ops = plan.ops.len();
         let bytes: usize = plan.ops.iter().map(|o| o.len).sum();
@@ -59,6 +61,7 @@ impl Job {
         Job {
             dir,
             plan,
+            ring_depth,
             results,
             chunk,
             next: Padded(AtomicUsize::new(0)),
@@ -154,9 +157,9 @@ impl Job {
     }
 
     /// Claim and run operations until none are left (the submitting thread's share).
-    pub fn work_blocking(&self, interrupt: Interrupt<'_>) {
+    pub fn work_blocking(&self, cancel: &CancelToken) {
         while let Some(ops) = self.claim(usize::MAX) {
-            if !self.is_cancelled() && interrupt() {
+            if !self.is_cancelled() && cancel.poll() {
                 self.cancel();
             }
             self.run_blocking(ops);
@@ -167,7 +170,7 @@ impl Job {
     /// operations not yet started; the call still waits for running ones, so
     /// no IO touches the memory after it returns. Returns whether the batch
     /// was cancelled.
-    pub fn wait(&self, interrupt: Interrupt<'_>) -> bool {
+    pub fn wait(&self, cancel: &CancelToken) -> bool {
         loop {
             {
                 let guard = self.done_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,7 +183,9 @@ impl Job {
                     .unwrap_or_else(|e| e.into_inner());
             }
             // Checked without the lock: the check may wait for the GIL.
-            if self.unfinished.0.load(Ordering::Acquire) > 0 && !self.is_cancelled() && interrupt()
+            if self.unfinished.0.load(Ordering::Acquire) > 0
+                && !self.is_cancelled()
+                && cancel.poll()
             {
                 self.cancel();
             }

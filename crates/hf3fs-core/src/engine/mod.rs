@@ -8,8 +8,12 @@
 //! `preadv(2)`/`pwritev(2)`. A batch of one operation runs on the calling
 //! thread alone, so single reads cost no thread hand-off.
 //!
-//! The engine is fork-safe: a pool belongs to the process that started it,
-//! and the first batch in a forked child starts a new one there.
+//! The IO threads are the process's, not an engine's (see [`crate::runtime`]):
+//! every engine submits to one shared pool, which grows to the largest
+//! thread count any engine's settings ask for and never beyond. An engine is
+//! just settings: its kind, how many of the threads one batch may use, and
+//! its ring depth. The pool is fork-safe: it belongs to the process that
+//! started it, and the first batch in a forked child starts a new one there.
 
 mod exec;
 mod job;
@@ -20,12 +24,13 @@ mod uring;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
 
-use crate::client::Interrupt;
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
+use crate::runtime::env_var;
 use job::Job;
 use plan::Plan;
 use pool::Pool;
@@ -42,7 +47,7 @@ pub const MAX_DEFAULT_THREADS: usize = 16;
 
 /// Upper bounds a configuration may ask for, to catch typos (a thread count
 /// of 10000) before they exhaust the process.
-const MAX_THREADS: usize = 1024;
+pub(crate) const MAX_THREADS: usize = 1024;
 const MAX_QUEUE_DEPTH: u32 = 4096;
 
 /// Default IO thread count: one per core this process may run on (page-cache
@@ -62,7 +67,7 @@ pub enum IoDirection {
 }
 
 /// How IO threads issue requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// io_uring when the kernel allows it, else threads.
@@ -105,7 +110,7 @@ impl FromStr for EngineKind {
 
 /// Engine settings; `None` fields take the next source's value (explicit
 /// options, then environment, then config file, then defaults).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngineOptions {
     pub engine: Option<EngineKind>,
@@ -116,21 +121,10 @@ pub struct EngineOptions {
 impl EngineOptions {
     /// Settings from `HF3FS_IO_ENGINE`, `HF3FS_IO_THREADS` and `HF3FS_IO_QUEUE_DEPTH`.
     pub fn from_env() -> Result<EngineOptions> {
-        fn var<T: FromStr>(name: &str) -> Result<Option<T>>
-        where
-            T::Err: fmt::Display,
-        {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|e| {
-                    Error::InvalidArgument(format!("environment variable {name}={v:?}: {e}"))
-                }),
-                _ => Ok(None),
-            }
-        }
         let options = EngineOptions {
-            engine: var("HF3FS_IO_ENGINE")?,
-            threads: var("HF3FS_IO_THREADS")?,
-            queue_depth: var("HF3FS_IO_QUEUE_DEPTH")?,
+            engine: env_var("HF3FS_IO_ENGINE")?,
+            threads: env_var("HF3FS_IO_THREADS")?,
+            queue_depth: env_var("HF3FS_IO_QUEUE_DEPTH")?,
         };
         options.check(|field| match field {
             "threads" => "environment variable HF3FS_IO_THREADS".to_string(),
@@ -179,13 +173,47 @@ pub struct BatchEntry {
     pub len: usize,
 }
 
-/// A parallel batch IO engine; see the module docs.
-#[derive(Debug)]
+/// A parallel batch IO engine's settings; see the module docs.
+#[derive(Debug, Clone, Copy)]
 pub struct IoEngine {
     kind: EngineKind,
     threads: usize,
     queue_depth: u32,
-    pool: Mutex<Option<Arc<Pool>>>,
+}
+
+/// The process's IO threads (None until the first parallel batch).
+static SHARED_POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
+
+fn lock_shared() -> MutexGuard<'static, Option<Arc<Pool>>> {
+    // The slot only ever holds a whole pool; a poisoned lock still does.
+    SHARED_POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// This process's pool with at least `threads` threads, started on first
+/// use and again after `fork()`.
+fn shared_pool(threads: usize) -> Arc<Pool> {
+    let pool = {
+        let mut slot = lock_shared();
+        match slot.as_ref().filter(|p| p.is_current()) {
+            Some(p) => p.clone(),
+            None => {
+                if let Some(stale) = slot.take() {
+                    stale.abandon();
+                }
+                slot.insert(Arc::new(Pool::new())).clone()
+            }
+        }
+    };
+    pool.grow(threads);
+    pool
+}
+
+/// IO engine threads running in this process.
+pub fn running_threads() -> usize {
+    lock_shared()
+        .as_ref()
+        .filter(|p| p.is_current())
+        .map_or(0, |p| p.threads())
 }
 
 impl fmt::Debug for Pool {
@@ -217,7 +245,6 @@ impl IoEngine {
             kind,
             threads,
             queue_depth,
-            pool: Mutex::new(None),
         })
     }
 
@@ -226,7 +253,8 @@ impl IoEngine {
         self.kind
     }
 
-    /// IO threads (started on the first parallel batch).
+    /// IO threads one batch may use (the shared pool has at least this many
+    /// once a parallel batch ran).
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -236,27 +264,10 @@ impl IoEngine {
         self.queue_depth
     }
 
-    /// This process's pool, started on first use and restarted after `fork()`.
-    fn pool(&self) -> Arc<Pool> {
-        let mut slot = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = slot.as_ref().filter(|p| p.is_current()) {
-            return p.clone();
-        }
-        if let Some(stale) = slot.take() {
-            stale.abandon();
-        }
-        slot.insert(Arc::new(Pool::start(
-            self.kind,
-            self.threads,
-            self.queue_depth,
-        )))
-        .clone()
-    }
-
     /// Run a batch. Each result is the byte count (short only at end of
     /// file) or `-errno`; results are in entry order.
     ///
-    /// When `interrupt` fires, operations not yet started are cancelled and
+    /// When `cancel` fires, operations not yet started are cancelled and
     /// the call returns [`Error::Interrupted`] once the running ones finish.
     ///
     /// # Safety
@@ -266,27 +277,27 @@ impl IoEngine {
         &self,
         dir: IoDirection,
         entries: &[BatchEntry],
-        interrupt: Interrupt<'_>,
+        cancel: &CancelToken,
     ) -> Result<Vec<i64>> {
         let plan = Plan::new(entries);
         let ops = plan.ops.len();
+        let ring_depth = (self.kind == EngineKind::Uring).then_some(self.queue_depth);
         // SAFETY: this function does not return before `job.wait` has, and
         // the caller keeps every entry's memory valid until then.
-        let job = Arc::new(unsafe { Job::new(dir, plan) });
+        let job = Arc::new(unsafe { Job::new(dir, plan, ring_depth) });
         if ops > 1 {
-            let pool = self.pool();
+            let pool = shared_pool(self.threads);
             // The submitter works too, so one thread fewer is woken than ops.
-            pool.submit(job.clone(), ops - 1);
+            pool.submit(job.clone(), (ops - 1).min(self.threads));
         }
-        if self.kind == EngineKind::Uring {
-            uring::with_caller_ring(self.queue_depth, |ring| match ring {
-                Some(ring) => uring::work(ring, &job, interrupt),
-                None => job.work_blocking(interrupt),
-            });
-        } else {
-            job.work_blocking(interrupt);
+        match ring_depth {
+            Some(depth) => uring::with_caller_ring(depth, |ring| match ring {
+                Some(ring) => uring::work(ring, &job, cancel),
+                None => job.work_blocking(cancel),
+            }),
+            None => job.work_blocking(cancel),
         }
-        if job.wait(interrupt) {
+        if job.wait(cancel) {
             return Err(Error::Interrupted {
                 op: match dir {
                     IoDirection::Read => "preadv",

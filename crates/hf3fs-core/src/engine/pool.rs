@@ -1,23 +1,24 @@
-//! The IO threads: a shared queue of running batches, and threads that take
-//! operations from the oldest batch that still has unclaimed ones.
+//! The process's IO threads: a shared queue of running batches, and threads
+//! that take operations from the oldest batch that still has unclaimed ones.
+//! Each thread makes an io_uring ring the first time it works on a batch
+//! that wants one, so the same threads serve engines of either kind.
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use io_uring::IoUring;
 
 use super::job::Job;
-use super::{uring, EngineKind};
-use crate::client::never_interrupt;
+use super::{uring, MAX_THREADS};
+use crate::cancel::CancelToken;
 
 struct Shared {
     queue: Mutex<VecDeque<Arc<Job>>>,
     wake: Condvar,
-    shutdown: AtomicBool,
-    /// Each thread's ring fd (-1: none), so a forked child can close them.
+    /// Each thread's ring fd (-1: none), so a forked child can close them
+    /// without taking a lock a parent thread may have held.
     ring_fds: Box<[AtomicI32]>,
 }
 
@@ -30,44 +31,54 @@ impl Shared {
 
 /// IO threads of one process. A pool belongs to the process that started it:
 /// after `fork()` the child has none of its threads, so the engine starts a
-/// new pool there (see [`Pool::abandon`]).
+/// new pool there (see [`Pool::abandon`]). Threads run for the life of the
+/// process; their number only grows, up to the largest any engine asked for.
 pub(crate) struct Pool {
     /// [`crate::fork::generation`] when started.
     fork_generation: u64,
     shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+    /// Threads started; growth is serialised by `grow_lock`.
+    threads: AtomicUsize,
+    grow_lock: Mutex<()>,
 }
 
 impl Pool {
-    /// Start `threads` IO threads, each with a ring of `queue_depth` entries
-    /// when `kind` is [`EngineKind::Uring`]. Threads that cannot be started
-    /// are left out: the submitting thread always works on its own batch,
-    /// so a pool with fewer (or no) threads is slower, never stuck.
-    pub fn start(kind: EngineKind, threads: usize, queue_depth: u32) -> Pool {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
-            wake: Condvar::new(),
-            shutdown: AtomicBool::new(false),
-            ring_fds: (0..threads).map(|_| AtomicI32::new(-1)).collect(),
-        });
-        let mut workers = Vec::with_capacity(threads);
-        for index in 0..threads {
-            let shared = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("hf3fs-io-{index}"))
-                // IO threads only loop over syscalls; 256 KiB is plenty and
-                // keeps many clients' pools small.
-                .stack_size(256 << 10)
-                .spawn(move || worker(&shared, index, kind, queue_depth));
-            match spawned {
-                Ok(handle) => workers.push(handle),
-                Err(_) => break,
-            }
-        }
+    /// A pool with no threads yet.
+    pub fn new() -> Pool {
         Pool {
             fork_generation: crate::fork::generation(),
-            shared,
-            workers,
+            shared: Arc::new(Shared {
+                queue: Mutex::new(VecDeque::new()),
+                wake: Condvar::new(),
+                ring_fds: (0..MAX_THREADS).map(|_| AtomicI32::new(-1)).collect(),
+            }),
+            threads: AtomicUsize::new(0),
+            grow_lock: Mutex::new(()),
+        }
+    }
+
+    /// Start threads until there are `threads` (at most [`MAX_THREADS`]).
+    /// Threads that cannot be started are left out: the submitting thread
+    /// always works on its own batch, so a pool with fewer (or no) threads
+    /// is slower, never stuck.
+    pub fn grow(&self, threads: usize) {
+        let want = threads.min(MAX_THREADS);
+        if self.threads.load(Ordering::Acquire) >= want {
+            return;
+        }
+        let _guard = self.grow_lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.threads.load(Ordering::Acquire) < want {
+            let index = self.threads.load(Ordering::Acquire);
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hf3fs-io-{index}"))
+                // IO threads only loop over syscalls; 256 KiB is plenty.
+                .stack_size(256 << 10)
+                .spawn(move || worker(&shared, index));
+            if spawned.is_err() {
+                break;
+            }
+            self.threads.store(index + 1, Ordering::Release);
         }
     }
 
@@ -78,13 +89,13 @@ impl Pool {
 
     /// Number of running IO threads.
     pub fn threads(&self) -> usize {
-        self.workers.len()
+        self.threads.load(Ordering::Acquire)
     }
 
     /// Queue `job` and wake up to `wake` idle threads for it.
     pub fn submit(&self, job: Arc<Job>, wake: usize) {
         self.shared.lock().push_back(job);
-        for _ in 0..wake.min(self.workers.len()) {
+        for _ in 0..wake.min(self.threads()) {
             self.shared.wake.notify_one();
         }
     }
@@ -106,59 +117,42 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
-    fn drop(&mut self) {
-        if !self.is_current() {
-            // Dropped in a forked child: the threads are not ours to join.
-            for handle in self.workers.drain(..) {
-                std::mem::forget(handle);
+fn worker(shared: &Shared, index: usize) {
+    // Made on the first batch that wants a ring; a thread whose ring cannot
+    // be set up (locked-memory limits on older kernels) does blocking IO.
+    let mut ring: Option<IoUring> = None;
+    let mut ring_failed = false;
+    let never = CancelToken::never();
+    loop {
+        let job = next_job(shared);
+        match job.ring_depth {
+            Some(depth) if !ring_failed => {
+                if ring.is_none() {
+                    ring = IoUring::new(depth).ok();
+                    ring_failed = ring.is_none();
+                    if let Some(r) = &ring {
+                        shared.ring_fds[index].store(r.as_raw_fd(), Ordering::Relaxed);
+                    }
+                }
+                match ring.as_mut() {
+                    Some(r) => uring::work(r, &job, &never),
+                    None => job.work_blocking(&never),
+                }
             }
-            return;
-        }
-        self.shared.shutdown.store(true, Ordering::Relaxed);
-        // Taking the lock orders the store before any worker's next check.
-        drop(self.shared.lock());
-        self.shared.wake.notify_all();
-        for handle in self.workers.drain(..) {
-            let _ = handle.join();
+            _ => job.work_blocking(&never),
         }
     }
 }
 
-fn worker(shared: &Shared, index: usize, kind: EngineKind, queue_depth: u32) {
-    // A thread whose ring cannot be set up (e.g. locked-memory limits on
-    // older kernels) does blocking IO instead.
-    let mut ring = match kind {
-        EngineKind::Uring => IoUring::new(queue_depth).ok(),
-        _ => None,
-    };
-    if let Some(r) = &ring {
-        shared.ring_fds[index].store(r.as_raw_fd(), Ordering::Relaxed);
-    }
-    while let Some(job) = next_job(shared) {
-        match ring.as_mut() {
-            Some(r) => uring::work(r, &job, &never_interrupt),
-            None => job.work_blocking(&never_interrupt),
-        }
-    }
-    if let Some(r) = ring.take() {
-        shared.ring_fds[index].store(-1, Ordering::Relaxed);
-        drop(r);
-    }
-}
-
-/// The oldest batch with unclaimed operations; `None` at shutdown.
-fn next_job(shared: &Shared) -> Option<Arc<Job>> {
+/// The oldest batch with unclaimed operations.
+fn next_job(shared: &Shared) -> Arc<Job> {
     let mut queue = shared.lock();
     loop {
-        if shared.shutdown.load(Ordering::Relaxed) {
-            return None;
-        }
         while queue.front().is_some_and(|j| j.exhausted()) {
             queue.pop_front();
         }
         if let Some(job) = queue.front() {
-            return Some(job.clone());
+            return job.clone();
         }
         queue = shared.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
     }

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 
 use super::*;
-use crate::client::never_interrupt;
+use crate::cancel::CancelToken;
 
 fn engines() -> Vec<IoEngine> {
     let mut out = vec![IoEngine::new(EngineOptions {
@@ -43,7 +43,7 @@ fn data_file(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
 
 fn read(engine: &IoEngine, entries: &[BatchEntry]) -> Vec<i64> {
     // SAFETY: the tests' entries point into buffers alive for the call.
-    unsafe { engine.run(IoDirection::Read, entries, &never_interrupt) }.unwrap()
+    unsafe { engine.run(IoDirection::Read, entries, &CancelToken::never()) }.unwrap()
 }
 
 #[test]
@@ -183,7 +183,7 @@ fn writes_land_where_asked() {
             },
         ];
         // SAFETY: `src` outlives the call and is only read.
-        let r = unsafe { engine.run(IoDirection::Write, &entries, &never_interrupt) }.unwrap();
+        let r = unsafe { engine.run(IoDirection::Write, &entries, &CancelToken::never()) }.unwrap();
         assert_eq!(r, vec![1 << 20, (2 << 20) + 5]);
         assert_eq!(std::fs::read(file.path()).unwrap(), src);
     }
@@ -236,7 +236,8 @@ fn an_interrupt_cancels_the_rest_and_returns_only_when_idle() {
                 len: 4096,
             })
             .collect();
-        let fire = || true;
+        let fire = CancelToken::new();
+        fire.cancel();
         // SAFETY: `buf` outlives the call.
         let r = unsafe { engine.run(IoDirection::Read, &entries, &fire) };
         assert!(matches!(r, Err(Error::Interrupted { op: "preadv" })));

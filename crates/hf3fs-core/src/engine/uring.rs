@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use super::exec::as_iovecs;
 use super::job::Job;
 use super::IoDirection;
-use crate::client::Interrupt;
+use crate::cancel::CancelToken;
 
 /// Whether this kernel (and any seccomp policy around us) allows io_uring.
 pub(crate) fn available() -> std::io::Result<()> {
@@ -84,8 +84,11 @@ fn entry(job: &Job, i: usize) -> squeue::Entry {
 /// the device stay in flight, up to the ring's depth, as the thread claims
 /// more. The thread only blocks when its ring is full or the batch has no
 /// unclaimed operations left.
-pub(crate) fn work(ring: &mut IoUring, job: &Job, interrupt: Interrupt<'_>) {
-    let depth = ring.params().sq_entries() as usize;
+pub(crate) fn work(ring: &mut IoUring, job: &Job, cancel: &CancelToken) {
+    let ring_entries = ring.params().sq_entries() as usize;
+    let depth = job
+        .ring_depth
+        .map_or(ring_entries, |d| (d as usize).clamp(1, ring_entries));
     let mut in_flight = 0usize;
     let mut exhausted = false;
     let mut reaped = Vec::with_capacity(depth);
@@ -94,7 +97,7 @@ pub(crate) fn work(ring: &mut IoUring, job: &Job, interrupt: Interrupt<'_>) {
             match job.claim(depth - in_flight) {
                 None => exhausted = true,
                 Some(ops) => {
-                    if !job.is_cancelled() && interrupt() {
+                    if !job.is_cancelled() && cancel.poll() {
                         job.cancel();
                     }
                     let mut skipped = 0;

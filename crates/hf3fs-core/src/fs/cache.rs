@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::{to_usize, IoContext, IoFuture, RandomAccessFile, ReadRange};
+use super::{read_contiguous, IoContext, IoFuture, RandomAccessFile, ReadRange};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Arrow's default hole: merging across gaps up to 8 KiB costs less than a
@@ -194,7 +195,8 @@ struct Entry {
 /// Caches the merged ranges of one file; see the module docs.
 ///
 /// Eager caches start every merged read in [`ReadRangeCache::cache`], on the
-/// IO context's executor; lazy ones read a merged range the first time a
+/// process's [`Scheduler`](super::Scheduler) (cancelled by the IO context's
+/// token); lazy ones read a merged range the first time a
 /// range inside it is asked for (plus `prefetch_limit` following ones).
 /// [`ReadRangeCache::read`] returns a slice of the merged buffer. A range
 /// that is in no cached range is an error in strict mode (as in Arrow), and
@@ -202,14 +204,23 @@ struct Entry {
 #[derive(Debug)]
 pub struct ReadRangeCache {
     file: Arc<dyn RandomAccessFile>,
-    ctx: IoContext,
     options: CacheOptions,
     strict: bool,
     entries: Mutex<Vec<Entry>>,
+    /// Cancelled with the context's token, and when the cache is dropped:
+    /// reads nobody can ask for any more are skipped.
+    stop: CancelToken,
+}
+
+impl Drop for ReadRangeCache {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl ReadRangeCache {
-    /// A cache of `file` with `options`, reading on `ctx`; `strict` makes a
+    /// A cache of `file` with `options`, its reads cancelled by `ctx`'s
+    /// token (and when the cache is dropped); `strict` makes a
     /// read outside the cached ranges an error.
     pub fn new(
         file: Arc<dyn RandomAccessFile>,
@@ -217,12 +228,13 @@ impl ReadRangeCache {
         options: CacheOptions,
         strict: bool,
     ) -> ReadRangeCache {
+        let stop = ctx.cancel_token().child();
         ReadRangeCache {
             file,
-            ctx,
             options,
             strict,
             entries: Mutex::new(Vec::new()),
+            stop,
         }
     }
 
@@ -274,33 +286,12 @@ impl ReadRangeCache {
         self.file.will_need(&merged)
     }
 
+    /// Start reading a merged range: its parts (split at
+    /// `max_request_size`) go to the scheduler together, so they run in
+    /// parallel; lower offsets first.
     fn start(&self, range: ReadRange) -> Result<IoFuture<Bytes>> {
-        let file = self.file.clone();
-        let len = to_usize(range.length, file.path())?;
         let parts = split_ranges(&[range], self.options.max_request_size);
-        Ok(self.ctx.submit("read_range", move || {
-            let mut buf = vec![0u8; len];
-            let counts = {
-                let mut requests: Vec<(u64, &mut [u8])> = Vec::with_capacity(parts.len());
-                let mut rest = buf.as_mut_slice();
-                for part in &parts {
-                    let (head, tail) = rest.split_at_mut(part.length as usize);
-                    requests.push((part.offset, head));
-                    rest = tail;
-                }
-                file.read_many_into(&mut requests)?
-            };
-            // Bytes up to the first short part are valid (short only at EOF).
-            let mut valid = 0;
-            for (part, n) in parts.iter().zip(counts) {
-                valid += n;
-                if (n as u64) < part.length {
-                    break;
-                }
-            }
-            buf.truncate(valid);
-            Ok(Bytes::from(buf))
-        }))
+        read_contiguous(self.file.clone(), parts, range.offset, self.stop.clone())
     }
 
     /// The entry holding `range`, started if lazy, with prefetching.
@@ -332,7 +323,8 @@ impl ReadRangeCache {
     }
 
     /// The bytes of `range`: a slice of its merged buffer when cached.
-    pub fn read(&self, range: ReadRange) -> Result<Bytes> {
+    /// Waiting for it gives up when `cancel` fires.
+    pub fn read(&self, range: ReadRange, cancel: &CancelToken) -> Result<Bytes> {
         if range.length == 0 {
             return Ok(Bytes::new());
         }
@@ -344,11 +336,11 @@ impl ReadRangeCache {
                     len: range.length,
                 });
             }
-            let len = to_usize(range.length, self.file.path())?;
+            let len = super::to_usize(range.length, self.file.path())?;
             let out = self.file.read_bytes_at(range.offset, len)?;
             return self.exact(range, out);
         };
-        let buf = future.wait_cloned()?;
+        let buf = future.wait_cloned_with(cancel)?;
         let start = (range.offset - entry.offset) as usize;
         let end = start + range.length as usize;
         if end > buf.len() {
@@ -370,25 +362,26 @@ impl ReadRangeCache {
         })
     }
 
-    /// Wait for every started read; the first failure is returned.
-    pub fn wait(&self) -> Result<()> {
+    /// Wait for every started read; the first failure is returned, and
+    /// `Err(Cancelled)` as soon as `cancel` fires.
+    pub fn wait(&self, cancel: &CancelToken) -> Result<()> {
         let futures: Vec<IoFuture<Bytes>> = self
             .lock()
             .iter()
             .filter_map(|e| e.future.clone())
             .collect();
         for f in futures {
-            f.wait_cloned()?;
+            f.wait_cloned_with(cancel)?;
         }
         Ok(())
     }
 
     /// Start (if lazy) and wait for the reads holding `ranges`.
-    pub fn wait_for(&self, ranges: &[ReadRange]) -> Result<()> {
+    pub fn wait_for(&self, ranges: &[ReadRange], cancel: &CancelToken) -> Result<()> {
         for &r in ranges.iter().filter(|r| r.length > 0) {
             match self.lookup(r)? {
                 Some((_, f)) => {
-                    f.wait_cloned()?;
+                    f.wait_cloned_with(cancel)?;
                 }
                 None if self.strict => {
                     return Err(Error::CacheMiss {

@@ -4,6 +4,10 @@ use std::sync::Mutex;
 use super::*;
 use crate::fs::BufferReader;
 
+fn never() -> CancelToken {
+    CancelToken::never()
+}
+
 fn r(offset: u64, length: u64) -> ReadRange {
     ReadRange::new(offset, length)
 }
@@ -178,21 +182,21 @@ fn eager_cache_merges_and_slices_without_copying() {
         .cache(&[r(0, 10), r(50, 10), r(1000, 100), r(1150, 50), r(8000, 10)])
         .unwrap();
     assert_eq!(cache.cached_ranges(), [r(0, 60), r(1000, 200), r(8000, 10)]);
-    cache.wait().unwrap();
+    cache.wait(&never()).unwrap();
     assert_eq!(file.requests.load(Ordering::SeqCst), 3);
-    let a = cache.read(r(1000, 100)).unwrap();
-    let b = cache.read(r(1150, 50)).unwrap();
+    let a = cache.read(r(1000, 100), &never()).unwrap();
+    let b = cache.read(r(1150, 50), &never()).unwrap();
     assert_eq!(a.as_ref(), expected(1000, 100).as_slice());
     assert_eq!(b.as_ref(), expected(1150, 50).as_slice());
     // Both are views of one merged buffer: 150 bytes apart in memory.
     assert_eq!(b.as_ptr() as usize - a.as_ptr() as usize, 150);
     // A sub-range of a cached range is served too, with no new request.
     assert_eq!(
-        cache.read(r(1010, 5)).unwrap().as_ref(),
+        cache.read(r(1010, 5), &never()).unwrap().as_ref(),
         expected(1010, 5).as_slice()
     );
     assert_eq!(file.requests.load(Ordering::SeqCst), 3);
-    assert!(cache.read(r(0, 0)).unwrap().is_empty());
+    assert!(cache.read(r(0, 0), &never()).unwrap().is_empty());
 }
 
 #[test]
@@ -200,7 +204,7 @@ fn strict_miss_is_an_error_and_loose_miss_reads_directly() {
     let file = Counting::new(1000);
     let strict = cache_of(&file, CacheOptions::defaults(), true);
     strict.cache(&[r(0, 10)]).unwrap();
-    let err = strict.read(r(500, 10)).unwrap_err();
+    let err = strict.read(r(500, 10), &never()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -214,11 +218,11 @@ fn strict_miss_is_an_error_and_loose_miss_reads_directly() {
     );
     assert!(err.to_string().contains("counting"));
     // Straddling the end of a cached range is a miss as well.
-    assert!(strict.read(r(5, 10)).is_err());
+    assert!(strict.read(r(5, 10), &never()).is_err());
     let loose = cache_of(&file, CacheOptions::defaults(), false);
     loose.cache(&[r(0, 10)]).unwrap();
     assert_eq!(
-        loose.read(r(500, 10)).unwrap().as_ref(),
+        loose.read(r(500, 10), &never()).unwrap().as_ref(),
         expected(500, 10).as_slice()
     );
 }
@@ -235,17 +239,17 @@ fn lazy_cache_reads_on_demand_with_prefetch() {
     cache
         .cache(&[r(0, 10), r(100, 10), r(200, 10), r(300, 10)])
         .unwrap();
-    cache.wait().unwrap();
+    cache.wait(&never()).unwrap();
     assert_eq!(
         file.requests.load(Ordering::SeqCst),
         0,
         "lazy: nothing read yet"
     );
     assert_eq!(
-        cache.read(r(100, 10)).unwrap().as_ref(),
+        cache.read(r(100, 10), &never()).unwrap().as_ref(),
         expected(100, 10).as_slice()
     );
-    cache.wait().unwrap();
+    cache.wait(&never()).unwrap();
     // The range asked for and one prefetched after it.
     let mut parts = file.parts.lock().unwrap().clone();
     parts.sort();
@@ -261,13 +265,13 @@ fn large_merged_ranges_are_read_in_parts_into_one_buffer() {
     };
     let cache = cache_of(&file, options, true);
     cache.cache(&[r(1000, 40_000)]).unwrap();
-    let all = cache.read(r(1000, 40_000)).unwrap();
+    let all = cache.read(r(1000, 40_000), &never()).unwrap();
     assert_eq!(all.as_ref(), expected(1000, 40_000).as_slice());
     let mut parts = file.parts.lock().unwrap().clone();
     parts.sort();
     assert_eq!(parts, [r(1000, 16_000), r(17_000, 16_000), r(33_000, 8000)]);
     // A read across a part boundary is still one slice of the buffer.
-    let across = cache.read(r(16_990, 20)).unwrap();
+    let across = cache.read(r(16_990, 20), &never()).unwrap();
     assert_eq!(across.as_ptr() as usize - all.as_ptr() as usize, 15_990);
 }
 
@@ -277,15 +281,15 @@ fn reads_past_the_end_say_so() {
     let cache = cache_of(&file, CacheOptions::defaults(), false);
     cache.cache(&[r(900, 200)]).unwrap();
     assert_eq!(
-        cache.read(r(900, 100)).unwrap().as_ref(),
+        cache.read(r(900, 100), &never()).unwrap().as_ref(),
         expected(900, 100).as_slice()
     );
-    let err = cache.read(r(950, 100)).unwrap_err();
+    let err = cache.read(r(950, 100), &never()).unwrap_err();
     assert!(
         matches!(err, Error::ReadPastEnd { size: 1000, .. }),
         "{err}"
     );
-    let err = cache.read(r(5000, 10)).unwrap_err();
+    let err = cache.read(r(5000, 10), &never()).unwrap_err();
     assert!(matches!(err, Error::ReadPastEnd { .. }), "{err}");
 }
 
@@ -312,10 +316,10 @@ fn read_errors_reach_every_reader() {
     );
     cache.cache(&[r(0, 10), r(20, 10)]).unwrap();
     for _ in 0..2 {
-        let err = cache.read(r(0, 10)).unwrap_err();
+        let err = cache.read(r(0, 10), &never()).unwrap_err();
         assert_eq!(err.raw_errno(), Some(libc::EIO));
     }
-    assert!(cache.wait().is_err());
+    assert!(cache.wait(&never()).is_err());
 }
 
 #[test]
@@ -326,13 +330,13 @@ fn overlapping_entries_from_separate_calls_are_found() {
     cache.cache(&[r(10, 5)]).unwrap();
     cache.cache(&[r(400, 10)]).unwrap();
     assert_eq!(
-        cache.read(r(50, 10)).unwrap().as_ref(),
+        cache.read(r(50, 10), &never()).unwrap().as_ref(),
         expected(50, 10).as_slice()
     );
     assert_eq!(
-        cache.read(r(12, 2)).unwrap().as_ref(),
+        cache.read(r(12, 2), &never()).unwrap().as_ref(),
         expected(12, 2).as_slice()
     );
-    cache.wait().unwrap();
+    cache.wait(&never()).unwrap();
     assert_eq!(file.requests.load(Ordering::SeqCst), 3);
 }

@@ -1,32 +1,18 @@
 //! Where async file system work runs: an executor, an external id that tags
-//! the work, and a stop token that cancels work not yet started (Arrow's
+//! the work, and a cancel token that stops work not yet started (Arrow's
 //! `IOContext`). Results come back as [`IoFuture`]s, which a caller can
-//! `.wait()` on or `.await` from any async runtime.
+//! `.wait()` on (or wait for with a token it may cancel) or `.await` from
+//! any async runtime.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use crate::cancel::{CancelToken, POLL_INTERVAL};
 use crate::error::{Error, Result};
-
-/// Arrow's default IO thread pool capacity: enough requests in flight to
-/// hide a remote store's latency, few enough not to thrash a local disk.
-pub const DEFAULT_IO_THREADS: usize = 8;
-
-/// A task for an [`Executor`].
-pub type Task = Box<dyn FnOnce() + Send + 'static>;
-
-/// Runs tasks on other threads.
-pub trait Executor: Send + Sync + fmt::Debug {
-    /// Run `task` some time soon on one of the executor's threads.
-    fn spawn(&self, task: Task);
-    /// How many tasks may run at once (approximate).
-    fn capacity(&self) -> usize;
-}
+use crate::runtime::{self, Executor};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section here leaves its data consistent before it can
@@ -34,189 +20,51 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-struct PoolShared {
-    /// [`crate::fork::generation`] when started.
-    fork_generation: u64,
-    queue: Mutex<VecDeque<Task>>,
-    wake: Condvar,
-}
-
-/// A fixed pool of threads that run tasks in submission order. Threads start
-/// with the first task; after `fork()` the child starts its own.
-pub struct ThreadPoolExecutor {
-    threads: usize,
-    name: &'static str,
-    shared: Mutex<Option<Arc<PoolShared>>>,
-}
-
-impl fmt::Debug for ThreadPoolExecutor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadPoolExecutor")
-            .field("threads", &self.threads)
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl ThreadPoolExecutor {
-    /// A pool of `threads` threads (at least one) named `name-N`.
-    pub fn new(threads: usize, name: &'static str) -> ThreadPoolExecutor {
-        ThreadPoolExecutor {
-            threads: threads.max(1),
-            name,
-            shared: Mutex::new(None),
-        }
-    }
-
-    /// The process-wide pool that [`IoContext::default`] uses.
-    pub fn global() -> Arc<ThreadPoolExecutor> {
-        static GLOBAL: OnceLock<Arc<ThreadPoolExecutor>> = OnceLock::new();
-        GLOBAL
-            .get_or_init(|| Arc::new(ThreadPoolExecutor::new(DEFAULT_IO_THREADS, "hf3fs-fsio")))
-            .clone()
-    }
-
-    /// This process's pool, started on first use; `None` when not even one
-    /// thread could be started (the caller then runs tasks inline).
-    fn shared(&self) -> Option<Arc<PoolShared>> {
-        let mut slot = lock(&self.shared);
-        let generation = crate::fork::generation();
-        if let Some(s) = slot.as_ref().filter(|s| s.fork_generation == generation) {
-            return Some(s.clone());
-        }
-        // A pool inherited through fork() has no threads here: forget it
-        // (never touching its queue, which a parent thread may have held).
-        if let Some(stale) = slot.take() {
-            std::mem::forget(stale);
-        }
-        let shared = Arc::new(PoolShared {
-            fork_generation: generation,
-            queue: Mutex::new(VecDeque::new()),
-            wake: Condvar::new(),
-        });
-        for index in 0..self.threads {
-            let s = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("{}-{index}", self.name))
-                .spawn(move || loop {
-                    let task = {
-                        let mut queue = lock(&s.queue);
-                        loop {
-                            if let Some(t) = queue.pop_front() {
-                                break t;
-                            }
-                            queue = s.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
-                        }
-                    };
-                    // A panicking task must not take the thread with it; its
-                    // promise reports the failure to whoever waits.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
-                });
-            if spawned.is_err() && index == 0 {
-                return None;
-            }
-        }
-        Some(slot.insert(shared).clone())
-    }
-}
-
-impl Executor for ThreadPoolExecutor {
-    fn spawn(&self, task: Task) {
-        match self.shared() {
-            Some(shared) => {
-                lock(&shared.queue).push_back(task);
-                shared.wake.notify_one();
-            }
-            None => task(),
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        self.threads
-    }
-}
-
-/// Asks tasks to stop; hand its [`StopToken`]s to the work to cancel.
-#[derive(Debug, Clone, Default)]
-pub struct StopSource {
-    flag: Arc<AtomicBool>,
-}
-
-impl StopSource {
-    /// A source that has not asked anything to stop.
-    pub fn new() -> StopSource {
-        StopSource::default()
-    }
-
-    /// A token that sees this source's requests.
-    pub fn token(&self) -> StopToken {
-        StopToken {
-            flag: Some(self.flag.clone()),
-        }
-    }
-
-    /// Ask every task holding a token to stop; tasks not yet started fail
-    /// with [`Error::Cancelled`].
-    pub fn request_stop(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-    }
-
-    /// Allow work again (for reusing the source after a cancelled batch).
-    pub fn reset(&self) {
-        self.flag.store(false, Ordering::SeqCst);
-    }
-}
-
-/// Whether the work holding it should stop. The default token never fires.
-#[derive(Debug, Clone, Default)]
-pub struct StopToken {
-    flag: Option<Arc<AtomicBool>>,
-}
-
-impl StopToken {
-    /// A token that never fires.
-    pub fn unstoppable() -> StopToken {
-        StopToken::default()
-    }
-
-    /// Whether a stop was requested.
-    pub fn is_stop_requested(&self) -> bool {
-        self.flag.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
-    }
-
-    /// `Err(Cancelled)` when a stop was requested.
-    pub fn check(&self, op: &'static str) -> Result<()> {
-        if self.is_stop_requested() {
-            Err(Error::Cancelled { op })
-        } else {
-            Ok(())
-        }
-    }
-}
-
 /// Options for async IO: where it runs, a tag, and a way to cancel it.
 #[derive(Debug, Clone)]
 pub struct IoContext {
     executor: Arc<dyn Executor>,
     external_id: i64,
-    stop_token: StopToken,
+    cancel: CancelToken,
+}
+
+/// The runtime's file system pool as a shareable executor.
+#[derive(Debug)]
+struct RuntimeIoPool;
+
+impl Executor for RuntimeIoPool {
+    fn spawn(&self, task: runtime::Task) {
+        runtime::io_executor().spawn(task)
+    }
+
+    fn capacity(&self) -> usize {
+        runtime::io_executor().capacity()
+    }
 }
 
 impl Default for IoContext {
-    /// The process-wide IO pool, no tag, never cancelled.
+    /// The runtime's file system pool, no tag, never cancelled.
     fn default() -> IoContext {
-        IoContext::new(ThreadPoolExecutor::global(), -1, StopToken::unstoppable())
+        IoContext::new(Arc::new(RuntimeIoPool), -1, CancelToken::never())
     }
 }
 
 impl IoContext {
     /// A context running on `executor`, tagged `external_id` (Arrow's "no id"
-    /// is -1), cancelled through `stop_token`.
-    pub fn new(executor: Arc<dyn Executor>, external_id: i64, stop_token: StopToken) -> IoContext {
+    /// is -1), cancelled through `cancel`.
+    pub fn new(executor: Arc<dyn Executor>, external_id: i64, cancel: CancelToken) -> IoContext {
         IoContext {
             executor,
             external_id,
-            stop_token,
+            cancel,
+        }
+    }
+
+    /// The runtime's pool with `cancel` (and no tag).
+    pub fn with_cancel(cancel: CancelToken) -> IoContext {
+        IoContext {
+            cancel,
+            ..IoContext::default()
         }
     }
 
@@ -231,11 +79,11 @@ impl IoContext {
     }
 
     /// The token that cancels this context's work.
-    pub fn stop_token(&self) -> &StopToken {
-        &self.stop_token
+    pub fn cancel_token(&self) -> &CancelToken {
+        &self.cancel
     }
 
-    /// Run `f` on the executor; if the stop token fires before it starts, the
+    /// Run `f` on the executor; if the token fires before it starts, the
     /// future resolves to [`Error::Cancelled`] for `op` without running it.
     pub fn submit<T, F>(&self, op: &'static str, f: F) -> IoFuture<T>
     where
@@ -243,7 +91,7 @@ impl IoContext {
         F: FnOnce() -> Result<T> + Send + 'static,
     {
         let (future, promise) = IoFuture::pending(op);
-        let token = self.stop_token.clone();
+        let token = self.cancel.clone();
         self.executor.spawn(Box::new(move || {
             promise.complete(token.check(op).and_then(|()| f()));
         }));
@@ -371,6 +219,51 @@ impl<T> IoFuture<T> {
                 .unwrap_or_else(|e| e.into_inner());
         }
         state
+    }
+
+    /// Wait until the result arrives or `cancel` fires (polled every
+    /// [`POLL_INTERVAL`]); true when the result is there.
+    fn wait_done_or_cancelled(&self, cancel: &CancelToken) -> bool {
+        let mut state = lock(&self.slot.state);
+        loop {
+            if state.done {
+                return true;
+            }
+            let (guard, _) = self
+                .slot
+                .ready
+                .wait_timeout(state, POLL_INTERVAL)
+                .unwrap_or_else(|e| e.into_inner());
+            state = guard;
+            if !state.done {
+                // Polled without the lock: the hook may wait for the GIL.
+                drop(state);
+                if cancel.poll() {
+                    return false;
+                }
+                state = lock(&self.slot.state);
+            }
+        }
+    }
+
+    /// Block until the result arrives and take it; `Err(Cancelled)` as soon
+    /// as `cancel` fires (the work itself goes on unless it holds the token).
+    pub fn wait_with(self, cancel: &CancelToken) -> Result<T> {
+        if !self.wait_done_or_cancelled(cancel) {
+            return Err(Error::Cancelled { op: self.op });
+        }
+        self.wait()
+    }
+
+    /// [`IoFuture::wait_cloned`] that gives up when `cancel` fires.
+    pub fn wait_cloned_with(&self, cancel: &CancelToken) -> Result<T>
+    where
+        T: Clone,
+    {
+        if !self.wait_done_or_cancelled(cancel) {
+            return Err(Error::Cancelled { op: self.op });
+        }
+        self.wait_cloned()
     }
 
     /// Block until the result arrives and take it.

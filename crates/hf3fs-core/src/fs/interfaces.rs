@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{to_usize, IoContext, IoFuture, KeyValueMetadata};
+use super::{to_usize, IoClass, IoContext, IoFuture, KeyValueMetadata};
 use crate::error::{Error, Result};
 
 /// A byte range of a file.
@@ -167,13 +167,21 @@ pub trait RandomAccessFile: Send + Sync + fmt::Debug {
     fn supports_zero_copy(&self) -> bool {
         false
     }
+
+    /// How the [`Scheduler`](super::Scheduler) issues this file's reads:
+    /// local files take a request's ranges as one batched call, remote ones
+    /// as concurrent round trips.
+    fn io_class(&self) -> IoClass {
+        IoClass::Local
+    }
 }
 
 /// Async reads on a shared file, run on an [`IoContext`].
 pub trait RandomAccessFileAsync {
     /// [`RandomAccessFile::read_bytes_at`] off the calling thread.
     fn read_async(&self, ctx: &IoContext, offset: u64, len: usize) -> IoFuture<Bytes>;
-    /// [`RandomAccessFile::read_many`] off the calling thread.
+    /// [`RandomAccessFile::read_many`] through the scheduler, cancelled by
+    /// the context's token.
     fn read_many_async(&self, ctx: &IoContext, ranges: Vec<ReadRange>) -> IoFuture<Vec<Bytes>>;
 }
 
@@ -184,8 +192,8 @@ impl RandomAccessFileAsync for Arc<dyn RandomAccessFile> {
     }
 
     fn read_many_async(&self, ctx: &IoContext, ranges: Vec<ReadRange>) -> IoFuture<Vec<Bytes>> {
-        let file = self.clone();
-        ctx.submit("read_many", move || file.read_many(&ranges))
+        super::read_ranges_async(self.clone(), ranges, 0, ctx.cancel_token().clone())
+            .unwrap_or_else(|e| IoFuture::ready("read_many", Err(e)))
     }
 }
 

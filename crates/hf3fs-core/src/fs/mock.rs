@@ -14,6 +14,7 @@ use super::{
     BufferReader, FileInfo, FileSelector, FileSystem, FileType, InputStream, IoContext,
     KeyValueMetadata, OutputStream, RandomAccessFile,
 };
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Where a [`MockFileSystem`] gets modification times from.
@@ -274,8 +275,9 @@ impl FileSystem for MockFileSystem {
         Ok(())
     }
 
-    fn delete_dir(&self, path: &str) -> Result<()> {
+    fn delete_dir(&self, path: &str, cancel: &CancelToken) -> Result<()> {
         let op = "delete_dir";
+        cancel.check(op)?;
         let key = normalize_relative(path)?;
         let mut tree = self.lock();
         if key.is_empty() {
@@ -291,8 +293,14 @@ impl FileSystem for MockFileSystem {
         Ok(())
     }
 
-    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()> {
+    fn delete_dir_contents(
+        &self,
+        path: &str,
+        missing_dir_ok: bool,
+        cancel: &CancelToken,
+    ) -> Result<()> {
         let op = "delete_dir_contents";
+        cancel.check(op)?;
         if path::is_root(path) {
             return Err(Error::InvalidArgument(format!(
                 "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
@@ -311,7 +319,8 @@ impl FileSystem for MockFileSystem {
         }
     }
 
-    fn delete_root_dir_contents(&self) -> Result<()> {
+    fn delete_root_dir_contents(&self, cancel: &CancelToken) -> Result<()> {
+        cancel.check("delete_root_dir_contents")?;
         self.lock().clear();
         Ok(())
     }

@@ -13,7 +13,8 @@
 //! injection for tests and benchmarks) and [`MockFileSystem`] (in memory).
 //! [`filesystem_from_uri`] picks one for `hf3fs://`, `file://`, `mock://` and
 //! plain local paths. [`ReadRangeCache`] coalesces many small reads into few
-//! large ones, as Arrow's does.
+//! large ones, as Arrow's does. Reads of many ranges go through the process's
+//! [`Scheduler`], which keeps many requests from many files in flight.
 
 mod buffered;
 mod cache;
@@ -23,6 +24,7 @@ mod memory;
 mod mock;
 pub mod path;
 mod posix;
+mod scheduler;
 mod slow;
 mod subtree;
 mod uri;
@@ -33,6 +35,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+pub use crate::runtime::{Executor, Task, DEFAULT_IO_THREADS};
 pub use buffered::{
     BufferedInputStream, BufferedOutputStream, TransformFn, TransformInputStream,
     DEFAULT_BUFFER_SIZE,
@@ -41,10 +44,7 @@ pub use cache::{
     coalesce_ranges, split_ranges, CacheOptions, ReadRangeCache,
     DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC, DEFAULT_MAX_IDEAL_REQUEST_SIZE_MIB,
 };
-pub use context::{
-    Executor, IoContext, IoFuture, Promise, StopSource, StopToken, Task, ThreadPoolExecutor,
-    DEFAULT_IO_THREADS,
-};
+pub use context::{IoContext, IoFuture, Promise};
 pub use interfaces::{
     InputStream, OutputStream, RandomAccessFile, RandomAccessFileAsync, RandomAccessStream,
     ReadRange, WritableFile,
@@ -54,10 +54,15 @@ pub use mock::{MockClock, MockFileSystem};
 pub use posix::{
     Hf3fsFileSystem, LocalFileSystem, LocalPaths, MountPaths, PathStyle, PosixFileSystem,
 };
+pub use scheduler::{
+    read_contiguous, read_ranges, read_ranges_async, IoClass, ReadDone, ReadRequest, Scheduler,
+    SchedulerStats,
+};
 pub use slow::{LatencyGenerator, SlowFileSystem, SlowStats};
 pub use subtree::SubTreeFileSystem;
 pub use uri::{filesystem_from_uri, UriOptions, SUPPORTED_SCHEMES};
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Key-value metadata attached to an output stream (kept by backends that can
@@ -202,15 +207,20 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     fn create_dir(&self, path: &str, recursive: bool) -> Result<()>;
 
     /// Delete a directory and everything below it.
-    fn delete_dir(&self, path: &str) -> Result<()>;
+    fn delete_dir(&self, path: &str, cancel: &CancelToken) -> Result<()>;
 
     /// Delete everything below a directory, keeping it. `""` and `/` are
     /// refused: use [`FileSystem::delete_root_dir_contents`].
-    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()>;
+    fn delete_dir_contents(
+        &self,
+        path: &str,
+        missing_dir_ok: bool,
+        cancel: &CancelToken,
+    ) -> Result<()>;
 
     /// Delete everything below the root. Backends where that is too
     /// dangerous (a whole local disk) refuse.
-    fn delete_root_dir_contents(&self) -> Result<()>;
+    fn delete_root_dir_contents(&self, cancel: &CancelToken) -> Result<()>;
 
     /// Delete a file (not a directory).
     fn delete_file(&self, path: &str) -> Result<()>;
@@ -319,8 +329,9 @@ impl FileSystemAsync for Arc<dyn FileSystem> {
 
     fn delete_dir_contents_async(&self, path: &str, missing_dir_ok: bool) -> IoFuture<()> {
         let (fs, path) = (self.clone(), path.to_string());
+        let cancel = self.io_context().cancel_token().clone();
         self.io_context().submit("delete_dir_contents", move || {
-            fs.delete_dir_contents(&path, missing_dir_ok)
+            fs.delete_dir_contents(&path, missing_dir_ok, &cancel)
         })
     }
 }

@@ -20,8 +20,8 @@ use super::{
     FileInfo, FileSelector, FileSystem, FileType, IoContext, KeyValueMetadata, OutputStream,
     RandomAccessFile, ReadRange, WritableFile,
 };
+use crate::cancel::CancelToken;
 use crate::client::files::{advise_willneed, retry_eintr};
-use crate::client::never_interrupt;
 use crate::config::Role;
 use crate::engine::{BatchEntry, EngineOptions, IoDirection};
 use crate::error::{Error, Result};
@@ -192,11 +192,12 @@ impl<S: PathStyle> PosixFileSystem<S> {
     }
 
     /// Remove everything inside a directory, never following symlinks.
-    fn clear(&self, path: &str, server: &str) -> Result<()> {
+    fn clear(&self, path: &str, server: &str, cancel: &CancelToken) -> Result<()> {
         for name in self.names(path, server)? {
+            cancel.check("delete_dir_contents")?;
             let child = join(server, &name);
             self.client
-                .remove(Path::new(&child), None, true, &never_interrupt)
+                .remove(Path::new(&child), None, true, cancel)
                 .map_err(|e| named(e, &join(path, &name)))?;
         }
         Ok(())
@@ -317,7 +318,7 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
         }
     }
 
-    fn delete_dir(&self, path: &str) -> Result<()> {
+    fn delete_dir(&self, path: &str, cancel: &CancelToken) -> Result<()> {
         match self.stat(path)? {
             None => return Err(Error::errno("delete_dir", path, libc::ENOENT)),
             Some(st) if !st.is_dir() => {
@@ -327,11 +328,16 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
         }
         let server = Self::server(path)?;
         self.client
-            .rmdir(Path::new(&server), None, true, &never_interrupt)
+            .rmdir(Path::new(&server), None, true, cancel)
             .map_err(|e| named(e, path))
     }
 
-    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()> {
+    fn delete_dir_contents(
+        &self,
+        path: &str,
+        missing_dir_ok: bool,
+        cancel: &CancelToken,
+    ) -> Result<()> {
         if path::is_root(path) {
             return Err(Error::InvalidArgument(format!(
                 "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
@@ -345,10 +351,10 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
             }
             Some(_) => {}
         }
-        self.clear(path, &Self::server(path)?)
+        self.clear(path, &Self::server(path)?, cancel)
     }
 
-    fn delete_root_dir_contents(&self) -> Result<()> {
+    fn delete_root_dir_contents(&self, cancel: &CancelToken) -> Result<()> {
         if !S::DELETE_ROOT_ALLOWED {
             return Err(Error::Unsupported {
                 op: "delete_root_dir_contents",
@@ -357,13 +363,13 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
                 reason: "refusing to delete the whole local file system".into(),
             });
         }
-        self.clear("", "/")
+        self.clear("", "/", cancel)
     }
 
     fn delete_file(&self, path: &str) -> Result<()> {
         let server = Self::server(path)?;
         self.client
-            .remove(Path::new(&server), None, false, &never_interrupt)
+            .remove(Path::new(&server), None, false, &CancelToken::never())
             .map_err(|e| named(e, path))
     }
 
@@ -471,7 +477,7 @@ impl RandomAccessFile for OsFile {
         let results = unsafe {
             self.client
                 .engine()
-                .run(IoDirection::Read, &entries, &never_interrupt)?
+                .run(IoDirection::Read, &entries, &CancelToken::never())?
         };
         results
             .into_iter()

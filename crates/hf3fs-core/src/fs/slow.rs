@@ -10,9 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    FileInfo, FileSelector, FileSystem, IoContext, KeyValueMetadata, OutputStream,
+    FileInfo, FileSelector, FileSystem, IoClass, IoContext, KeyValueMetadata, OutputStream,
     RandomAccessFile, ReadRange,
 };
+use crate::cancel::CancelToken;
 use crate::error::Result;
 
 /// Arrow's jitter: latencies are drawn from a normal distribution whose
@@ -73,6 +74,8 @@ pub struct SlowStats {
     read_requests: AtomicU64,
     bytes_read: AtomicU64,
     metadata_requests: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
 }
 
 impl SlowStats {
@@ -91,11 +94,36 @@ impl SlowStats {
         self.metadata_requests.load(Ordering::Relaxed)
     }
 
-    /// Start counting from zero.
+    /// The most read requests that were waiting on the store at once: how
+    /// well a reader hides the latency, measured without timing anything.
+    pub fn peak_in_flight(&self) -> u64 {
+        self.peak_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Start counting from zero (the peak from the requests in flight now).
     pub fn reset(&self) {
         self.read_requests.store(0, Ordering::Relaxed);
         self.bytes_read.store(0, Ordering::Relaxed);
         self.metadata_requests.store(0, Ordering::Relaxed);
+        self.peak_in_flight
+            .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// Counts one read request in flight while it lives.
+struct InFlight<'a>(&'a SlowStats);
+
+impl<'a> InFlight<'a> {
+    fn start(stats: &'a SlowStats) -> InFlight<'a> {
+        let now = stats.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        InFlight(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -128,9 +156,9 @@ impl Delays {
 
 /// Delegates to another file system, sleeping before every call: a latency
 /// per request (seeded jitter around an average) plus, optionally, the time
-/// a request of that size takes at a given bandwidth. `read_many` issues its
-/// ranges concurrently (as many at once as the IO context's executor has
-/// threads), as a client of a network store would.
+/// a request of that size takes at a given bandwidth. Its files are
+/// [`IoClass::Remote`]: the scheduler issues each range as a request of its
+/// own, many at once, as a client of a network store would.
 #[derive(Clone)]
 pub struct SlowFileSystem {
     inner: Arc<dyn FileSystem>,
@@ -216,16 +244,21 @@ impl FileSystem for SlowFileSystem {
         self.meta(|fs| fs.create_dir(path, recursive))
     }
 
-    fn delete_dir(&self, path: &str) -> Result<()> {
-        self.meta(|fs| fs.delete_dir(path))
+    fn delete_dir(&self, path: &str, cancel: &CancelToken) -> Result<()> {
+        self.meta(|fs| fs.delete_dir(path, cancel))
     }
 
-    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()> {
-        self.meta(|fs| fs.delete_dir_contents(path, missing_dir_ok))
+    fn delete_dir_contents(
+        &self,
+        path: &str,
+        missing_dir_ok: bool,
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        self.meta(|fs| fs.delete_dir_contents(path, missing_dir_ok, cancel))
     }
 
-    fn delete_root_dir_contents(&self) -> Result<()> {
-        self.meta(|fs| fs.delete_root_dir_contents())
+    fn delete_root_dir_contents(&self, cancel: &CancelToken) -> Result<()> {
+        self.meta(|fs| fs.delete_root_dir_contents(cancel))
     }
 
     fn delete_file(&self, path: &str) -> Result<()> {
@@ -245,7 +278,6 @@ impl FileSystem for SlowFileSystem {
         Ok(Arc::new(SlowFile {
             inner,
             delays: self.delays.clone(),
-            concurrency: self.io_context().executor().capacity().max(1),
         }))
     }
 
@@ -271,7 +303,6 @@ impl FileSystem for SlowFileSystem {
 struct SlowFile {
     inner: Arc<dyn RandomAccessFile>,
     delays: Arc<Delays>,
-    concurrency: usize,
 }
 
 impl RandomAccessFile for SlowFile {
@@ -286,41 +317,17 @@ impl RandomAccessFile for SlowFile {
     // The store's reply is modelled after the fact: a request costs its
     // latency plus the transfer of the bytes it actually returned.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let _counted = InFlight::start(&self.delays.stats);
         let n = self.inner.read_at(offset, buf)?;
         self.delays.read_request(n);
         Ok(n)
     }
 
     fn read_bytes_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let _counted = InFlight::start(&self.delays.stats);
         let out = self.inner.read_bytes_at(offset, len)?;
         self.delays.read_request(out.len());
         Ok(out)
-    }
-
-    fn read_many_into(&self, requests: &mut [(u64, &mut [u8])]) -> Result<Vec<usize>> {
-        // `concurrency` workers take requests in order, like a client with
-        // that many connections: each waits its own latency.
-        let n = requests.len();
-        let queue = Mutex::new(requests.iter_mut().enumerate());
-        let results: Mutex<Vec<Option<Result<usize>>>> = Mutex::new(vec![None; n]);
-        std::thread::scope(|scope| {
-            for _ in 0..self.concurrency.min(n) {
-                scope.spawn(|| loop {
-                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-                    let Some((index, (offset, buf))) = next else {
-                        break;
-                    };
-                    let r = self.read_at(*offset, buf);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(r);
-                });
-            }
-        });
-        results
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .map(|r| r.unwrap_or(Ok(0)))
-            .collect()
     }
 
     fn will_need(&self, ranges: &[ReadRange]) -> Result<()> {
@@ -329,5 +336,9 @@ impl RandomAccessFile for SlowFile {
 
     fn supports_zero_copy(&self) -> bool {
         self.inner.supports_zero_copy()
+    }
+
+    fn io_class(&self) -> IoClass {
+        IoClass::Remote
     }
 }

@@ -9,6 +9,7 @@ use super::{
     named, two_paths, FileInfo, FileSelector, FileSystem, InputStream, IoContext, KeyValueMetadata,
     OutputStream, RandomAccessFile, ReadRange,
 };
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// Exposes `base` of another file system as a root. Paths are relative (a
@@ -97,31 +98,36 @@ impl FileSystem for SubTreeFileSystem {
             .map_err(|e| named(e, path))
     }
 
-    fn delete_dir(&self, path: &str) -> Result<()> {
+    fn delete_dir(&self, path: &str, cancel: &CancelToken) -> Result<()> {
         if is_root(path) {
             return Err(Error::errno("delete_dir", path, libc::EBUSY));
         }
         self.inner
-            .delete_dir(&self.prepend(path)?)
+            .delete_dir(&self.prepend(path)?, cancel)
             .map_err(|e| named(e, path))
     }
 
-    fn delete_dir_contents(&self, path: &str, missing_dir_ok: bool) -> Result<()> {
+    fn delete_dir_contents(
+        &self,
+        path: &str,
+        missing_dir_ok: bool,
+        cancel: &CancelToken,
+    ) -> Result<()> {
         if is_root(path) {
             return Err(Error::InvalidArgument(format!(
                 "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
             )));
         }
         self.inner
-            .delete_dir_contents(&self.prepend(path)?, missing_dir_ok)
+            .delete_dir_contents(&self.prepend(path)?, missing_dir_ok, cancel)
             .map_err(|e| named(e, path))
     }
 
-    fn delete_root_dir_contents(&self) -> Result<()> {
+    fn delete_root_dir_contents(&self, cancel: &CancelToken) -> Result<()> {
         if is_root(&self.base) {
-            self.inner.delete_root_dir_contents()
+            self.inner.delete_root_dir_contents(cancel)
         } else {
-            self.inner.delete_dir_contents(&self.base, false)
+            self.inner.delete_dir_contents(&self.base, false, cancel)
         }
     }
 
@@ -220,5 +226,9 @@ impl RandomAccessFile for SubTreeFile {
 
     fn supports_zero_copy(&self) -> bool {
         self.inner.supports_zero_copy()
+    }
+
+    fn io_class(&self) -> super::IoClass {
+        self.inner.io_class()
     }
 }

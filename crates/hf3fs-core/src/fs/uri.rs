@@ -1,11 +1,87 @@
-//! Picking a file system from a URI (Arrow's `FileSystemFromUri`).
+//! Picking a file system from a URI (Arrow's `FileSystemFromUri`), with one
+//! file system per (scheme, mount, credentials) for the whole process: a
+//! dataset of 10,000 paths on one mount shares one client.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::{FileSystem, Hf3fsFileSystem, LocalFileSystem, MockFileSystem};
+use crate::config::{Config, Role};
+use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
+use crate::resolve::ResolveMode;
 use crate::{Client, ClientOptions};
+
+/// What makes two resolved file systems the same: the mount as configured
+/// now (a changed config file makes a new client), the token and its role,
+/// and the client options.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FsKey {
+    Mount {
+        name: String,
+        root: PathBuf,
+        create: bool,
+        token: String,
+        role: Role,
+        as_super: bool,
+        resolve_mode: Option<ResolveMode>,
+        io: EngineOptions,
+    },
+    Local {
+        io: EngineOptions,
+    },
+}
+
+/// Distinct file systems kept; beyond it the cache starts over (a process
+/// rarely talks to more than a few mounts, and each entry holds a root fd).
+const MAX_CACHED_FILESYSTEMS: usize = 64;
+
+/// The cached file system for `key`, made by `make` on a miss.
+fn cached(
+    key: FsKey,
+    make: impl FnOnce() -> Result<Arc<dyn FileSystem>>,
+) -> Result<Arc<dyn FileSystem>> {
+    static CACHE: Mutex<Option<HashMap<FsKey, Arc<dyn FileSystem>>>> = Mutex::new(None);
+    // Entries are inserted whole; a poisoned map is still consistent.
+    let lock = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(fs) = lock().as_ref().and_then(|m| m.get(&key)) {
+        return Ok(fs.clone());
+    }
+    // Made outside the lock: opening a mount root may wait on the network.
+    let fs = make()?;
+    let mut guard = lock();
+    let map = guard.get_or_insert_with(HashMap::new);
+    if map.len() >= MAX_CACHED_FILESYSTEMS {
+        map.clear();
+    }
+    Ok(map.entry(key).or_insert(fs).clone())
+}
+
+/// The shared file system of `mount` for `token`.
+fn mount_filesystem(
+    mount: &str,
+    token: &str,
+    options: &ClientOptions,
+) -> Result<Arc<dyn FileSystem>> {
+    let config = Config::load()?;
+    let mount_config = config.mount(mount)?;
+    let key = FsKey::Mount {
+        name: mount.to_string(),
+        root: mount_config.root.clone(),
+        create: mount_config.create,
+        token: token.to_string(),
+        role: config.authorize(mount, token)?,
+        as_super: options.as_super,
+        resolve_mode: options.resolve_mode,
+        io: options.io.or(EngineOptions::from_env()?).or(config.io),
+    };
+    cached(key, || {
+        let client = Client::connect(&config, mount, token, options)?;
+        Ok(Arc::new(Hf3fsFileSystem::new(Arc::new(client))))
+    })
+}
 
 /// The URI schemes [`filesystem_from_uri`] understands (plain paths are local).
 pub const SUPPORTED_SCHEMES: &[&str] = &["hf3fs", "file", "mock"];
@@ -51,10 +127,10 @@ fn percent_decode(uri: &str, s: &str) -> Result<String> {
 
 /// The file system a URI names, and the path inside it.
 ///
-/// - `hf3fs://<mount>/<path>`: a configured mount, through a new [`Client`];
-///   the path is relative to the mount root.
+/// - `hf3fs://<mount>/<path>`: a configured mount, through the process's
+///   [`Client`] of that mount and token; the path is relative to the mount root.
 /// - `file:///<path>` and plain paths (relative ones against the current
-///   directory): the local file system, with an absolute path.
+///   directory): the process's local file system, with an absolute path.
 /// - `mock://<path>`: a new, empty [`MockFileSystem`].
 ///
 /// Any other scheme is an error that lists the supported ones.
@@ -85,8 +161,7 @@ pub fn filesystem_from_uri(
                 Some(t) => t.clone(),
                 None => std::env::var("HF3FS_TOKEN").unwrap_or_default(),
             };
-            let client = Client::open(mount, &token, &options.client)?;
-            let fs: Arc<dyn FileSystem> = Arc::new(Hf3fsFileSystem::new(Arc::new(client)));
+            let fs = mount_filesystem(mount, &token, &options.client)?;
             let path = fs.normalize_path(&percent_decode(uri, path)?)?;
             Ok((fs, path))
         }
@@ -129,7 +204,10 @@ fn local(uri: &str, path: &str) -> Result<(Arc<dyn FileSystem>, String)> {
             std::env::current_dir().map_err(|e| Error::os_nopath("getcwd", e).with_path(path))?;
         cwd.join(path).to_string_lossy().into_owned()
     };
-    let fs: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new()?);
+    let io = EngineOptions::from_env()?;
+    let fs = cached(FsKey::Local { io }, || {
+        Ok(Arc::new(LocalFileSystem::new()?))
+    })?;
     let normalized = fs.normalize_path(&absolute)?;
     Ok((fs, normalized))
 }
@@ -152,6 +230,20 @@ mod tests {
         let (fs, p) = filesystem_from_uri("rel/x", &o).unwrap();
         assert_eq!(fs.type_name(), "local");
         assert!(p.starts_with('/') && p.ends_with("/rel/x"), "{p}");
+    }
+
+    #[test]
+    fn one_filesystem_serves_every_path_of_a_scheme() {
+        let o = UriOptions::default();
+        let (a, _) = filesystem_from_uri("/tmp/a", &o).unwrap();
+        let (b, _) = filesystem_from_uri("file:///tmp/b", &o).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let (m1, _) = filesystem_from_uri("mock://x", &o).unwrap();
+        let (m2, _) = filesystem_from_uri("mock://x", &o).unwrap();
+        assert!(
+            !Arc::ptr_eq(&m1, &m2),
+            "each mock:// is a new, empty file system"
+        );
     }
 
     #[test]

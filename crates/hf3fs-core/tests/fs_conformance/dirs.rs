@@ -2,6 +2,7 @@
 //! moves and copies.
 
 use hf3fs_core::fs::{FileSelector, FileSystem, FileSystemExt, FileType};
+use hf3fs_core::CancelToken;
 
 use super::{at, expect_errno, make_tree};
 
@@ -54,55 +55,72 @@ pub(crate) fn create_dir_existing(fs: &dyn FileSystem, root: &str) {
 
 pub(crate) fn delete_dir_removes_tree(fs: &dyn FileSystem, root: &str) {
     make_tree(fs, root, &["d/e/f/", "d/e/g", "d/h", "keep/k"]);
-    fs.delete_dir(&at(root, "d")).unwrap();
+    fs.delete_dir(&at(root, "d"), &CancelToken::never())
+        .unwrap();
     for gone in ["d", "d/e", "d/e/g", "d/h"] {
         assert_eq!(file_type(fs, &at(root, gone)), FileType::NotFound, "{gone}");
     }
     assert_eq!(names(fs, root), ["keep"]);
     // An empty directory goes too.
     fs.create_dir(&at(root, "empty"), false).unwrap();
-    fs.delete_dir(&at(root, "empty")).unwrap();
+    fs.delete_dir(&at(root, "empty"), &CancelToken::never())
+        .unwrap();
     assert_eq!(names(fs, root), ["keep"]);
 }
 
 pub(crate) fn delete_dir_errors(fs: &dyn FileSystem, root: &str) {
     make_tree(fs, root, &["f"]);
-    let err = expect_errno(fs.delete_dir(&at(root, "missing")), libc::ENOENT);
+    let err = expect_errno(
+        fs.delete_dir(&at(root, "missing"), &CancelToken::never()),
+        libc::ENOENT,
+    );
     assert!(err.to_string().contains("missing"), "{err}");
-    expect_errno(fs.delete_dir(&at(root, "f")), libc::ENOTDIR);
+    expect_errno(
+        fs.delete_dir(&at(root, "f"), &CancelToken::never()),
+        libc::ENOTDIR,
+    );
     assert_eq!(file_type(fs, &at(root, "f")), FileType::File);
 }
 
 pub(crate) fn delete_dir_contents_keeps_dir(fs: &dyn FileSystem, root: &str) {
     make_tree(fs, root, &["d/a", "d/b/c", "d/b/e/", "other/o"]);
     let d = at(root, "d");
-    fs.delete_dir_contents(&d, false).unwrap();
+    fs.delete_dir_contents(&d, false, &CancelToken::never())
+        .unwrap();
     assert_eq!(file_type(fs, &d), FileType::Directory);
     assert!(names(fs, &d).is_empty());
     assert_eq!(fs.read_all(&at(root, "other/o")).unwrap(), "other/o");
     // An empty directory is fine, with either flag.
-    fs.delete_dir_contents(&d, false).unwrap();
-    fs.delete_dir_contents(&format!("{d}/"), true).unwrap();
+    fs.delete_dir_contents(&d, false, &CancelToken::never())
+        .unwrap();
+    fs.delete_dir_contents(&format!("{d}/"), true, &CancelToken::never())
+        .unwrap();
     assert_eq!(file_type(fs, &d), FileType::Directory);
 }
 
 pub(crate) fn delete_dir_contents_errors(fs: &dyn FileSystem, root: &str) {
     make_tree(fs, root, &["f", "d/x"]);
     let missing = at(root, "missing");
-    let err = expect_errno(fs.delete_dir_contents(&missing, false), libc::ENOENT);
+    let err = expect_errno(
+        fs.delete_dir_contents(&missing, false, &CancelToken::never()),
+        libc::ENOENT,
+    );
     assert!(err.to_string().contains(&missing), "{err}");
-    fs.delete_dir_contents(&missing, true).unwrap();
+    fs.delete_dir_contents(&missing, true, &CancelToken::never())
+        .unwrap();
     assert_eq!(file_type(fs, &missing), FileType::NotFound);
     for missing_dir_ok in [false, true] {
         expect_errno(
-            fs.delete_dir_contents(&at(root, "f"), missing_dir_ok),
+            fs.delete_dir_contents(&at(root, "f"), missing_dir_ok, &CancelToken::never()),
             libc::ENOTDIR,
         );
     }
     // The root is refused, however it is spelled (the local root is `/`).
     for spelling in ["", "/", "//"] {
         for missing_dir_ok in [false, true] {
-            assert!(fs.delete_dir_contents(spelling, missing_dir_ok).is_err());
+            assert!(fs
+                .delete_dir_contents(spelling, missing_dir_ok, &CancelToken::never())
+                .is_err());
         }
     }
     assert_eq!(fs.read_all(&at(root, "f")).unwrap(), "f");
@@ -113,16 +131,19 @@ pub(crate) fn delete_root_dir_contents(fs: &dyn FileSystem, root: &str) {
     make_tree(fs, root, &["f", "d/e/g", "d/h/"]);
     if fs.type_name() == "local" {
         // Clearing a whole machine is refused, and nothing is touched.
-        let err = expect_errno(fs.delete_root_dir_contents(), libc::ENOTSUP);
+        let err = expect_errno(
+            fs.delete_root_dir_contents(&CancelToken::never()),
+            libc::ENOTSUP,
+        );
         assert!(err.to_string().contains("local"), "{err}");
         assert_eq!(names(fs, root), ["d", "f"]);
         return;
     }
-    fs.delete_root_dir_contents().unwrap();
+    fs.delete_root_dir_contents(&CancelToken::never()).unwrap();
     assert!(names(fs, root).is_empty());
     assert!(fs.get_file_info(root).unwrap().is_dir());
     // Clearing an empty root is fine, and the root stays usable.
-    fs.delete_root_dir_contents().unwrap();
+    fs.delete_root_dir_contents(&CancelToken::never()).unwrap();
     fs.write_all(&at(root, "again"), b"x").unwrap();
     assert_eq!(names(fs, root), ["again"]);
 }

@@ -1,0 +1,525 @@
+//! The process's read scheduler (in the spirit of lance-io's
+//! `ScanScheduler`): callers submit read requests — a file, byte ranges, a
+//! buffer to fill, a priority — and get a completion; many requests from
+//! many files are in flight at once.
+//!
+//! - **Lanes.** A file's [`IoClass`] picks its lane. On a local file a
+//!   request runs as one batched `read_many_into` (the IO engine spreads it
+//!   over its threads); on remote storage every range is its own round trip.
+//!   Each lane has its own limit on what runs at once
+//!   ([`RuntimeSettings`](crate::runtime::RuntimeSettings): a few for local
+//!   disks, 64 for stores), and the runtime's request threads run them.
+//! - **Priority.** Queued work runs lowest `priority` first (a reader passes
+//!   the consumer's order), ties in submission order, so prefetch far ahead
+//!   never starves the piece the consumer waits for.
+//! - **Bytes in flight** are bounded per submitter by a
+//!   [`ByteBudget`](crate::runtime::budget::ByteBudget): the submitter
+//!   reserves a request's bytes before submitting and the
+//!   [`Reservation`](crate::runtime::budget::Reservation) travels with the
+//!   buffer until the consumer drops it. Budgets are per submitter on
+//!   purpose: one shared budget would let a reader whose consumer is busy
+//!   elsewhere hold every byte while another reader's consumer waits.
+//! - **Cancellation.** Work not started when the request's token fires is
+//!   skipped; the completion then carries [`Error::Cancelled`].
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use super::{to_usize, IoFuture, RandomAccessFile, ReadRange};
+use crate::cancel::CancelToken;
+use crate::error::{Error, Result};
+use crate::runtime::retry::with_retries;
+use crate::runtime::{self, ElasticPool, Executor, RuntimeSettings, Task};
+
+/// Where a file's bytes come from, which decides how its reads are issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoClass {
+    /// Local files and mounts: a request's ranges are one batched call.
+    Local,
+    /// Remote storage: each range is a round trip of its own.
+    Remote,
+}
+
+impl IoClass {
+    fn lane(self) -> usize {
+        match self {
+            IoClass::Local => 0,
+            IoClass::Remote => 1,
+        }
+    }
+}
+
+/// One read request: fill `buffer` with `ranges` of `file`, laid out back to
+/// back in range order.
+pub struct ReadRequest<B> {
+    pub file: Arc<dyn RandomAccessFile>,
+    pub ranges: Vec<ReadRange>,
+    /// At least the ranges' total length; returned in the completion.
+    pub buffer: B,
+    /// Lower runs first.
+    pub priority: u64,
+    /// Skips the work not yet started once it fires.
+    pub cancel: CancelToken,
+    /// Times a transient error (`EINTR`, `EAGAIN`, `EIO`) is retried.
+    pub retries: u32,
+}
+
+/// A finished request: the buffer back, and each range's byte count (short
+/// only at the end of the file).
+#[derive(Debug)]
+pub struct ReadDone<B> {
+    pub buffer: B,
+    pub counts: Vec<usize>,
+}
+
+/// How many requests the scheduler runs and holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedulerStats {
+    /// Units running now (local, remote).
+    pub running: [usize; 2],
+    /// Units waiting for a slot.
+    pub queued: usize,
+    /// The most units that ran at once (local, remote).
+    pub peak_running: [usize; 2],
+}
+
+type Done<B> = Box<dyn FnOnce(Result<ReadDone<B>>) + Send>;
+
+/// A request while its units run. Units write disjoint parts of the buffer
+/// through `base`; the buffer itself is touched again only by the unit that
+/// finishes last, which takes it out.
+struct Batch<B> {
+    file: Arc<dyn RandomAccessFile>,
+    ranges: Vec<ReadRange>,
+    /// Where each range starts in the buffer.
+    starts: Vec<usize>,
+    base: *mut u8,
+    buffer: Mutex<Option<B>>,
+    counts: Vec<AtomicUsize>,
+    error: Mutex<Option<Error>>,
+    remaining: AtomicUsize,
+    done: Mutex<Option<Done<B>>>,
+    cancel: CancelToken,
+    retries: u32,
+}
+
+// SAFETY: `base` points into the heap memory of the buffer the batch owns;
+// units only write disjoint ranges of it (each range once), and the buffer
+// is taken out only after every unit has finished (`remaining` reaches 0
+// with AcqRel ordering), so sharing the batch between threads is sound.
+unsafe impl<B: Send> Send for Batch<B> {}
+// SAFETY: as above; every other field is Sync.
+unsafe impl<B: Send> Sync for Batch<B> {}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section is a single assignment or take.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<B: AsMut<[u8]> + Send + 'static> Batch<B> {
+    /// Run ranges `units` of the request.
+    fn run(&self, units: std::ops::Range<usize>) {
+        if lock(&self.error).is_none() {
+            if let Err(e) = self.cancel.check("read") {
+                self.fail(e);
+            } else {
+                let result = with_retries(self.retries, || {
+                    let mut requests: Vec<(u64, &mut [u8])> = units
+                        .clone()
+                        .map(|i| {
+                            let len = self.ranges[i].length as usize;
+                            // SAFETY: range i owns buffer bytes
+                            // starts[i]..starts[i] + len (prefix sums of the
+                            // lengths, checked to fit when submitted); no
+                            // other unit writes them, and nothing reads them
+                            // until every unit is done.
+                            let slice = unsafe {
+                                std::slice::from_raw_parts_mut(self.base.add(self.starts[i]), len)
+                            };
+                            (self.ranges[i].offset, slice)
+                        })
+                        .collect();
+                    self.file.read_many_into(&mut requests)
+                });
+                match result {
+                    Ok(counts) => {
+                        for (i, n) in units.clone().zip(counts) {
+                            self.counts[i].store(n, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => self.fail(e),
+                }
+            }
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish();
+        }
+    }
+
+    fn fail(&self, e: Error) {
+        lock(&self.error).get_or_insert(e);
+    }
+
+    fn finish(&self) {
+        let Some(done) = lock(&self.done).take() else {
+            return;
+        };
+        let result = match lock(&self.error).take() {
+            Some(e) => Err(e),
+            None => match lock(&self.buffer).take() {
+                Some(buffer) => Ok(ReadDone {
+                    buffer,
+                    counts: self
+                        .counts
+                        .iter()
+                        .map(|c| c.load(Ordering::Relaxed))
+                        .collect(),
+                }),
+                None => Err(Error::InvalidArgument(
+                    "read request finished twice".to_string(),
+                )),
+            },
+        };
+        done(result);
+    }
+}
+
+struct Unit {
+    priority: u64,
+    seq: u64,
+    run: Task,
+}
+
+impl PartialEq for Unit {
+    fn eq(&self, other: &Self) -> bool {
+        (self.priority, self.seq) == (other.priority, other.seq)
+    }
+}
+impl Eq for Unit {}
+impl PartialOrd for Unit {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Unit {
+    // BinaryHeap pops the greatest: the lowest (priority, seq) is greatest.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        (other.priority, other.seq).cmp(&(self.priority, self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Lane {
+    queue: BinaryHeap<Unit>,
+    running: usize,
+    peak: usize,
+}
+
+struct State {
+    generation: u64,
+    settings: RuntimeSettings,
+    lanes: Mutex<[Lane; 2]>,
+    seq: AtomicU64,
+    /// Runs the units: one thread per unit running, so as large as both
+    /// lanes' limits together.
+    pool: ElasticPool,
+}
+
+impl State {
+    fn limit(&self, lane: usize) -> usize {
+        match lane {
+            0 => self.settings.local_requests,
+            _ => self.settings.remote_requests,
+        }
+    }
+}
+
+/// The process's scheduler; see the module docs. A handle: every value
+/// talks to the same queues, made on first use and again in a forked child.
+#[derive(Clone)]
+pub struct Scheduler {
+    state: Arc<State>,
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("settings", &self.state.settings)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+static STATE: Mutex<Option<Arc<State>>> = Mutex::new(None);
+
+impl Scheduler {
+    /// The process's scheduler (an error only when a setting is invalid).
+    pub fn get() -> Result<Scheduler> {
+        let generation = crate::fork::generation();
+        let mut slot = lock(&STATE);
+        if let Some(s) = slot.as_ref().filter(|s| s.generation == generation) {
+            return Ok(Scheduler { state: s.clone() });
+        }
+        // Inherited through fork(): the parent's queued work is not ours.
+        if let Some(stale) = slot.take() {
+            std::mem::forget(stale);
+        }
+        let state = Scheduler::with_settings(runtime::settings()?).state;
+        Ok(Scheduler {
+            state: slot.insert(state).clone(),
+        })
+    }
+
+    /// A scheduler of its own with `settings` and its own threads (tests,
+    /// and callers that must not share the process's limits).
+    pub fn with_settings(settings: RuntimeSettings) -> Scheduler {
+        Scheduler {
+            state: Arc::new(State {
+                generation: crate::fork::generation(),
+                settings,
+                lanes: Mutex::new([Lane::default(), Lane::default()]),
+                seq: AtomicU64::new(0),
+                pool: ElasticPool::new(
+                    "hf3fs-req",
+                    settings.local_requests + settings.remote_requests,
+                ),
+            }),
+        }
+    }
+
+    /// Request threads running now.
+    pub fn threads(&self) -> usize {
+        self.state.pool.threads()
+    }
+
+    /// The most request threads it runs.
+    pub fn max_threads(&self) -> usize {
+        self.state.pool.max_threads()
+    }
+
+    /// The limits in use.
+    pub fn settings(&self) -> RuntimeSettings {
+        self.state.settings
+    }
+
+    /// What runs and waits now.
+    pub fn stats(&self) -> SchedulerStats {
+        let lanes = lock(&self.state.lanes);
+        SchedulerStats {
+            running: [lanes[0].running, lanes[1].running],
+            queued: lanes[0].queue.len() + lanes[1].queue.len(),
+            peak_running: [lanes[0].peak, lanes[1].peak],
+        }
+    }
+
+    /// Submit `request`; `done` gets the completion, on a request thread
+    /// (or on the calling thread when the request is invalid or empty).
+    pub fn submit<B>(
+        &self,
+        request: ReadRequest<B>,
+        done: impl FnOnce(Result<ReadDone<B>>) + Send + 'static,
+    ) where
+        B: AsMut<[u8]> + Send + 'static,
+    {
+        let ReadRequest {
+            file,
+            ranges,
+            mut buffer,
+            priority,
+            cancel,
+            retries,
+        } = request;
+        let mut starts = Vec::with_capacity(ranges.len());
+        let mut total = 0usize;
+        for r in &ranges {
+            starts.push(total);
+            match to_usize(r.length, file.path()) {
+                Ok(len) => total = total.saturating_add(len),
+                Err(e) => return done(Err(e)),
+            }
+        }
+        let (base, capacity) = {
+            let slice = buffer.as_mut();
+            (slice.as_mut_ptr(), slice.len())
+        };
+        if total > capacity {
+            return done(Err(Error::InvalidArgument(format!(
+                "{}: a read of {total} bytes into a buffer of {capacity}",
+                file.path()
+            ))));
+        }
+        let class = file.io_class();
+        let units: Vec<std::ops::Range<usize>> = match class {
+            _ if ranges.is_empty() => Vec::new(),
+            IoClass::Local => std::iter::once(0..ranges.len()).collect(),
+            IoClass::Remote => (0..ranges.len()).map(|i| i..i + 1).collect(),
+        };
+        let batch = Arc::new(Batch {
+            counts: ranges.iter().map(|_| AtomicUsize::new(0)).collect(),
+            file,
+            ranges,
+            starts,
+            base,
+            buffer: Mutex::new(Some(buffer)),
+            error: Mutex::new(None),
+            remaining: AtomicUsize::new(units.len()),
+            done: Mutex::new(Some(Box::new(done))),
+            cancel,
+            retries,
+        });
+        if units.is_empty() {
+            batch.finish();
+            return;
+        }
+        let lane = class.lane();
+        let start = {
+            let mut lanes = lock(&self.state.lanes);
+            for unit in units {
+                let b = batch.clone();
+                lanes[lane].queue.push(Unit {
+                    priority,
+                    seq: self.state.seq.fetch_add(1, Ordering::Relaxed),
+                    run: Box::new(move || b.run(unit)),
+                });
+            }
+            let l = &mut lanes[lane];
+            let free = self.state.limit(lane).saturating_sub(l.running);
+            let start = free.min(l.queue.len());
+            l.running += start;
+            l.peak = l.peak.max(l.running);
+            start
+        };
+        for _ in 0..start {
+            let state = self.state.clone();
+            self.state.pool.spawn(Box::new(move || drain(&state, lane)));
+        }
+    }
+
+    /// [`Scheduler::submit`] with the completion as a future.
+    pub fn read<B>(&self, request: ReadRequest<B>) -> IoFuture<ReadDone<B>>
+    where
+        B: AsMut<[u8]> + Send + 'static,
+    {
+        let (future, promise) = IoFuture::pending("read");
+        self.submit(request, move |r| promise.complete(r));
+        future
+    }
+}
+
+/// A request thread's loop: run the lane's best unit until none is queued.
+fn drain(state: &State, lane: usize) {
+    loop {
+        let unit = {
+            let mut lanes = lock(&state.lanes);
+            match lanes[lane].queue.pop() {
+                Some(u) => u,
+                None => {
+                    lanes[lane].running -= 1;
+                    return;
+                }
+            }
+        };
+        // A panicking read must not strand the lane's slot; the batch's
+        // completion still fires from its `done` (dropped with the unit).
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(unit.run));
+    }
+}
+
+/// Read `ranges` of `file` into one new buffer through the scheduler; the
+/// future holds the bytes up to the first short range (the end of the file).
+pub fn read_contiguous(
+    file: Arc<dyn RandomAccessFile>,
+    ranges: Vec<ReadRange>,
+    priority: u64,
+    cancel: CancelToken,
+) -> Result<IoFuture<Bytes>> {
+    let total: u64 = ranges.iter().map(|r| r.length).sum();
+    let buffer = vec![0u8; to_usize(total, file.path())?];
+    let (future, promise) = IoFuture::pending("read");
+    let lengths: Vec<u64> = ranges.iter().map(|r| r.length).collect();
+    Scheduler::get()?.submit(
+        ReadRequest {
+            file,
+            ranges,
+            buffer,
+            priority,
+            cancel,
+            retries: 0,
+        },
+        move |result| {
+            promise.complete(result.map(|ReadDone { mut buffer, counts }| {
+                // Bytes up to the first short part are valid (short only at EOF).
+                let mut valid = 0;
+                for (len, n) in lengths.iter().zip(counts) {
+                    valid += n;
+                    if (n as u64) < *len {
+                        break;
+                    }
+                }
+                buffer.truncate(valid);
+                Bytes::from(buffer)
+            }))
+        },
+    );
+    Ok(future)
+}
+
+/// Read each of `ranges` of `file` into its own buffer, through the
+/// scheduler (all in flight at once on remote storage, one batched call on
+/// local files). `priority` 0 puts it ahead of any prefetch.
+pub fn read_ranges_async(
+    file: Arc<dyn RandomAccessFile>,
+    ranges: Vec<ReadRange>,
+    priority: u64,
+    cancel: CancelToken,
+) -> Result<IoFuture<Vec<Bytes>>> {
+    let total: u64 = ranges.iter().map(|r| r.length).sum();
+    let buffer = vec![0u8; to_usize(total, file.path())?];
+    let lengths: Vec<u64> = ranges.iter().map(|r| r.length).collect();
+    let (future, promise) = IoFuture::pending("read_many");
+    Scheduler::get()?.submit(
+        ReadRequest {
+            file,
+            ranges,
+            buffer,
+            priority,
+            cancel,
+            retries: 0,
+        },
+        move |result| {
+            promise.complete(result.map(|done| {
+                let data = Bytes::from(done.buffer);
+                let mut at = 0usize;
+                lengths
+                    .iter()
+                    .zip(done.counts)
+                    .map(|(len, n)| {
+                        let part = data.slice(at..at + n);
+                        at += *len as usize;
+                        part
+                    })
+                    .collect()
+            }))
+        },
+    );
+    Ok(future)
+}
+
+/// [`read_ranges_async`] for a caller that waits now; gives up when
+/// `cancel` fires (the reads not yet started are skipped).
+pub fn read_ranges(
+    file: &Arc<dyn RandomAccessFile>,
+    ranges: &[ReadRange],
+    cancel: &CancelToken,
+) -> Result<Vec<Bytes>> {
+    read_ranges_async(file.clone(), ranges.to_vec(), 0, cancel.clone())?.wait_with(cancel)
+}
+
+#[cfg(test)]
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -272,3 +272,15 @@ def test_reads_through_the_scheduler_match_direct_reads(tmp_path, latency):
     ranges = [(0, 10), (49_990, 100), (1234, 0), (20_000, 5000), (60_000, 5)]
     got = f.read_many(ranges)
     assert got == [data[o : o + n] for o, n in ranges]
+
+
+def test_slow_metadata_latency_is_checked_and_counted_apart_from_reads(tmp_path):
+    with pytest.raises(ValueError, match="metadata_latency"):
+        FileSystem.slow(FileSystem.local(), latency=0.0, metadata_latency=-1.0)
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 100)
+    slow = FileSystem.slow(FileSystem.local(), latency=0.0, metadata_latency=0.0)
+    f = slow.open_input_file(str(path))
+    assert f.read_many([(0, 10), (50, 10)]) == [b"x" * 10] * 2
+    stats = slow.stats()
+    assert (stats["metadata_requests"], stats["read_requests"]) == (1, 2), stats

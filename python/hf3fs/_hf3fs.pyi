@@ -204,7 +204,12 @@ class FileSystem:
     def subtree(base: str, fs: FileSystem) -> FileSystem: ...
     @staticmethod
     def slow(
-        fs: FileSystem, *, latency: float, seed: int = 0, bandwidth: float | None = None
+        fs: FileSystem,
+        *,
+        latency: float,
+        seed: int = 0,
+        bandwidth: float | None = None,
+        metadata_latency: float | None = None,
     ) -> FileSystem: ...
     def stats(self) -> dict[str, int]: ...
     def reset_stats(self) -> None: ...

@@ -209,7 +209,9 @@ class _ParquetDatasetImpl:
         :class:`ArrowBatch` (``pyarrow.record_batch(b)``,
         ``polars.from_arrow(b)``); or a dict of tensors.
     prefetch_bytes : int
-        Bytes of read buffers and decoded data in flight per reader.
+        Bytes of read buffers and decoded data in flight per reader; the
+        reads of up to 32 row-group pieces within it are issued at once, so
+        remote storage's latency is hidden by depth.
     numa : int
         NUMA node of the read buffers (-1: no binding).
     cache_options : hf3fs.fs.CacheOptions, optional
@@ -222,8 +224,8 @@ class _ParquetDatasetImpl:
         Read every path from this file system (for example one with
         injected latency).
     num_threads : int, optional
-        Decode threads per reader (default: the cores available, divided
-        among DataLoader workers).
+        Pieces one reader decodes at once, on the process's decode pool
+        (default: the cores available, divided among DataLoader workers).
     progress : bool, optional
         Show progress bars (footers read while opening, rows while iterating
         in this process): True always, False never, None when a terminal or

@@ -7,7 +7,7 @@
 //! decode pool, and its result waits in the piece's slot until the consumer,
 //! which takes slots in plan order, comes to it.
 
-use std::collections::VecDeque;
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
@@ -176,7 +176,7 @@ impl PieceContext {
                 retries: DEFAULT_IO_RETRIES,
             };
             scheduler.submit(request, move |read| {
-                ctx.on_read(planned, handle, reservation, read, promise)
+                ctx.on_read(planned, handle, reservation, priority, read, promise)
             });
         }));
         slot
@@ -189,6 +189,7 @@ impl PieceContext {
         planned: Planned,
         handle: Arc<dyn RandomAccessFile>,
         reservation: Reservation,
+        priority: u64,
         read: hf3fs_core::Result<ReadDone<Slab>>,
         promise: Promise<Result<Decoded>>,
     ) {
@@ -220,17 +221,20 @@ impl PieceContext {
             s.bytes_read += planned.slab_bytes();
         }
         let decode = self.decode.clone();
-        decode.spawn(Box::new(move || {
-            let result = self
-                .stop
-                .check("decode")
-                .map_err(|e| Error::io(&file_display(&self.scan, &planned.segment), None, e));
-            let result = result.and_then(|()| self.decode(planned, &*handle, done.buffer));
-            promise.complete(Ok(result.map(|batches| Decoded {
-                batches,
-                _reservation: reservation,
-            })))
-        }));
+        decode.spawn(
+            priority,
+            Box::new(move || {
+                let result = self
+                    .stop
+                    .check("decode")
+                    .map_err(|e| Error::io(&file_display(&self.scan, &planned.segment), None, e));
+                let result = result.and_then(|()| self.decode(planned, &*handle, done.buffer));
+                promise.complete(Ok(result.map(|batches| Decoded {
+                    batches,
+                    _reservation: reservation,
+                })))
+            }),
+        );
     }
 
     /// Push the slab to the piece's decoder and decode it.
@@ -336,29 +340,61 @@ fn file_display(scan: &Scan, segment: &Segment) -> String {
 }
 
 /// Runs one reader's decodes on the runtime's decode pool, at most `limit`
-/// at a time, in the order they were queued (DataLoader workers share the
-/// cores, so each reader decodes with its share).
+/// at a time (DataLoader workers share the cores, so each reader decodes
+/// with its share), the piece the consumer needs first first: reads
+/// complete in any order, and a piece far ahead must not hold up the next.
 pub(crate) struct DecodeQueue {
     limit: usize,
-    state: Mutex<(usize, VecDeque<Task>)>,
+    state: Mutex<DecodeState>,
+}
+
+struct DecodeState {
+    running: usize,
+    queued: BinaryHeap<Queued>,
+}
+
+struct Queued {
+    priority: u64,
+    task: Task,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.priority == other.priority
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    // BinaryHeap pops the greatest: the lowest priority is greatest.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.priority.cmp(&self.priority)
+    }
 }
 
 impl DecodeQueue {
     pub fn new(limit: usize) -> Arc<DecodeQueue> {
         Arc::new(DecodeQueue {
             limit: limit.max(1),
-            state: Mutex::new((0, VecDeque::new())),
+            state: Mutex::new(DecodeState {
+                running: 0,
+                queued: BinaryHeap::new(),
+            }),
         })
     }
 
-    fn spawn(self: &Arc<Self>, task: Task) {
+    fn spawn(self: &Arc<Self>, priority: u64, task: Task) {
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if state.0 >= self.limit {
-                state.1.push_back(task);
+            if state.running >= self.limit {
+                state.queued.push(Queued { priority, task });
                 return;
             }
-            state.0 += 1;
+            state.running += 1;
         }
         self.run(task);
     }
@@ -372,10 +408,10 @@ impl DecodeQueue {
                 // promise, dropped with the task, reports the failure.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
                 let mut state = queue.state.lock().unwrap_or_else(|p| p.into_inner());
-                match state.1.pop_front() {
-                    Some(next) => task = next,
+                match state.queued.pop() {
+                    Some(next) => task = next.task,
                     None => {
-                        state.0 -= 1;
+                        state.running -= 1;
                         return;
                     }
                 }

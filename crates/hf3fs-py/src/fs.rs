@@ -143,19 +143,28 @@ impl PyFileSystem {
 
     /// ``fs`` with ``latency`` seconds added to every request (seeded jitter)
     /// and, with ``bandwidth`` (bytes/s), the transfer time of each read.
+    /// ``metadata_latency`` sets another latency for the calls that are not
+    /// reads (info, listing, open, ...); ``0`` injects latency per read call only.
     #[staticmethod]
-    #[pyo3(signature = (fs, *, latency, seed=0, bandwidth=None))]
+    #[pyo3(signature = (fs, *, latency, seed=0, bandwidth=None, metadata_latency=None))]
     fn slow(
         fs: &Bound<'_, PyFileSystem>,
         latency: f64,
         seed: u64,
         bandwidth: Option<f64>,
+        metadata_latency: Option<f64>,
     ) -> PyResult<PyFileSystem> {
-        let latency = Duration::try_from_secs_f64(latency).map_err(|_| {
-            PyValueError::new_err(format!(
-                "slow: latency must be a non-negative number of seconds, got {latency}"
-            ))
-        })?;
+        let seconds = |name: &str, value: f64| {
+            Duration::try_from_secs_f64(value).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "slow: {name} must be a non-negative number of seconds, got {value}"
+                ))
+            })
+        };
+        let latency = seconds("latency", latency)?;
+        let metadata_latency = metadata_latency
+            .map(|m| seconds("metadata_latency", m))
+            .transpose()?;
         let inner = fs.get().inner.clone();
         let slow = match bandwidth {
             Some(bw) if !(bw > 0.0 && bw.is_finite()) => {
@@ -165,6 +174,10 @@ impl PyFileSystem {
             }
             Some(bw) => SlowFileSystem::with_bandwidth(inner, latency, seed, bw),
             None => SlowFileSystem::new(inner, latency, seed),
+        };
+        let slow = match metadata_latency {
+            Some(m) => slow.with_metadata_latency(m),
+            None => slow,
         };
         Ok(PyFileSystem {
             slow_stats: Some(slow.stats()),

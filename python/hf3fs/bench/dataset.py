@@ -33,7 +33,8 @@ the Parquet footers. Modes:
   before each timed run -- best effort: the kernel may keep pages; the
   ``cached`` column shows the fraction resident when each run started;
 * ``latency``: page cache warm, but every read call goes through a file
-  system that sleeps ``--latency-ms`` first: ``FileSystem.slow`` for hf3fs,
+  system that sleeps ``--latency-ms`` first (listing, info and open do not
+  sleep, for any reader): ``FileSystem.slow(metadata_latency=0)`` for hf3fs,
   an fsspec file system (wrapped in ``pyarrow.fs.PyFileSystem`` for pyarrow,
   a registered ``slowfile://`` protocol for HF datasets); polars has no
   file-system hook for ``scan_parquet`` (n/a). A comma list (``2,20,100``)
@@ -341,7 +342,11 @@ class Child:
         if self.mode == "latency":
             from hf3fs.fs import FileSystem
 
-            kwargs["filesystem"] = FileSystem.slow(FileSystem.local(), latency=self.latency)
+            # Latency per read call, as the peers' slow fsspec file system
+            # injects it: listing, info and open are free for every reader.
+            kwargs["filesystem"] = FileSystem.slow(
+                FileSystem.local(), latency=self.latency, metadata_latency=0.0
+            )
 
         def batches():
             ds = ParquetDataset(

@@ -430,6 +430,34 @@ fn drain(state: &State, lane: usize) {
     }
 }
 
+/// Read `ranges` of `file` into a new buffer through the process's
+/// scheduler; the future holds `finish(buffer, range lengths, counts)`.
+fn read_owned<T: Send + 'static>(
+    op: &'static str,
+    file: Arc<dyn RandomAccessFile>,
+    ranges: Vec<ReadRange>,
+    priority: u64,
+    cancel: CancelToken,
+    finish: impl FnOnce(Vec<u8>, Vec<u64>, Vec<usize>) -> T + Send + 'static,
+) -> Result<IoFuture<T>> {
+    let total: u64 = ranges.iter().map(|r| r.length).sum();
+    let buffer = vec![0u8; to_usize(total, file.path())?];
+    let lengths: Vec<u64> = ranges.iter().map(|r| r.length).collect();
+    let (future, promise) = IoFuture::pending(op);
+    let request = ReadRequest {
+        file,
+        ranges,
+        buffer,
+        priority,
+        cancel,
+        retries: 0,
+    };
+    Scheduler::get()?.submit(request, move |result| {
+        promise.complete(result.map(|done| finish(done.buffer, lengths, done.counts)))
+    });
+    Ok(future)
+}
+
 /// Read `ranges` of `file` into one new buffer through the scheduler; the
 /// future holds the bytes up to the first short range (the end of the file).
 pub fn read_contiguous(
@@ -438,35 +466,25 @@ pub fn read_contiguous(
     priority: u64,
     cancel: CancelToken,
 ) -> Result<IoFuture<Bytes>> {
-    let total: u64 = ranges.iter().map(|r| r.length).sum();
-    let buffer = vec![0u8; to_usize(total, file.path())?];
-    let (future, promise) = IoFuture::pending("read");
-    let lengths: Vec<u64> = ranges.iter().map(|r| r.length).collect();
-    Scheduler::get()?.submit(
-        ReadRequest {
-            file,
-            ranges,
-            buffer,
-            priority,
-            cancel,
-            retries: 0,
-        },
-        move |result| {
-            promise.complete(result.map(|ReadDone { mut buffer, counts }| {
-                // Bytes up to the first short part are valid (short only at EOF).
-                let mut valid = 0;
-                for (len, n) in lengths.iter().zip(counts) {
-                    valid += n;
-                    if (n as u64) < *len {
-                        break;
-                    }
+    read_owned(
+        "read",
+        file,
+        ranges,
+        priority,
+        cancel,
+        |mut buffer, lengths, counts| {
+            // Bytes up to the first short part are valid (short only at EOF).
+            let mut valid = 0;
+            for (len, n) in lengths.iter().zip(counts) {
+                valid += n;
+                if (n as u64) < *len {
+                    break;
                 }
-                buffer.truncate(valid);
-                Bytes::from(buffer)
-            }))
+            }
+            buffer.truncate(valid);
+            Bytes::from(buffer)
         },
-    );
-    Ok(future)
+    )
 }
 
 /// Read each of `ranges` of `file` into its own buffer, through the
@@ -478,36 +496,26 @@ pub fn read_ranges_async(
     priority: u64,
     cancel: CancelToken,
 ) -> Result<IoFuture<Vec<Bytes>>> {
-    let total: u64 = ranges.iter().map(|r| r.length).sum();
-    let buffer = vec![0u8; to_usize(total, file.path())?];
-    let lengths: Vec<u64> = ranges.iter().map(|r| r.length).collect();
-    let (future, promise) = IoFuture::pending("read_many");
-    Scheduler::get()?.submit(
-        ReadRequest {
-            file,
-            ranges,
-            buffer,
-            priority,
-            cancel,
-            retries: 0,
+    read_owned(
+        "read_many",
+        file,
+        ranges,
+        priority,
+        cancel,
+        |buffer, lengths, counts| {
+            let data = Bytes::from(buffer);
+            let mut at = 0usize;
+            lengths
+                .iter()
+                .zip(counts)
+                .map(|(len, n)| {
+                    let part = data.slice(at..at + n);
+                    at += *len as usize;
+                    part
+                })
+                .collect()
         },
-        move |result| {
-            promise.complete(result.map(|done| {
-                let data = Bytes::from(done.buffer);
-                let mut at = 0usize;
-                lengths
-                    .iter()
-                    .zip(done.counts)
-                    .map(|(len, n)| {
-                        let part = data.slice(at..at + n);
-                        at += *len as usize;
-                        part
-                    })
-                    .collect()
-            }))
-        },
-    );
-    Ok(future)
+    )
 }
 
 /// [`read_ranges_async`] for a caller that waits now; gives up when

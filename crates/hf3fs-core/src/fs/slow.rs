@@ -130,6 +130,9 @@ impl Drop for InFlight<'_> {
 #[derive(Debug)]
 struct Delays {
     latencies: LatencyGenerator,
+    /// Latencies of the other calls (info, listing, open, ...).
+    metadata_latencies: LatencyGenerator,
+    seed: u64,
     /// Bytes per second one request transfers; `None` = unlimited.
     bandwidth: Option<f64>,
     stats: Arc<SlowStats>,
@@ -138,7 +141,7 @@ struct Delays {
 impl Delays {
     fn metadata_call(&self) {
         self.stats.metadata_requests.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(self.latencies.next_latency());
+        std::thread::sleep(self.metadata_latencies.next_latency());
     }
 
     /// Account for one read request that returned `len` bytes, and wait.
@@ -202,8 +205,29 @@ impl SlowFileSystem {
             inner,
             delays: Arc::new(Delays {
                 latencies: LatencyGenerator::new(average_latency, seed),
+                // Its own sequence, so reads jitter alike whatever else is called.
+                metadata_latencies: LatencyGenerator::new(average_latency, !seed),
+                seed,
                 bandwidth,
                 stats: Arc::new(SlowStats::default()),
+            }),
+        }
+    }
+
+    /// The same file system with `average` latency on the calls that are not
+    /// reads (info, listing, open, delete, ...), jittered from the same seed;
+    /// zero models a store whose metadata is free, as a latency injected per
+    /// read call does.
+    pub fn with_metadata_latency(self, average: Duration) -> Self {
+        let d = &self.delays;
+        SlowFileSystem {
+            inner: self.inner.clone(),
+            delays: Arc::new(Delays {
+                latencies: LatencyGenerator::new(d.latencies.average(), d.seed),
+                metadata_latencies: LatencyGenerator::new(average, !d.seed),
+                seed: d.seed,
+                bandwidth: d.bandwidth,
+                stats: d.stats.clone(),
             }),
         }
     }

@@ -141,7 +141,8 @@ impl Dataset {
         })
     }
 
-    /// The same dataset with `threads` decode threads per reader (0: one per core).
+    /// The same dataset with readers decoding `threads` pieces at once (0:
+    /// one per core).
     pub fn with_decode_threads(mut self, threads: usize) -> Dataset {
         self.options.decode_threads = threads;
         self

@@ -42,7 +42,8 @@ impl std::fmt::Debug for IndexProgress {
 pub struct IndexOptions {
     /// Bytes read from the end of each file before the footer length is known.
     pub footer_read_size: u64,
-    /// Footers read at once.
+    /// Footers read at once (at most the runtime's file system pool,
+    /// [`hf3fs_core::runtime::DEFAULT_IO_THREADS`] threads).
     pub threads: usize,
     /// Reports footers read, for a progress bar over many files.
     pub progress: Option<IndexProgress>,
@@ -80,7 +81,7 @@ impl IndexedFile {
 
     /// Open the file for reading.
     pub fn open(&self) -> Result<Arc<dyn RandomAccessFile>> {
-        with_retries(DEFAULT_IO_RETRIES, || {
+        with_retries(DEFAULT_IO_RETRIES, &CancelToken::never(), || {
             self.source.fs.open_input_file(&self.source.path)
         })
         .map_err(|e| Error::io(self.display(), None, e))
@@ -207,7 +208,7 @@ fn index_file(
     cancel: &CancelToken,
 ) -> Result<IndexedFile> {
     check(cancel)?;
-    let handle = with_retries(DEFAULT_IO_RETRIES, || {
+    let handle = with_retries(DEFAULT_IO_RETRIES, cancel, || {
         source.fs.open_input_file(&source.path)
     })
     .map_err(|e| Error::io(&source.display, None, e))?;
@@ -223,7 +224,7 @@ fn index_file(
     let read = |range: &std::ops::Range<u64>| -> Result<Bytes> {
         check(cancel)?;
         let len = range.end.saturating_sub(range.start);
-        let bytes = with_retries(DEFAULT_IO_RETRIES, || {
+        let bytes = with_retries(DEFAULT_IO_RETRIES, cancel, || {
             handle.read_bytes_at(range.start, len as usize)
         })
         .map_err(|e| Error::io(&source.display, Some(range.start), e))?;

@@ -4,8 +4,10 @@
 //!
 //! index (footers) → scan (projection, filter) → plan (spans per rank and
 //! worker) → pipeline (IO plan, slabs, scheduled reads, push decoder) →
-//! reader (pieces in order, batches). Every thread is the process runtime's
-//! (hf3fs-core `runtime`); a dataset or reader owns none.
+//! reader (pieces in order, batches). IO and decoding run on the process
+//! runtime's pools (hf3fs-core `runtime`); a dataset or reader owns no
+//! thread (the filter pre-scan at open spreads over scoped threads that end
+//! before it returns).
 
 pub mod dataset;
 pub mod error;

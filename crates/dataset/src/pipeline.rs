@@ -293,10 +293,19 @@ impl OpenFile {
         });
         let (opening, source, stop) = (slot.clone(), file.source.clone(), stop.clone());
         io_executor().spawn(Box::new(move || {
-            let opened = stop.check("open").and_then(|()| {
-                with_retries(DEFAULT_IO_RETRIES, || {
-                    source.fs.open_input_file(&source.path)
+            // A panic inside the backend must still answer the waiters.
+            let opened = no_panic(|| {
+                stop.check("open").and_then(|()| {
+                    with_retries(DEFAULT_IO_RETRIES, &stop, || {
+                        source.fs.open_input_file(&source.path)
+                    })
                 })
+            })
+            .unwrap_or_else(|panic| {
+                Err(hf3fs_core::Error::InvalidArgument(format!(
+                    "open {}: {panic}",
+                    source.display
+                )))
             });
             let waiters = {
                 let mut state = opening.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -18,7 +18,7 @@ use hf3fs_core::runtime::budget::ByteBudget;
 use hf3fs_core::CancelToken;
 
 use crate::error::{Error, Result};
-use crate::pipeline::{DecodeQueue, OpenFile, PieceContext, PieceSlot, Planned};
+use crate::pipeline::{DecodeQueue, Decoded, OpenFile, PieceContext, PieceSlot, Planned};
 use crate::plan::{window_permutation, Segment};
 use crate::scan::Scan;
 use crate::slab::SlabPool;
@@ -29,10 +29,10 @@ pub use crate::pipeline::ReaderStats;
 /// corpus (64–128 MiB each) ahead of the consumer, small next to host memory.
 pub const DEFAULT_PREFETCH_BYTES: u64 = 256 << 20;
 
-/// Most pieces a reader has in flight, whatever the budget allows. Each holds
-/// an open file and a slot; 32 pieces of a few MiB at 100 ms a request still
-/// carry ~1 GB/s, and 20 readers in one process stay far below the usual
-/// 1,024 file descriptors.
+/// Most pieces a reader has in flight, whatever the budget allows. Each may
+/// hold an open file; 32 pieces of a few MiB at 100 ms a request still carry
+/// ~1 GB/s, and 20 readers (32 + 8 files each) stay below the usual 1,024
+/// file descriptors.
 pub const MAX_PIECES_AHEAD: usize = 32;
 
 /// Open files a reader keeps between pieces: a span crosses few files at a
@@ -79,7 +79,6 @@ struct Pieces {
     /// Recently used files (open or being opened), by file index, most
     /// recent last.
     files: VecDeque<(usize, Arc<OpenFile>)>,
-    next_priority: u64,
 }
 
 impl Pieces {
@@ -125,8 +124,7 @@ impl Pieces {
                 Ok(slab) => slab,
                 Err(e) => return self.fail(e),
             };
-            let priority = self.next_priority;
-            self.next_priority += 1;
+            let priority = self.scheduler.ticket();
             let file = self.file(file_index);
             let slot =
                 self.ctx
@@ -207,7 +205,6 @@ impl BatchReader {
             planned: None,
             in_flight: VecDeque::new(),
             files: VecDeque::new(),
-            next_priority: 0,
         };
         pieces.top_up();
         Ok(BatchReader {
@@ -246,8 +243,12 @@ impl BatchReader {
             }
             Err(e) => return Err(Error::io("<reader>", None, e)),
         };
-        // Its reservation goes with it: the budget has room for the next.
-        let batches = decoded.batches;
+        // The piece's bytes leave the budget now, so the refill can use them.
+        let Decoded {
+            batches,
+            _reservation,
+        } = decoded;
+        drop(_reservation);
         self.pieces.top_up();
         Ok(Some(batches))
     }

@@ -21,6 +21,7 @@ use crate::index::{DatasetIndex, IndexedFile};
 use crate::parallel;
 use crate::plan::Segment;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
+use hf3fs_core::CancelToken;
 
 /// Rows per batch when reading filter columns: large enough that kernel
 /// overhead is amortised, small enough to stay in cache.
@@ -271,8 +272,10 @@ pub fn read_ranges(
             length: r.end - r.start,
         })
         .collect();
-    let bytes = with_retries(DEFAULT_IO_RETRIES, || handle.read_many(&requests))
-        .map_err(|e| Error::io(file.display(), ranges.first().map(|r| r.start), e))?;
+    let bytes = with_retries(DEFAULT_IO_RETRIES, &CancelToken::never(), || {
+        handle.read_many(&requests)
+    })
+    .map_err(|e| Error::io(file.display(), ranges.first().map(|r| r.start), e))?;
     for (r, b) in ranges.iter().zip(&bytes) {
         if (b.len() as u64) < r.end - r.start {
             return Err(Error::Footer {

@@ -64,7 +64,12 @@ where
     token.cancel();
     let raised = pending.lock().unwrap_or_else(|p| p.into_inner()).take();
     match outcome {
-        Ok(Ok(v)) => Ok(v),
+        // A signal the token caught was taken from Python's queue: raise it
+        // even when the call finished anyway, or that Ctrl-C would be lost.
+        Ok(Ok(v)) => match raised {
+            Some(signal) => Err(signal),
+            None => Ok(v),
+        },
         Ok(Err(e)) => match (raised, e.interrupted()) {
             (Some(signal), _) => Err(signal),
             (None, Some(op)) => Err(PyKeyboardInterrupt::new_err(format!("{op} interrupted"))),

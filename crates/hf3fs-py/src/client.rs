@@ -116,7 +116,9 @@ fn warn_unpinned(py: Python<'_>, mem: &IovMemory) -> PyResult<()> {
 ///     the kernel allows it. Default: ``$HF3FS_IO_ENGINE``, else the config
 ///     file's ``[io] engine``, else ``auto``.
 /// io_threads : int, optional
-///     IO threads per client (started on the first parallel batch). Default:
+///     IO threads one batch of this client may use; the threads are the
+///     process's (one pool for every client, started on the first parallel
+///     batch, grown to the largest count a client asks for). Default:
 ///     ``$HF3FS_IO_THREADS``, else ``[io] threads``, else one per CPU (2 to 16).
 /// io_queue_depth : int, optional
 ///     Requests each IO thread keeps in flight with io_uring. Default:
@@ -508,8 +510,8 @@ impl PyClient {
         recursive: bool,
     ) -> PyResult<()> {
         let path = path_arg("remove", path)?;
-        blocking(py, |interrupt| {
-            self.inner.remove(&path, dir_fd, recursive, interrupt)
+        blocking(py, |cancel| {
+            self.inner.remove(&path, dir_fd, recursive, cancel)
         })
     }
 
@@ -546,8 +548,8 @@ impl PyClient {
         recursive: bool,
     ) -> PyResult<()> {
         let path = path_arg("rmdir", path)?;
-        blocking(py, |interrupt| {
-            self.inner.rmdir(&path, dir_fd, recursive, interrupt)
+        blocking(py, |cancel| {
+            self.inner.rmdir(&path, dir_fd, recursive, cancel)
         })
     }
 
@@ -716,10 +718,10 @@ impl PyClient {
             }
         }
         let client = &self.inner;
-        let done = blocking(py, move |interrupt| {
+        let done = blocking(py, move |cancel| {
             // SAFETY: every request lies inside an iovec whose mapping `keep`
             // holds until the batch returns; Rust holds no references to it.
-            let r = unsafe { client.submit_batch(dir, &requests, interrupt) };
+            let r = unsafe { client.submit_batch(dir, &requests, cancel) };
             drop(keep);
             r
         })?;

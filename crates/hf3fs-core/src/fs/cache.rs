@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::{read_contiguous, IoContext, IoFuture, RandomAccessFile, ReadRange};
+use super::{read_contiguous, IoContext, IoFuture, RandomAccessFile, ReadRange, Scheduler};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
@@ -288,10 +288,11 @@ impl ReadRangeCache {
 
     /// Start reading a merged range: its parts (split at
     /// `max_request_size`) go to the scheduler together, so they run in
-    /// parallel; lower offsets first.
+    /// parallel, in the order the ranges were cached.
     fn start(&self, range: ReadRange) -> Result<IoFuture<Bytes>> {
         let parts = split_ranges(&[range], self.options.max_request_size);
-        read_contiguous(self.file.clone(), parts, range.offset, self.stop.clone())
+        let priority = Scheduler::get()?.ticket();
+        read_contiguous(self.file.clone(), parts, priority, self.stop.clone())
     }
 
     /// The entry holding `range`, started if lazy, with prefetching.

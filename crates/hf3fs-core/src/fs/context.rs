@@ -36,10 +36,6 @@ impl Executor for RuntimeIoPool {
     fn spawn(&self, task: runtime::Task) {
         runtime::io_executor().spawn(task)
     }
-
-    fn capacity(&self) -> usize {
-        runtime::io_executor().capacity()
-    }
 }
 
 impl Default for IoContext {

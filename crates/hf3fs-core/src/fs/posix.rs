@@ -194,7 +194,7 @@ impl<S: PathStyle> PosixFileSystem<S> {
     /// Remove everything inside a directory, never following symlinks.
     fn clear(&self, path: &str, server: &str, cancel: &CancelToken) -> Result<()> {
         for name in self.names(path, server)? {
-            cancel.check("delete_dir_contents")?;
+            cancel.poll_check("delete_dir_contents")?;
             let child = join(server, &name);
             self.client
                 .remove(Path::new(&child), None, true, cancel)

@@ -9,9 +9,11 @@
 //!   Each lane has its own limit on what runs at once
 //!   ([`RuntimeSettings`](crate::runtime::RuntimeSettings): a few for local
 //!   disks, 64 for stores), and the runtime's request threads run them.
-//! - **Priority.** Queued work runs lowest `priority` first (a reader passes
-//!   the consumer's order), ties in submission order, so prefetch far ahead
-//!   never starves the piece the consumer waits for.
+//! - **Priority.** Queued work runs lowest `priority` first, ties in
+//!   submission order. Readers take a [`Scheduler::ticket`] per piece as
+//!   they plan it (one clock for the process, so the earliest-planned piece
+//!   of any reader goes first), and a caller waiting now uses 0: prefetch far
+//!   ahead never starves the piece a consumer waits for.
 //! - **Bytes in flight** are bounded per submitter by a
 //!   [`ByteBudget`](crate::runtime::budget::ByteBudget): the submitter
 //!   reserves a request's bytes before submitting and the
@@ -22,10 +24,11 @@
 //! - **Cancellation.** Work not started when the request's token fires is
 //!   skipped; the completion then carries [`Error::Cancelled`].
 
+use std::cell::UnsafeCell;
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -98,8 +101,9 @@ struct Batch<B> {
     ranges: Vec<ReadRange>,
     /// Where each range starts in the buffer.
     starts: Vec<usize>,
-    base: *mut u8,
-    buffer: Mutex<Option<B>>,
+    /// The buffer's bytes, taken from it once it sits in this batch.
+    base: AtomicPtr<u8>,
+    buffer: UnsafeCell<Option<B>>,
     counts: Vec<AtomicUsize>,
     error: Mutex<Option<Error>>,
     remaining: AtomicUsize,
@@ -108,10 +112,12 @@ struct Batch<B> {
     retries: u32,
 }
 
-// SAFETY: `base` points into the heap memory of the buffer the batch owns;
-// units only write disjoint ranges of it (each range once), and the buffer
-// is taken out only after every unit has finished (`remaining` reaches 0
-// with AcqRel ordering), so sharing the batch between threads is sound.
+// SAFETY: the buffer is touched at three moments only: `submit` takes
+// `base` from it before any unit exists; units then write disjoint ranges
+// of it through `base` (each range once, never through a reference to `B`);
+// and the unit that finishes last (`remaining` reaching 0 with AcqRel
+// ordering, so every other unit's writes happen before) takes it out. No two
+// threads ever hold a reference to the buffer at once.
 unsafe impl<B: Send> Send for Batch<B> {}
 // SAFETY: as above; every other field is Sync.
 unsafe impl<B: Send> Sync for Batch<B> {}
@@ -128,7 +134,7 @@ impl<B: AsMut<[u8]> + Send + 'static> Batch<B> {
             if let Err(e) = self.cancel.check("read") {
                 self.fail(e);
             } else {
-                let result = with_retries(self.retries, || {
+                let result = with_retries(self.retries, &self.cancel, || {
                     let mut requests: Vec<(u64, &mut [u8])> = units
                         .clone()
                         .map(|i| {
@@ -139,7 +145,10 @@ impl<B: AsMut<[u8]> + Send + 'static> Batch<B> {
                             // other unit writes them, and nothing reads them
                             // until every unit is done.
                             let slice = unsafe {
-                                std::slice::from_raw_parts_mut(self.base.add(self.starts[i]), len)
+                                std::slice::from_raw_parts_mut(
+                                    self.base.load(Ordering::Relaxed).add(self.starts[i]),
+                                    len,
+                                )
                             };
                             (self.ranges[i].offset, slice)
                         })
@@ -171,7 +180,9 @@ impl<B: AsMut<[u8]> + Send + 'static> Batch<B> {
         };
         let result = match lock(&self.error).take() {
             Some(e) => Err(e),
-            None => match lock(&self.buffer).take() {
+            // SAFETY: every unit has finished (see the Sync impl), and
+            // `done` was taken once, so this is the only access now.
+            None => match unsafe { (*self.buffer.get()).take() } {
                 Some(buffer) => Ok(ReadDone {
                     buffer,
                     counts: self
@@ -225,6 +236,7 @@ struct State {
     settings: RuntimeSettings,
     lanes: Mutex<[Lane; 2]>,
     seq: AtomicU64,
+    tickets: AtomicU64,
     /// Runs the units: one thread per unit running, so as large as both
     /// lanes' limits together.
     pool: ElasticPool,
@@ -284,6 +296,7 @@ impl Scheduler {
                 settings,
                 lanes: Mutex::new([Lane::default(), Lane::default()]),
                 seq: AtomicU64::new(0),
+                tickets: AtomicU64::new(0),
                 pool: ElasticPool::new(
                     "hf3fs-req",
                     settings.local_requests + settings.remote_requests,
@@ -300,6 +313,14 @@ impl Scheduler {
     /// The most request threads it runs.
     pub fn max_threads(&self) -> usize {
         self.state.pool.max_threads()
+    }
+
+    /// A priority for work a submitter plans now: tickets grow with time
+    /// across the whole process, so among prefetching readers the piece
+    /// planned earliest (the one its consumer will want first) goes first,
+    /// whichever reader it belongs to. Priority 0 is for a caller waiting now.
+    pub fn ticket(&self) -> u64 {
+        self.state.tickets.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The limits in use.
@@ -343,10 +364,7 @@ impl Scheduler {
                 Err(e) => return done(Err(e)),
             }
         }
-        let (base, capacity) = {
-            let slice = buffer.as_mut();
-            (slice.as_mut_ptr(), slice.len())
-        };
+        let capacity = buffer.as_mut().len();
         if total > capacity {
             return done(Err(Error::InvalidArgument(format!(
                 "{}: a read of {total} bytes into a buffer of {capacity}",
@@ -364,39 +382,58 @@ impl Scheduler {
             file,
             ranges,
             starts,
-            base,
-            buffer: Mutex::new(Some(buffer)),
+            base: AtomicPtr::new(std::ptr::null_mut()),
+            buffer: UnsafeCell::new(Some(buffer)),
             error: Mutex::new(None),
             remaining: AtomicUsize::new(units.len()),
             done: Mutex::new(Some(Box::new(done))),
             cancel,
             retries,
         });
+        // SAFETY: no unit exists yet and the batch is not shared, so this is
+        // the only access; the buffer now stays where it is, inside the Arc,
+        // until the last unit takes it out.
+        let base = unsafe { (*batch.buffer.get()).as_mut() }
+            .map_or(std::ptr::null_mut(), |b| b.as_mut().as_mut_ptr());
+        batch.base.store(base, Ordering::Relaxed);
         if units.is_empty() {
             batch.finish();
             return;
         }
+        // A handle made before fork() must not queue into the parent's lanes.
+        let state = if self.state.generation == crate::fork::generation() {
+            self.state.clone()
+        } else {
+            match Scheduler::get() {
+                Ok(s) => s.state,
+                Err(e) => {
+                    batch.fail(e);
+                    batch.finish();
+                    return;
+                }
+            }
+        };
         let lane = class.lane();
         let start = {
-            let mut lanes = lock(&self.state.lanes);
+            let mut lanes = lock(&state.lanes);
             for unit in units {
                 let b = batch.clone();
                 lanes[lane].queue.push(Unit {
                     priority,
-                    seq: self.state.seq.fetch_add(1, Ordering::Relaxed),
+                    seq: state.seq.fetch_add(1, Ordering::Relaxed),
                     run: Box::new(move || b.run(unit)),
                 });
             }
             let l = &mut lanes[lane];
-            let free = self.state.limit(lane).saturating_sub(l.running);
+            let free = state.limit(lane).saturating_sub(l.running);
             let start = free.min(l.queue.len());
             l.running += start;
             l.peak = l.peak.max(l.running);
             start
         };
         for _ in 0..start {
-            let state = self.state.clone();
-            self.state.pool.spawn(Box::new(move || drain(&state, lane)));
+            let s = state.clone();
+            state.pool.spawn(Box::new(move || drain(&s, lane)));
         }
     }
 

@@ -43,16 +43,27 @@ fn cached(
     key: FsKey,
     make: impl FnOnce() -> Result<Arc<dyn FileSystem>>,
 ) -> Result<Arc<dyn FileSystem>> {
-    static CACHE: Mutex<Option<HashMap<FsKey, Arc<dyn FileSystem>>>> = Mutex::new(None);
-    // Entries are inserted whole; a poisoned map is still consistent.
-    let lock = || CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(fs) = lock().as_ref().and_then(|m| m.get(&key)) {
+    type Cache = (u64, HashMap<FsKey, Arc<dyn FileSystem>>);
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    let generation = crate::fork::generation();
+    // Entries are inserted whole; a poisoned map is still consistent. A map
+    // inherited through fork() is forgotten, never used: its clients' locks
+    // may have been held by parent threads at the fork.
+    let lock = || {
+        let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_some_and(|(g, _)| *g != generation) {
+            std::mem::forget(guard.take());
+        }
+        guard
+    };
+    if let Some(fs) = lock().as_ref().and_then(|(_, m)| m.get(&key)) {
         return Ok(fs.clone());
     }
-    // Made outside the lock: opening a mount root may wait on the network.
+    // Made outside the lock: opening a mount root may wait on the network
+    // (two threads missing at once both connect; one result is kept).
     let fs = make()?;
     let mut guard = lock();
-    let map = guard.get_or_insert_with(HashMap::new);
+    let (_, map) = guard.get_or_insert_with(|| (generation, HashMap::new()));
     if map.len() >= MAX_CACHED_FILESYSTEMS {
         map.clear();
     }

@@ -4,7 +4,8 @@
 //! per file, per client or per dataset.
 //!
 //! - the IO engine's threads (batched `preadv`/`pwritev`, io_uring rings):
-//!   [`crate::engine`], sized by `HF3FS_IO_THREADS`;
+//!   [`crate::engine`], as many as the largest `threads` setting any client
+//!   has (`HF3FS_IO_THREADS`, the config file, or the client's options);
 //! - request threads, which run the [`crate::fs::Scheduler`]'s read requests
 //!   (at most `HF3FS_IO_LOCAL_REQUESTS` + `HF3FS_IO_REMOTE_REQUESTS`);
 //! - the file system pool ([`io_executor`]) for metadata calls and the async

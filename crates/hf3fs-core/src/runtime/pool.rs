@@ -16,8 +16,6 @@ pub type Task = Box<dyn FnOnce() + Send + 'static>;
 pub trait Executor: Send + Sync + fmt::Debug {
     /// Run `task` some time soon on one of the executor's threads.
     fn spawn(&self, task: Task);
-    /// How many tasks may run at once.
-    fn capacity(&self) -> usize;
 }
 
 /// How long a thread with nothing to do waits before it ends. Starting a
@@ -25,11 +23,6 @@ pub trait Executor: Send + Sync + fmt::Debug {
 /// nothing measurable, while a process that stopped reading (a finished
 /// epoch, a DataLoader between epochs) is back to its base thread count soon.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Threads of these pools only run IO calls and decoding, whose deepest
-/// stacks (arrow-rs decoders) stay well below 2 MiB; smaller stacks keep a
-/// pool of 64 round-trip threads cheap.
-const STACK_SIZE: usize = 2 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the queue consistent before it could
@@ -128,7 +121,6 @@ impl ElasticPool {
         let idle_timeout = self.idle_timeout;
         std::thread::Builder::new()
             .name(format!("{}-{index}", self.name))
-            .stack_size(STACK_SIZE)
             .spawn(move || worker(&s, idle_timeout))
             .is_ok()
     }
@@ -166,10 +158,6 @@ impl Executor for ElasticPool {
                 }
             }
         }
-    }
-
-    fn capacity(&self) -> usize {
-        self.max_threads
     }
 }
 

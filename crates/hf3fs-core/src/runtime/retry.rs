@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
 /// The first retry's wait; each retry waits 5x longer (10, 50, 250 ms):
@@ -18,15 +19,22 @@ pub fn is_transient(err: &Error) -> bool {
     ) && !matches!(err, Error::Cancelled { .. } | Error::Interrupted { .. })
 }
 
-/// Run `op`, retrying transient errors up to `retries` times with backoff.
-pub fn with_retries<T>(retries: u32, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+/// Run `op`, retrying transient errors up to `retries` times with backoff;
+/// once `cancel` fires (also during a backoff) the last error is returned.
+pub fn with_retries<T>(
+    retries: u32,
+    cancel: &CancelToken,
+    mut op: impl FnMut() -> Result<T>,
+) -> Result<T> {
     let mut wait = FIRST_BACKOFF;
     let mut attempt = 0;
     loop {
         match op() {
-            Err(e) if attempt < retries && is_transient(&e) => {
+            Err(e) if attempt < retries && is_transient(&e) && !cancel.is_cancelled() => {
                 attempt += 1;
-                std::thread::sleep(wait);
+                if cancel.sleep("retry", wait).is_err() {
+                    return Err(e);
+                }
                 wait *= 5;
             }
             other => return other,
@@ -42,7 +50,7 @@ mod tests {
     #[test]
     fn transient_errors_are_retried_a_bounded_number_of_times() {
         let calls = Cell::new(0);
-        let r: Result<()> = with_retries(2, || {
+        let r: Result<()> = with_retries(2, &CancelToken::never(), || {
             calls.set(calls.get() + 1);
             Err(Error::errno("pread", "f", libc::EIO))
         });
@@ -50,7 +58,7 @@ mod tests {
         assert_eq!(calls.get(), 3);
 
         let calls = Cell::new(0);
-        let r = with_retries(3, || {
+        let r = with_retries(3, &CancelToken::never(), || {
             calls.set(calls.get() + 1);
             if calls.get() < 2 {
                 Err(Error::errno("pread", "f", libc::EAGAIN))
@@ -61,7 +69,7 @@ mod tests {
         assert_eq!(r.unwrap(), 7);
 
         let calls = Cell::new(0);
-        let r: Result<()> = with_retries(3, || {
+        let r: Result<()> = with_retries(3, &CancelToken::never(), || {
             calls.set(calls.get() + 1);
             Err(Error::errno("pread", "f", libc::ENOENT))
         });
@@ -69,11 +77,21 @@ mod tests {
         assert_eq!(calls.get(), 1, "permanent errors are not retried");
 
         let calls = Cell::new(0);
-        let r: Result<()> = with_retries(3, || {
+        let r: Result<()> = with_retries(3, &CancelToken::never(), || {
             calls.set(calls.get() + 1);
             Err(Error::Interrupted { op: "preadv" })
         });
         assert!(r.is_err());
         assert_eq!(calls.get(), 1, "an interrupt is not retried");
+
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let calls = Cell::new(0);
+        let r: Result<()> = with_retries(3, &cancel, || {
+            calls.set(calls.get() + 1);
+            Err(Error::errno("pread", "f", libc::EIO))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls.get(), 1, "a cancelled caller is not retried for");
     }
 }

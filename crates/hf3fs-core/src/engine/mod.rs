@@ -185,6 +185,8 @@ pub struct IoEngine {
 static SHARED_POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
 
 fn lock_shared() -> MutexGuard<'static, Option<Arc<Pool>>> {
+    static GUARD: std::sync::Once = std::sync::Once::new();
+    GUARD.call_once(|| crate::fork::guard_across_fork(&SHARED_POOL));
     // The slot only ever holds a whole pool; a poisoned lock still does.
     SHARED_POOL.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -272,19 +272,28 @@ static STATE: Mutex<Option<Arc<State>>> = Mutex::new(None);
 impl Scheduler {
     /// The process's scheduler (an error only when a setting is invalid).
     pub fn get() -> Result<Scheduler> {
+        static GUARD: std::sync::Once = std::sync::Once::new();
+        GUARD.call_once(|| crate::fork::guard_across_fork(&STATE));
         let generation = crate::fork::generation();
-        let mut slot = lock(&STATE);
-        if let Some(s) = slot.as_ref().filter(|s| s.generation == generation) {
-            return Ok(Scheduler { state: s.clone() });
-        }
-        // Inherited through fork(): the parent's queued work is not ours.
-        if let Some(stale) = slot.take() {
-            std::mem::forget(stale);
-        }
-        let state = Scheduler::with_settings(runtime::settings()?).state;
-        Ok(Scheduler {
-            state: slot.insert(state).clone(),
-        })
+        let state = {
+            let mut slot = lock(&STATE);
+            if let Some(s) = slot.as_ref().filter(|s| s.generation == generation) {
+                return Ok(Scheduler { state: s.clone() });
+            }
+            // Inherited through fork(): the parent's queued work is not ours.
+            if let Some(stale) = slot.take() {
+                std::mem::forget(stale);
+            }
+            let state = Scheduler::with_settings(runtime::settings()?).state;
+            slot.insert(state).clone()
+        };
+        // The process's scheduler lives as long as the process (one per
+        // fork generation): its pool's slot is held across forks too. Not
+        // under the slot lock above: no registered lock is held while
+        // another is taken.
+        let forever: &'static Arc<State> = Box::leak(Box::new(state.clone()));
+        forever.pool.guard_across_fork();
+        Ok(Scheduler { state })
     }
 
     /// A scheduler of its own with `settings` and its own threads (tests,

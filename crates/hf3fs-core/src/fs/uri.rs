@@ -45,6 +45,8 @@ fn cached(
 ) -> Result<Arc<dyn FileSystem>> {
     type Cache = (u64, HashMap<FsKey, Arc<dyn FileSystem>>);
     static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    static GUARD: std::sync::Once = std::sync::Once::new();
+    GUARD.call_once(|| crate::fork::guard_across_fork(&CACHE));
     let generation = crate::fork::generation();
     // Entries are inserted whole; a poisoned map is still consistent. A map
     // inherited through fork() is forgotten, never used: its clients' locks

@@ -21,7 +21,7 @@ pub mod retry;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 pub use pool::{ElasticPool, Executor, Task, IDLE_TIMEOUT};
 
@@ -116,6 +116,8 @@ pub fn settings() -> Result<RuntimeSettings> {
 /// variants of [`crate::fs::FileSystemAsync`] run here.
 pub fn io_executor() -> &'static ElasticPool {
     static POOL: ElasticPool = ElasticPool::new("hf3fs-fsio", DEFAULT_IO_THREADS);
+    static GUARD: Once = Once::new();
+    GUARD.call_once(|| POOL.guard_across_fork());
     &POOL
 }
 
@@ -128,7 +130,10 @@ pub fn available_cores() -> usize {
 /// thread per core; more would only contend for the same cores.
 pub fn decode_executor() -> &'static ElasticPool {
     static POOL: OnceLock<ElasticPool> = OnceLock::new();
-    POOL.get_or_init(|| ElasticPool::new("hf3fs-decode", available_cores()))
+    static GUARD: Once = Once::new();
+    let pool = POOL.get_or_init(|| ElasticPool::new("hf3fs-decode", available_cores()));
+    GUARD.call_once(|| pool.guard_across_fork());
+    pool
 }
 
 /// What the runtime runs now, and at most.

@@ -78,6 +78,12 @@ impl ElasticPool {
         self
     }
 
+    /// Keep this pool's slot free across `fork()` (for pools that live for
+    /// the whole process); see [`crate::fork::guard_across_fork`].
+    pub fn guard_across_fork(&'static self) {
+        crate::fork::guard_across_fork(&self.state);
+    }
+
     /// The most threads the pool runs.
     pub fn max_threads(&self) -> usize {
         self.max_threads

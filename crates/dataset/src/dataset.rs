@@ -133,6 +133,7 @@ impl Dataset {
                 columns: options.columns.clone(),
                 filter: options.filter.clone(),
                 threads: default_threads(),
+                cancel: cancel.clone(),
             },
         )?;
         Ok(Dataset {

@@ -1,7 +1,8 @@
 //! Parallel maps: [`try_map_io`] runs latency-bound calls (listing, footer
 //! reads) on the runtime's file system pool, a window at a time, and gives
 //! up as soon as the caller's token fires; [`map`] spreads CPU work (the
-//! filter pre-scan) over scoped threads that end before it returns.
+//! filter pre-scan) over scoped threads that end before it returns, while
+//! the caller watches the token.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,13 +66,17 @@ where
 
 /// `f(state, item)` for every item on up to `threads` threads, each with its
 /// own `state` from `init`; results in item order. An item whose call
-/// panicked is `Err(message)`.
+/// panicked is `Err(message)`. The calling thread polls `cancel` meanwhile;
+/// once it fires, items not started are skipped and the call returns
+/// `Err(Interrupted(what))`.
 pub fn map<T, S, R>(
     items: &[T],
     threads: usize,
+    what: &'static str,
+    cancel: &CancelToken,
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, &T) -> R + Sync,
-) -> Vec<Result<R, String>>
+) -> Result<Vec<Result<R, String>>>
 where
     T: Sync,
     R: Send,
@@ -79,27 +84,47 @@ where
     let slots: Vec<Mutex<Option<Result<R, String>>>> =
         items.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
+    let workers = threads.clamp(1, items.len().max(1));
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, items.len().max(1)) {
+        let (exited, exits) = std::sync::mpsc::channel::<()>();
+        for _ in 0..workers {
+            let exited = exited.clone();
             scope.spawn(|| {
+                let exited = exited;
                 let mut state = init();
-                loop {
+                while !cancel.is_cancelled() {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };
                     let outcome = no_panic(|| f(&mut state, item));
                     *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
                 }
+                let _ = exited.send(());
             });
         }
+        drop(exited);
+        // Only this thread can see Ctrl-C: poll while the workers run.
+        let mut running = workers;
+        while running > 0 {
+            match exits.recv_timeout(hf3fs_core::cancel::POLL_INTERVAL) {
+                Ok(()) => running -= 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    cancel.poll();
+                }
+            }
+        }
     });
-    slots
+    if cancel.is_cancelled() {
+        return Err(Error::Interrupted(what));
+    }
+    Ok(slots
         .into_iter()
         .map(|slot| {
             slot.into_inner()
                 .unwrap_or_else(|p| p.into_inner())
                 .unwrap_or_else(|| Err("the worker thread stopped".to_string()))
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -149,13 +174,20 @@ mod tests {
         let out = map(
             &items,
             4,
+            "t",
+            &CancelToken::never(),
             || 0u32,
             |calls, &x| {
                 *calls += 1;
                 assert!(x != 7, "seven");
                 x * 2
             },
-        );
+        )
+        .unwrap();
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let err = map(&items, 2, "scanning", &cancel, || (), |_, &x| x).unwrap_err();
+        assert!(matches!(err, Error::Interrupted("scanning")), "{err}");
         for (i, r) in out.iter().enumerate() {
             if i == 7 {
                 assert_eq!(r.as_ref().unwrap_err(), "seven");

@@ -36,6 +36,8 @@ pub struct ScanOptions {
     pub filter: Option<Predicate>,
     /// Threads reading filter columns.
     pub threads: usize,
+    /// Stops the filter pre-scan (Ctrl-C while opening).
+    pub cancel: CancelToken,
 }
 
 /// One row group the scan reads.
@@ -153,7 +155,13 @@ impl Scan {
             }
         }
         if let Some(filter) = &options.filter {
-            groups = apply_filter(&index, filter, groups, options.threads.max(1))?;
+            groups = apply_filter(
+                &index,
+                filter,
+                groups,
+                options.threads.max(1),
+                &options.cancel,
+            )?;
         }
         groups.retain(|g| g.rows() > 0);
         Ok(Scan {
@@ -337,6 +345,7 @@ fn apply_filter(
     filter: &Predicate,
     groups: Vec<GroupRef>,
     threads: usize,
+    cancel: &CancelToken,
 ) -> Result<Vec<GroupRef>> {
     let filter_columns = filter.columns();
     let mut filter_roots = root_indices(index, &filter_columns)?;
@@ -352,9 +361,11 @@ fn apply_filter(
     let results = parallel::map(
         &candidates,
         threads,
+        "opening the dataset",
+        cancel,
         || vec![None; index.files.len()],
         |handles, group| matching_rows(index, filter, &filter_roots, group, handles),
-    );
+    )?;
     let mut kept = Vec::with_capacity(candidates.len());
     for (mut group, result) in candidates.into_iter().zip(results) {
         let file = index.files[group.file].display().to_string();

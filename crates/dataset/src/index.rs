@@ -81,10 +81,9 @@ impl IndexedFile {
 
     /// Open the file for reading.
     pub fn open(&self) -> Result<Arc<dyn RandomAccessFile>> {
-        with_retries(DEFAULT_IO_RETRIES, &CancelToken::never(), || {
-            self.source.fs.open_input_file(&self.source.path)
-        })
-        .map_err(|e| Error::io(self.display(), None, e))
+        self.source
+            .open(&CancelToken::never())
+            .map_err(|e| Error::io(self.display(), None, e))
     }
 }
 
@@ -208,10 +207,9 @@ fn index_file(
     cancel: &CancelToken,
 ) -> Result<IndexedFile> {
     check(cancel)?;
-    let handle = with_retries(DEFAULT_IO_RETRIES, cancel, || {
-        source.fs.open_input_file(&source.path)
-    })
-    .map_err(|e| Error::io(&source.display, None, e))?;
+    let handle = source
+        .open(cancel)
+        .map_err(|e| Error::io(&source.display, None, e))?;
     let size = handle
         .size()
         .map_err(|e| Error::io(&source.display, None, e))?;

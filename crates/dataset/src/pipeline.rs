@@ -17,7 +17,6 @@ use hf3fs_core::fs::{
     ReadRequest, Scheduler,
 };
 use hf3fs_core::runtime::budget::Reservation;
-use hf3fs_core::runtime::retry::with_retries;
 use hf3fs_core::runtime::{decode_executor, io_executor, Executor, Task};
 use hf3fs_core::CancelToken;
 use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder};
@@ -228,7 +227,7 @@ impl PieceContext {
                     .stop
                     .check("decode")
                     .map_err(|e| Error::io(&file_display(&self.scan, &planned.segment), None, e));
-                let result = result.and_then(|()| self.decode(planned, &*handle, done.buffer));
+                let result = result.and_then(|()| self.decode(planned, &handle, done.buffer));
                 promise.complete(Ok(result.map(|batches| Decoded {
                     batches,
                     _reservation: reservation,
@@ -241,7 +240,7 @@ impl PieceContext {
     fn decode(
         &self,
         planned: Planned,
-        handle: &dyn RandomAccessFile,
+        handle: &Arc<dyn RandomAccessFile>,
         slab: Slab,
     ) -> Result<Vec<RecordBatch>> {
         let Planned {
@@ -294,19 +293,13 @@ impl OpenFile {
         let (opening, source, stop) = (slot.clone(), file.source.clone(), stop.clone());
         io_executor().spawn(Box::new(move || {
             // A panic inside the backend must still answer the waiters.
-            let opened = no_panic(|| {
-                stop.check("open").and_then(|()| {
-                    with_retries(DEFAULT_IO_RETRIES, &stop, || {
-                        source.fs.open_input_file(&source.path)
-                    })
-                })
-            })
-            .unwrap_or_else(|panic| {
-                Err(hf3fs_core::Error::InvalidArgument(format!(
-                    "open {}: {panic}",
-                    source.display
-                )))
-            });
+            let opened = no_panic(|| stop.check("open").and_then(|()| source.open(&stop)))
+                .unwrap_or_else(|panic| {
+                    Err(hf3fs_core::Error::InvalidArgument(format!(
+                        "open {}: {panic}",
+                        source.display
+                    )))
+                });
             let waiters = {
                 let mut state = opening.state.lock().unwrap_or_else(|p| p.into_inner());
                 let next = match &opened {
@@ -434,7 +427,7 @@ fn decode_piece(
     scan: &Scan,
     segment: &Segment,
     mut decoder: ParquetPushDecoder,
-    handle: &dyn RandomAccessFile,
+    handle: &Arc<dyn RandomAccessFile>,
     stats: &Mutex<ReaderStats>,
 ) -> Result<Vec<RecordBatch>> {
     let group = &scan.groups[segment.group];
@@ -501,7 +494,7 @@ fn decode_piece(
 fn blame_column(
     scan: &Scan,
     file: &IndexedFile,
-    handle: &dyn RandomAccessFile,
+    handle: &Arc<dyn RandomAccessFile>,
     segment: &Segment,
 ) -> Option<String> {
     let group = &scan.groups[segment.group];

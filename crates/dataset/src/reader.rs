@@ -232,7 +232,8 @@ impl BatchReader {
 
     /// The next piece's batches; None at the end.
     fn next_piece(&mut self, cancel: &CancelToken) -> Result<Option<Vec<RecordBatch>>> {
-        self.pieces.top_up();
+        // Budget frees only when a piece is taken (below), so the pieces
+        // were topped up when the reader started or the last piece was taken.
         let Some(slot) = self.pieces.in_flight.pop_front() else {
             return Ok(None);
         };

@@ -267,10 +267,11 @@ impl Scan {
     }
 }
 
-/// Read ranges through `handle` into owned buffers, retrying transient errors.
+/// Read ranges through `handle` into owned buffers, on the process's
+/// scheduler (together, on remote storage), retrying transient errors.
 pub fn read_ranges(
     file: &IndexedFile,
-    handle: &dyn RandomAccessFile,
+    handle: &Arc<dyn RandomAccessFile>,
     ranges: &[std::ops::Range<u64>],
 ) -> Result<Vec<Bytes>> {
     let requests: Vec<ReadRange> = ranges
@@ -280,8 +281,9 @@ pub fn read_ranges(
             length: r.end - r.start,
         })
         .collect();
-    let bytes = with_retries(DEFAULT_IO_RETRIES, &CancelToken::never(), || {
-        handle.read_many(&requests)
+    let never = CancelToken::never();
+    let bytes = with_retries(DEFAULT_IO_RETRIES, &never, || {
+        hf3fs_core::fs::read_ranges(handle, &requests, &never)
     })
     .map_err(|e| Error::io(file.display(), ranges.first().map(|r| r.start), e))?;
     for (r, b) in ranges.iter().zip(&bytes) {
@@ -302,7 +304,7 @@ pub fn read_ranges(
 /// pre-scan and the search for the column that fails to decode use it.
 pub fn decode_group_simple(
     file: &IndexedFile,
-    handle: &dyn RandomAccessFile,
+    handle: &Arc<dyn RandomAccessFile>,
     mask: ProjectionMask,
     row_group: usize,
     selection: Option<RowSelection>,
@@ -401,7 +403,7 @@ fn matching_rows(
     );
     let batches = decode_group_simple(
         file,
-        handle.as_ref(),
+        &handle,
         mask,
         group.row_group,
         None,

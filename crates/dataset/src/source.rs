@@ -5,13 +5,15 @@
 use std::sync::Arc;
 
 use hf3fs_core::fs::{
-    filesystem_from_uri, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem, UriOptions,
+    filesystem_from_uri, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem, RandomAccessFile,
+    UriOptions,
 };
 use hf3fs_core::{CancelToken, Client};
 
 use crate::error::{Error, Result};
 use crate::index::DEFAULT_INDEX_THREADS;
 use crate::parallel::try_map_io;
+use crate::retry::{with_retries, DEFAULT_IO_RETRIES};
 
 /// The file names a directory listing keeps: what Parquet writers
 /// (pyarrow, Spark, polars, DuckDB) name their files.
@@ -28,6 +30,16 @@ pub struct SourceFile {
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
+}
+
+impl SourceFile {
+    /// Open the file for reading, retrying transient errors until `cancel`
+    /// fires.
+    pub fn open(&self, cancel: &CancelToken) -> hf3fs_core::Result<Arc<dyn RandomAccessFile>> {
+        with_retries(DEFAULT_IO_RETRIES, cancel, || {
+            self.fs.open_input_file(&self.path)
+        })
+    }
 }
 
 /// How sources are opened.

@@ -28,7 +28,7 @@ pub trait ForkGuarded: Sync + 'static {
 
 impl<T: Send + 'static> ForkGuarded for Mutex<T> {
     fn hold(&'static self) -> Box<dyn Any> {
-        Box::new(self.lock().unwrap_or_else(|e| e.into_inner()))
+        Box::new(crate::sync::lock(self))
     }
 }
 
@@ -40,8 +40,7 @@ thread_local! {
 }
 
 fn registry() -> MutexGuard<'static, Vec<&'static dyn ForkGuarded>> {
-    // Entries are pushed whole; a poisoned list is still consistent.
-    GUARDED.lock().unwrap_or_else(|e| e.into_inner())
+    crate::sync::lock(&GUARDED)
 }
 
 extern "C" fn before_fork() {

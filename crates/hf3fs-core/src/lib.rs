@@ -20,6 +20,7 @@ pub mod numa;
 pub mod resolve;
 pub mod runtime;
 pub mod stat;
+mod sync;
 
 pub use cancel::CancelToken;
 pub use client::{Client, ClientOptions, DirHandle, RawDirEntry};

@@ -24,13 +24,14 @@ mod uring;
 use std::fmt;
 use std::os::fd::RawFd;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::runtime::env_var;
+use crate::sync::PerProcess;
 use job::Job;
 use plan::Plan;
 use pool::Pool;
@@ -181,41 +182,21 @@ pub struct IoEngine {
     queue_depth: u32,
 }
 
-/// The process's IO threads (None until the first parallel batch).
-static SHARED_POOL: Mutex<Option<Arc<Pool>>> = Mutex::new(None);
-
-fn lock_shared() -> MutexGuard<'static, Option<Arc<Pool>>> {
-    static GUARD: std::sync::Once = std::sync::Once::new();
-    GUARD.call_once(|| crate::fork::guard_across_fork(&SHARED_POOL));
-    // The slot only ever holds a whole pool; a poisoned lock still does.
-    SHARED_POOL.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// The process's IO threads (made with the first parallel batch).
+static SHARED_POOL: PerProcess<Arc<Pool>> = PerProcess::new();
 
 /// This process's pool with at least `threads` threads, started on first
 /// use and again after `fork()`.
 fn shared_pool(threads: usize) -> Arc<Pool> {
-    let pool = {
-        let mut slot = lock_shared();
-        match slot.as_ref().filter(|p| p.is_current()) {
-            Some(p) => p.clone(),
-            None => {
-                if let Some(stale) = slot.take() {
-                    stale.abandon();
-                }
-                slot.insert(Arc::new(Pool::new())).clone()
-            }
-        }
-    };
+    SHARED_POOL.guard_across_fork();
+    let pool = SHARED_POOL.get_or_init(|| Arc::new(Pool::new()), Pool::abandon);
     pool.grow(threads);
     pool
 }
 
 /// IO engine threads running in this process.
 pub fn running_threads() -> usize {
-    lock_shared()
-        .as_ref()
-        .filter(|p| p.is_current())
-        .map_or(0, |p| p.threads())
+    SHARED_POOL.get().map_or(0, |p| p.threads())
 }
 
 impl fmt::Debug for Pool {

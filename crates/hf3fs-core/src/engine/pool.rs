@@ -34,8 +34,6 @@ impl Shared {
 /// new pool there (see [`Pool::abandon`]). Threads run for the life of the
 /// process; their number only grows, up to the largest any engine asked for.
 pub(crate) struct Pool {
-    /// [`crate::fork::generation`] when started.
-    fork_generation: u64,
     shared: Arc<Shared>,
     /// Threads started; growth is serialised by `grow_lock`.
     threads: AtomicUsize,
@@ -46,7 +44,6 @@ impl Pool {
     /// A pool with no threads yet.
     pub fn new() -> Pool {
         Pool {
-            fork_generation: crate::fork::generation(),
             shared: Arc::new(Shared {
                 queue: Mutex::new(VecDeque::new()),
                 wake: Condvar::new(),
@@ -80,11 +77,6 @@ impl Pool {
             }
             self.threads.store(index + 1, Ordering::Release);
         }
-    }
-
-    /// Whether this pool was started by the calling process.
-    pub fn is_current(&self) -> bool {
-        self.fork_generation == crate::fork::generation()
     }
 
     /// Number of running IO threads.

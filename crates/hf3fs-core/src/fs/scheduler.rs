@@ -29,7 +29,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -38,6 +38,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::runtime::retry::with_retries;
 use crate::runtime::{self, ElasticPool, Executor, RuntimeSettings, Task};
+use crate::sync::{lock, PerProcess};
 
 /// Where a file's bytes come from, which decides how its reads are issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,11 +122,6 @@ struct Batch<B> {
 unsafe impl<B: Send> Send for Batch<B> {}
 // SAFETY: as above; every other field is Sync.
 unsafe impl<B: Send> Sync for Batch<B> {}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Each critical section is a single assignment or take.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl<B: AsMut<[u8]> + Send + 'static> Batch<B> {
     /// Run ranges `units` of the request.
@@ -239,7 +235,7 @@ struct State {
     tickets: AtomicU64,
     /// Runs the units: one thread per unit running, so as large as both
     /// lanes' limits together.
-    pool: ElasticPool,
+    pool: &'static ElasticPool,
 }
 
 impl State {
@@ -267,38 +263,26 @@ impl fmt::Debug for Scheduler {
     }
 }
 
-static STATE: Mutex<Option<Arc<State>>> = Mutex::new(None);
+static STATE: PerProcess<Arc<State>> = PerProcess::new();
 
 impl Scheduler {
     /// The process's scheduler (an error only when a setting is invalid).
     pub fn get() -> Result<Scheduler> {
-        static GUARD: std::sync::Once = std::sync::Once::new();
-        GUARD.call_once(|| crate::fork::guard_across_fork(&STATE));
-        let generation = crate::fork::generation();
-        let state = {
-            let mut slot = lock(&STATE);
-            if let Some(s) = slot.as_ref().filter(|s| s.generation == generation) {
-                return Ok(Scheduler { state: s.clone() });
-            }
+        STATE.guard_across_fork();
+        let state = STATE.get_or_try_init(
+            || -> Result<Arc<State>> { Ok(Scheduler::with_settings(runtime::settings()?).state) },
             // Inherited through fork(): the parent's queued work is not ours.
-            if let Some(stale) = slot.take() {
-                std::mem::forget(stale);
-            }
-            let state = Scheduler::with_settings(runtime::settings()?).state;
-            slot.insert(state).clone()
-        };
-        // The process's scheduler lives as long as the process (one per
-        // fork generation): its pool's slot is held across forks too. Not
-        // under the slot lock above: no registered lock is held while
-        // another is taken.
-        let forever: &'static Arc<State> = Box::leak(Box::new(state.clone()));
-        forever.pool.guard_across_fork();
+            std::mem::forget,
+        )?;
+        // The process's scheduler lives as long as the process: its pool's
+        // slot is held across forks too (after the slot above is released).
+        state.pool.guard_across_fork();
         Ok(Scheduler { state })
     }
 
-    /// A scheduler of its own with `settings` and its own threads (tests,
-    /// and callers that must not share the process's limits).
-    pub fn with_settings(settings: RuntimeSettings) -> Scheduler {
+    /// A scheduler with `settings` and threads of its own: the process's,
+    /// and the tests'. Its pool lives as long as the process.
+    pub(crate) fn with_settings(settings: RuntimeSettings) -> Scheduler {
         Scheduler {
             state: Arc::new(State {
                 generation: crate::fork::generation(),
@@ -306,10 +290,10 @@ impl Scheduler {
                 lanes: Mutex::new([Lane::default(), Lane::default()]),
                 seq: AtomicU64::new(0),
                 tickets: AtomicU64::new(0),
-                pool: ElasticPool::new(
+                pool: Box::leak(Box::new(ElasticPool::new(
                     "hf3fs-req",
                     settings.local_requests + settings.remote_requests,
-                ),
+                ))),
             }),
         }
     }

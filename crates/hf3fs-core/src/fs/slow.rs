@@ -323,7 +323,7 @@ impl FileSystem for SlowFileSystem {
 }
 
 /// A file of a [`SlowFileSystem`]: every read request waits first.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct SlowFile {
     inner: Arc<dyn RandomAccessFile>,
     delays: Arc<Delays>,
@@ -352,32 +352,6 @@ impl RandomAccessFile for SlowFile {
         let out = self.inner.read_bytes_at(offset, len)?;
         self.delays.read_request(out.len());
         Ok(out)
-    }
-
-    fn read_many_into(&self, requests: &mut [(u64, &mut [u8])]) -> Result<Vec<usize>> {
-        if requests.len() < 2 {
-            return requests
-                .iter_mut()
-                .map(|(offset, buf)| self.read_at(*offset, buf))
-                .collect();
-        }
-        // Many ranges are many round trips: issue them together through the
-        // scheduler, as a store's client would. Its remote units read one
-        // range each, so this never waits on the scheduler from inside it.
-        let file: Arc<dyn RandomAccessFile> = Arc::new(self.clone());
-        let ranges: Vec<ReadRange> = requests
-            .iter()
-            .map(|(offset, buf)| ReadRange::new(*offset, buf.len() as u64))
-            .collect();
-        let got = super::read_ranges(&file, &ranges, &CancelToken::never())?;
-        Ok(requests
-            .iter_mut()
-            .zip(got)
-            .map(|((_, buf), data)| {
-                buf[..data.len()].copy_from_slice(&data);
-                data.len()
-            })
-            .collect())
     }
 
     fn will_need(&self, ranges: &[ReadRange]) -> Result<()> {

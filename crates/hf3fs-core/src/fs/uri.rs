@@ -12,6 +12,7 @@ use crate::config::{Config, Role};
 use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
 use crate::resolve::ResolveMode;
+use crate::sync::{lock, PerProcess};
 use crate::{Client, ClientOptions};
 
 /// What makes two resolved file systems the same: the mount as configured
@@ -43,29 +44,19 @@ fn cached(
     key: FsKey,
     make: impl FnOnce() -> Result<Arc<dyn FileSystem>>,
 ) -> Result<Arc<dyn FileSystem>> {
-    type Cache = (u64, HashMap<FsKey, Arc<dyn FileSystem>>);
-    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
-    static GUARD: std::sync::Once = std::sync::Once::new();
-    GUARD.call_once(|| crate::fork::guard_across_fork(&CACHE));
-    let generation = crate::fork::generation();
-    // Entries are inserted whole; a poisoned map is still consistent. A map
-    // inherited through fork() is forgotten, never used: its clients' locks
+    type Cache = Arc<Mutex<HashMap<FsKey, Arc<dyn FileSystem>>>>;
+    // A forked child starts with an empty map: the inherited clients' locks
     // may have been held by parent threads at the fork.
-    let lock = || {
-        let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().is_some_and(|(g, _)| *g != generation) {
-            std::mem::forget(guard.take());
-        }
-        guard
-    };
-    if let Some(fs) = lock().as_ref().and_then(|(_, m)| m.get(&key)) {
+    static CACHE: PerProcess<Cache> = PerProcess::new();
+    CACHE.guard_across_fork();
+    let cache = CACHE.get_or_init(Cache::default, std::mem::forget);
+    if let Some(fs) = lock(&cache).get(&key) {
         return Ok(fs.clone());
     }
     // Made outside the lock: opening a mount root may wait on the network
     // (two threads missing at once both connect; one result is kept).
     let fs = make()?;
-    let mut guard = lock();
-    let (_, map) = guard.get_or_insert_with(|| (generation, HashMap::new()));
+    let mut map = lock(&cache);
     if map.len() >= MAX_CACHED_FILESYSTEMS {
         map.clear();
     }

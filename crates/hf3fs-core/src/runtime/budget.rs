@@ -22,8 +22,7 @@ impl ByteBudget {
     }
 
     fn lock(&self) -> MutexGuard<'_, u64> {
-        // The count changes by single additions and subtractions.
-        self.used.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.used)
     }
 
     /// Reserve `bytes` if they fit; a request larger than the whole budget

@@ -6,8 +6,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+use crate::sync::{lock, PerProcess};
 
 /// A task for an [`Executor`].
 pub type Task = Box<dyn FnOnce() + Send + 'static>;
@@ -24,12 +26,6 @@ pub trait Executor: Send + Sync + fmt::Debug {
 /// epoch, a DataLoader between epochs) is back to its base thread count soon.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the queue consistent before it could
-    // panic, so a poisoned lock still guards valid data.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 struct Queue {
     tasks: VecDeque<Task>,
     threads: usize,
@@ -37,8 +33,6 @@ struct Queue {
 }
 
 struct State {
-    /// [`crate::fork::generation`] when made.
-    generation: u64,
     queue: Mutex<Queue>,
     wake: Condvar,
 }
@@ -48,7 +42,7 @@ pub struct ElasticPool {
     name: &'static str,
     max_threads: usize,
     idle_timeout: Duration,
-    state: Mutex<Option<Arc<State>>>,
+    state: PerProcess<Arc<State>>,
 }
 
 impl fmt::Debug for ElasticPool {
@@ -68,7 +62,7 @@ impl ElasticPool {
             name,
             max_threads: if max_threads == 0 { 1 } else { max_threads },
             idle_timeout: IDLE_TIMEOUT,
-            state: Mutex::new(None),
+            state: PerProcess::new(),
         }
     }
 
@@ -81,7 +75,7 @@ impl ElasticPool {
     /// Keep this pool's slot free across `fork()` (for pools that live for
     /// the whole process); see [`crate::fork::guard_across_fork`].
     pub fn guard_across_fork(&'static self) {
-        crate::fork::guard_across_fork(&self.state);
+        self.state.guard_across_fork();
     }
 
     /// The most threads the pool runs.
@@ -91,35 +85,26 @@ impl ElasticPool {
 
     /// Threads running now in this process.
     pub fn threads(&self) -> usize {
-        let state = lock(&self.state).clone();
-        match state {
-            Some(s) if s.generation == crate::fork::generation() => lock(&s.queue).threads,
-            _ => 0,
-        }
+        self.state.get().map_or(0, |s| lock(&s.queue).threads)
     }
 
     /// This process's state, made on first use and again after `fork()`.
     fn current(&self) -> Arc<State> {
-        let generation = crate::fork::generation();
-        let mut slot = lock(&self.state);
-        if let Some(s) = slot.as_ref().filter(|s| s.generation == generation) {
-            return s.clone();
-        }
-        // Inherited through fork(): its threads are not in this process and
-        // a parent thread may have held its lock; never touch it.
-        if let Some(stale) = slot.take() {
-            std::mem::forget(stale);
-        }
-        slot.insert(Arc::new(State {
-            generation,
-            queue: Mutex::new(Queue {
-                tasks: VecDeque::new(),
-                threads: 0,
-                idle: 0,
-            }),
-            wake: Condvar::new(),
-        }))
-        .clone()
+        self.state.get_or_init(
+            || {
+                Arc::new(State {
+                    queue: Mutex::new(Queue {
+                        tasks: VecDeque::new(),
+                        threads: 0,
+                        idle: 0,
+                    }),
+                    wake: Condvar::new(),
+                })
+            },
+            // Inherited through fork(): its threads are not in this process
+            // and a parent thread may have held its lock; never touch it.
+            std::mem::forget,
+        )
     }
 
     fn start_thread(&self, state: &Arc<State>, index: usize) -> bool {

@@ -80,6 +80,11 @@ impl CancelToken {
         CancelToken::default()
     }
 
+    /// Whether this is [`CancelToken::never`]'s token (nothing can fire it).
+    pub fn is_never(&self) -> bool {
+        self.inner.is_none()
+    }
+
     /// A token whose [`CancelToken::poll`] also asks `hook` (which returns
     /// whether to cancel). The hook runs on whichever thread polls; callers
     /// whose hook only works on one thread make it return `false` elsewhere.

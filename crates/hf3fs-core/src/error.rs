@@ -85,6 +85,16 @@ pub enum Error {
     /// A cached read outside every range given to the cache (strict mode).
     #[error("{path}: read of {len} bytes at offset {offset} is not inside any cached range")]
     CacheMiss { path: String, offset: u64, len: u64 },
+    /// A request to an object store failed after the store client's own
+    /// retries; names the object's URL and, for reads, the byte range.
+    #[error("{op} {url}{}: {detail}", describe_range(.range))]
+    Store {
+        op: &'static str,
+        url: String,
+        range: Option<(u64, u64)>,
+        errno: i32,
+        detail: String,
+    },
     /// A read that needs bytes past the end of the file.
     #[error("{path}: read of {len} bytes at offset {offset} goes past the end of the file ({size} bytes)")]
     ReadPastEnd {
@@ -100,6 +110,13 @@ fn describe_paths(path: &Option<OsString>, path2: &Option<OsString>) -> String {
         (Some(p), Some(q)) => format!(" {:?} -> {:?}", p, q),
         (Some(p), None) => format!(" {:?}", p),
         _ => String::new(),
+    }
+}
+
+fn describe_range(range: &Option<(u64, u64)>) -> String {
+    match range {
+        Some((start, end)) => format!(" (bytes {start}..{end})"),
+        None => String::new(),
     }
 }
 
@@ -141,6 +158,7 @@ impl Error {
             Error::Interrupted { .. } => Some(libc::EINTR),
             Error::Cancelled { .. } => Some(libc::ECANCELED),
             Error::Unsupported { .. } => Some(libc::ENOTSUP),
+            Error::Store { errno, .. } => Some(*errno),
             _ => None,
         }
     }

@@ -116,6 +116,15 @@ pub fn to_pyerr(err: Error) -> PyErr {
             None,
             None,
         ),
+        Error::Store { ref url, .. } => {
+            let url = url.clone();
+            os_error(
+                errno.unwrap_or(libc::EIO),
+                Some(err.to_string()),
+                Some(url.into()),
+                None,
+            )
+        }
         Error::UnknownMount { .. }
         | Error::Config { .. }
         | Error::NotOnMount { .. }

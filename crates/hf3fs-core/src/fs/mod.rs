@@ -10,9 +10,10 @@
 //!
 //! Implementations: [`Hf3fsFileSystem`] (a mount, through a [`Client`](crate::Client)),
 //! [`LocalFileSystem`], [`SubTreeFileSystem`], [`SlowFileSystem`] (latency
-//! injection for tests and benchmarks) and [`MockFileSystem`] (in memory).
-//! [`filesystem_from_uri`] picks one for `hf3fs://`, `file://`, `mock://` and
-//! plain local paths. [`ReadRangeCache`] coalesces many small reads into few
+//! injection for tests and benchmarks), [`MockFileSystem`] (in memory) and
+//! [`ObjectStoreFileSystem`] (S3-compatible object stores).
+//! [`filesystem_from_uri`] picks one for `hf3fs://`, `s3://`, `file://`,
+//! `mock://` and plain local paths. [`ReadRangeCache`] coalesces many small reads into few
 //! large ones, as Arrow's does. Reads of many ranges go through the process's
 //! [`Scheduler`], which keeps many requests from many files in flight.
 
@@ -22,8 +23,10 @@ mod context;
 mod interfaces;
 mod memory;
 mod mock;
+mod objectstore;
 pub mod path;
 mod posix;
+mod s3;
 mod scheduler;
 mod slow;
 mod subtree;
@@ -51,9 +54,11 @@ pub use interfaces::{
 };
 pub use memory::{BufferOutputStream, BufferReader, FixedSizeBufferWriter};
 pub use mock::{MockClock, MockFileSystem};
+pub use objectstore::{ObjectStoreFileSystem, DEFAULT_PART_SIZE};
 pub use posix::{
     Hf3fsFileSystem, LocalFileSystem, LocalPaths, MountPaths, PathStyle, PosixFileSystem,
 };
+pub use s3::{StorageOptions, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_TIMEOUT};
 pub use scheduler::{
     read_contiguous, read_ranges, read_ranges_async, IoClass, ReadDone, ReadRequest, Scheduler,
     SchedulerStats,
@@ -234,6 +239,13 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
 
     /// Open a file for positional reads.
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>>;
+
+    /// Open a file whose size the caller knows from a listing (Arrow's
+    /// `OpenInputFile(FileInfo)`): object stores skip the HEAD request.
+    fn open_input_file_sized(&self, path: &str, size: u64) -> Result<Arc<dyn RandomAccessFile>> {
+        let _ = size;
+        self.open_input_file(path)
+    }
 
     /// Open a file for sequential reads.
     fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::s3::{connect, S3Settings, StorageOptions};
 use super::{FileSystem, Hf3fsFileSystem, LocalFileSystem, MockFileSystem};
 use crate::config::{Config, Role};
 use crate::engine::EngineOptions;
@@ -33,6 +34,7 @@ enum FsKey {
     Local {
         io: EngineOptions,
     },
+    S3(S3Settings),
 }
 
 /// Distinct file systems kept; beyond it the cache starts over (a process
@@ -88,7 +90,7 @@ fn mount_filesystem(
 }
 
 /// The URI schemes [`filesystem_from_uri`] understands (plain paths are local).
-pub const SUPPORTED_SCHEMES: &[&str] = &["hf3fs", "file", "mock"];
+pub const SUPPORTED_SCHEMES: &[&str] = &["hf3fs", "s3", "file", "mock"];
 
 /// How [`filesystem_from_uri`] connects to a mount.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +100,8 @@ pub struct UriOptions {
     pub token: Option<String>,
     /// Options for the client of an `hf3fs://` mount.
     pub client: ClientOptions,
+    /// How to reach an `s3://` bucket (over the `AWS_*` environment).
+    pub storage_options: StorageOptions,
 }
 
 fn invalid(uri: &str, reason: impl Into<String>) -> Error {
@@ -135,6 +139,10 @@ fn percent_decode(uri: &str, s: &str) -> Result<String> {
 ///   [`Client`] of that mount and token; the path is relative to the mount root.
 /// - `file:///<path>` and plain paths (relative ones against the current
 ///   directory): the process's local file system, with an absolute path.
+/// - `s3://<bucket>/<key>`: the process's [`super::ObjectStoreFileSystem`]
+///   of that bucket and configuration ([`UriOptions::storage_options`] over
+///   the `AWS_*` environment); the path is the key. The first use checks
+///   that the bucket exists and the credentials are accepted.
 /// - `mock://<path>`: a new, empty [`MockFileSystem`].
 ///
 /// Any other scheme is an error that lists the supported ones.
@@ -182,6 +190,21 @@ pub fn filesystem_from_uri(
             }
             local(uri, &percent_decode(uri, path)?)
         }
+        "s3" => {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(invalid(
+                    uri,
+                    "an s3 URI names a bucket: s3://<bucket>/<key>",
+                ));
+            }
+            let settings = S3Settings::resolve(bucket, &options.storage_options)?;
+            let fs = cached(FsKey::S3(settings.clone()), || {
+                Ok(Arc::new(connect(&settings)?))
+            })?;
+            let path = fs.normalize_path(&percent_decode(uri, key)?)?;
+            Ok((fs, path))
+        }
         "mock" => {
             let fs: Arc<dyn FileSystem> = Arc::new(MockFileSystem::new(SystemTime::now()));
             let path = fs.normalize_path(&percent_decode(uri, rest)?)?;
@@ -191,7 +214,7 @@ pub fn filesystem_from_uri(
             uri,
             format!(
                 "unsupported scheme {other:?}; supported: hf3fs://<mount>/<path>, \
-                 file:///<path>, mock://<path>, or a local path"
+                 s3://<bucket>/<key>, file:///<path>, mock://<path>, or a local path"
             ),
         )),
     }
@@ -253,13 +276,17 @@ mod tests {
     #[test]
     fn bad_uris_say_why() {
         let o = UriOptions::default();
-        let e = filesystem_from_uri("s3://bucket/key", &o)
+        let e = filesystem_from_uri("gs://bucket/key", &o)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("s3") && e.contains("hf3fs://") && e.contains("mock://"),
+            e.contains("gs") && e.contains("s3://") && e.contains("mock://"),
             "{e}"
         );
+        let e = filesystem_from_uri("s3:///key", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names a bucket"), "{e}");
         let e = filesystem_from_uri("hf3fs:///x", &o)
             .unwrap_err()
             .to_string();

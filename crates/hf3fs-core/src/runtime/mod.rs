@@ -10,12 +10,15 @@
 //!   (at most `HF3FS_IO_LOCAL_REQUESTS` + `HF3FS_IO_REMOTE_REQUESTS`);
 //! - the file system pool ([`io_executor`]) for metadata calls and the async
 //!   variants ([`crate::fs::IoContext`]), at most [`DEFAULT_IO_THREADS`];
-//! - the decode pool ([`decode_executor`]), one thread per core.
+//! - the decode pool ([`decode_executor`]), one thread per core;
+//! - the async runtime ([`net`]): [`net::NET_THREADS`] tokio workers driving
+//!   object stores' requests, started on first use.
 //!
 //! The last three are [`ElasticPool`]s: threads start when work finds none
 //! idle and end after [`pool::IDLE_TIMEOUT`] without work.
 
 pub mod budget;
+pub mod net;
 pub mod pool;
 pub mod retry;
 
@@ -150,6 +153,8 @@ pub struct RuntimeInfo {
     /// Decode threads running, and at most.
     pub decode_threads: usize,
     pub max_decode_threads: usize,
+    /// Async runtime workers running (object stores).
+    pub net_threads: usize,
     /// The settings the limits come from.
     pub settings: RuntimeSettings,
 }
@@ -165,6 +170,7 @@ pub fn info() -> Result<RuntimeInfo> {
         max_io_threads: io_executor().max_threads(),
         decode_threads: decode_executor().threads(),
         max_decode_threads: decode_executor().max_threads(),
+        net_threads: net::net_threads(),
         settings: scheduler.settings(),
     })
 }

@@ -16,7 +16,11 @@ pub fn is_transient(err: &Error) -> bool {
     matches!(
         err.raw_errno(),
         Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EIO)
-    ) && !matches!(err, Error::Cancelled { .. } | Error::Interrupted { .. })
+    ) && !matches!(
+        err,
+        // An object store's client has already retried with its own backoff.
+        Error::Cancelled { .. } | Error::Interrupted { .. } | Error::Store { .. }
+    )
 }
 
 /// Run `op`, retrying transient errors up to `retries` times with backoff;

@@ -3,7 +3,7 @@
 
 use hf3fs_core::fs::{FileSystem, FileSystemExt, ReadRange};
 
-use super::{at, expect_errno, make_tree, pseudo_random_bytes, SplitMix};
+use super::{at, caps, expect_errno, make_tree, pseudo_random_bytes, SplitMix};
 
 /// The bytes `data` holds at `offset..offset + len`, cut at its end.
 fn expected_slice(data: &[u8], offset: u64, len: u64) -> &[u8] {
@@ -117,7 +117,7 @@ pub(crate) fn input_file_read_many_into(fs: &dyn FileSystem, root: &str) {
 }
 
 pub(crate) fn input_file_errors(fs: &dyn FileSystem, root: &str) {
-    make_tree(fs, root, &["d/", "f"]);
+    make_tree(fs, root, &["d/x", "f"]);
     let missing = at(root, "missing");
     let err = expect_errno(fs.open_input_file(&missing), libc::ENOENT);
     assert!(err.to_string().contains(&missing), "{err}");
@@ -172,8 +172,13 @@ pub(crate) fn output_stream_creates_and_truncates(fs: &dyn FileSystem, root: &st
         .unwrap();
     assert_eq!(out.tell().unwrap(), 11);
     out.flush().unwrap();
-    // Flushed bytes are visible before the stream is closed.
-    assert_eq!(fs.read_all(&path).unwrap(), "hello world");
+    if caps(fs).visible_before_close {
+        // Flushed bytes are visible before the stream is closed.
+        assert_eq!(fs.read_all(&path).unwrap(), "hello world");
+    } else {
+        // An object appears whole at close, never in part.
+        assert!(!fs.exists(&path).unwrap());
+    }
     assert!(!out.closed());
     out.close().unwrap();
     assert!(out.closed());
@@ -184,7 +189,8 @@ pub(crate) fn output_stream_creates_and_truncates(fs: &dyn FileSystem, root: &st
 
     // Opening an existing file truncates it, before anything is written.
     let mut out = fs.open_output_stream(&path, None).unwrap();
-    assert_eq!(fs.get_file_info(&path).unwrap().size, Some(0));
+    let before_close = if caps(fs).visible_before_close { 0 } else { 11 };
+    assert_eq!(fs.get_file_info(&path).unwrap().size, Some(before_close));
     out.write(b"bye").unwrap();
     assert_eq!(out.tell().unwrap(), 3);
     out.close().unwrap();
@@ -199,7 +205,18 @@ pub(crate) fn output_stream_creates_and_truncates(fs: &dyn FileSystem, root: &st
 }
 
 pub(crate) fn output_stream_errors(fs: &dyn FileSystem, root: &str) {
-    make_tree(fs, root, &["d/", "f"]);
+    make_tree(fs, root, &["d/x", "f"]);
+    if !caps(fs).parent_checks {
+        // Writes need no parent (keys imply it) but never replace a directory.
+        let d = at(root, "d");
+        let err = expect_errno(fs.open_output_stream(&d, None), libc::EISDIR);
+        assert!(err.to_string().contains(&d), "{err}");
+        expect_errno(fs.open_append_stream(&d, None), libc::ENOTSUP);
+        fs.write_all(&at(root, "missing/out"), b"o").unwrap();
+        assert!(fs.get_file_info(&at(root, "missing")).unwrap().is_dir());
+        assert_eq!(fs.read_all(&at(root, "d/x")).unwrap(), "d/x");
+        return;
+    }
     let orphan = at(root, "missing/out");
     let err = expect_errno(fs.open_output_stream(&orphan, None), libc::ENOENT);
     assert!(err.to_string().contains(&orphan), "{err}");
@@ -217,6 +234,12 @@ pub(crate) fn output_stream_errors(fs: &dyn FileSystem, root: &str) {
 
 pub(crate) fn append_stream_creates_and_appends(fs: &dyn FileSystem, root: &str) {
     let path = at(root, "log");
+    if !caps(fs).append {
+        let err = expect_errno(fs.open_append_stream(&path, None), libc::ENOTSUP);
+        assert!(err.to_string().contains(&path), "{err}");
+        assert!(!fs.exists(&path).unwrap());
+        return;
+    }
     let mut out = fs.open_append_stream(&path, None).unwrap();
     assert_eq!(out.tell().unwrap(), 0);
     out.write(b"one,").unwrap();

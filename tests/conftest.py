@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import s3_server
 from parity import pair  # noqa: F401 - fixture: (os side, hf3fs side) for parity tests
 
 # Isolate the whole session from the user's real config and data before hf3fs is used.
@@ -78,3 +83,146 @@ def no_dev_shm_leaks():
     after = set(os.listdir(shm)) if os.path.isdir(shm) else set()
     leaked = sorted(name for name in after - before if "hf3fs" in name)
     assert not leaked, f"new hf3fs entries in {shm}: {leaked}"
+
+
+# ---- S3 (moto's server on 127.0.0.1) ----------------------------------------------------------
+
+S3_KEY_ID = "testing"
+S3_SECRET = "testing"
+S3_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of an S3 server on 127.0.0.1: ``$HF3FS_TEST_S3_ENDPOINT`` (set by
+    ``tests/s3_server.py -- ...``), else one started for the session."""
+    url = os.environ.get(s3_server.ENDPOINT_VAR)
+    if url:
+        yield url.rstrip("/")
+        return
+    with s3_server.running() as url:
+        yield url
+
+
+@functools.lru_cache
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client on ``endpoint`` with the test credentials (no AWS_* environment,
+    no config files, no retries: nothing but ``endpoint`` is contacted)."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=S3_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+        region_name=S3_REGION,
+    )
+    return session.client(
+        "s3",
+        endpoint_url=endpoint,
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    )
+
+
+class S3Bucket:
+    """A fresh bucket on the test server and how to reach it.
+
+    ``options`` are the ``storage_options`` for hf3fs (object_store's keys); ``env`` the
+    same settings as ``AWS_*`` variables for a subprocess.
+    """
+
+    def __init__(self, endpoint: str, bucket: str, client: Any) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.client = client
+
+    @property
+    def options(self) -> dict[str, str]:
+        return {
+            "aws_endpoint": self.endpoint,
+            "aws_access_key_id": S3_KEY_ID,
+            "aws_secret_access_key": S3_SECRET,
+            "aws_region": S3_REGION,
+            "aws_allow_http": "true",
+        }
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+            "AWS_REGION": S3_REGION,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+    def url(self, key: str = "") -> str:
+        """``s3://<bucket>/<key>``."""
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key under ``prefix``, sorted."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def upload_dir(self, directory: str | Path, prefix: str = "") -> list[str]:
+        """Upload every file under ``directory`` to ``<prefix>/<relative path>``; returns
+        the keys, sorted."""
+        directory = Path(directory)
+        prefix = prefix.strip("/")
+        keys = []
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            rel = path.relative_to(directory).as_posix()
+            key = f"{prefix}/{rel}" if prefix else rel
+            self.put(key, path.read_bytes())
+            keys.append(key)
+        return sorted(keys)
+
+    def empty(self) -> None:
+        """Delete every object in the bucket."""
+        keys = self.keys()
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[start : start + 1000]]
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk})
+
+
+@pytest.fixture
+def s3_buckets(s3_endpoint: str) -> Iterator[Any]:
+    """A factory: ``s3_buckets(endpoint=None)`` creates a fresh, empty bucket on
+    ``endpoint`` (default: the session's server) and returns its :class:`S3Bucket`.
+    Buckets are deleted afterwards, except on servers that are gone by then."""
+    made: list[S3Bucket] = []
+
+    def new(endpoint: str | None = None) -> S3Bucket:
+        endpoint = endpoint or s3_endpoint
+        name = f"hf3fs-test-{uuid.uuid4().hex[:16]}"  # 3-63 lowercase characters
+        client = s3_client(endpoint)
+        client.create_bucket(Bucket=name)
+        bucket = S3Bucket(endpoint, name, client)
+        made.append(bucket)
+        return bucket
+
+    yield new
+    for bucket in made:
+        if bucket.endpoint != s3_endpoint:
+            continue  # a test's own server: it goes with its data
+        bucket.empty()
+        bucket.client.delete_bucket(Bucket=bucket.bucket)
+
+
+@pytest.fixture
+def s3(s3_buckets: Any) -> S3Bucket:
+    """A fresh, empty bucket on the session's S3 server (deleted afterwards)."""
+    return s3_buckets()

@@ -75,8 +75,8 @@ def test_from_uri(tmp_path):
     fs, path = FileSystem.from_uri("relative/path")
     assert fs.type_name == "local" and path == os.path.join(os.getcwd(), "relative/path")
     with pytest.raises(ValueError) as exc:
-        FileSystem.from_uri("s3://bucket/key")
-    for scheme in ("s3", "hf3fs://", "file://", "mock://"):
+        FileSystem.from_uri("gs://bucket/key")
+    for scheme in ("gs", "hf3fs://", "s3://", "file://", "mock://"):
         assert scheme in str(exc.value)
     for bad in ("hf3fs:///x", "file://otherhost/x", "file:///x%zz", ""):
         with pytest.raises(ValueError):

@@ -6,16 +6,18 @@ import argparse
 import json
 from typing import Any
 
-BENCHMARKS = ("io", "dataset", "coalesce")
+BENCHMARKS = ("io", "dataset", "coalesce", "s3")
 # Benchmarks whose results are throughput per reader, which --plot draws.
 PLOTTABLE = ("io", "dataset")
 
 
 def inspect(args: argparse.Namespace) -> int:
     """Print a Parquet source's schema, files, row groups, rows and per-column sizes."""
+    from ._cli_store import parse_storage_options
     from .dataset import _ParquetDatasetImpl
 
-    ds = _ParquetDatasetImpl(args.source, progress=args.progress)
+    options = parse_storage_options(getattr(args, "storage_option", None))
+    ds = _ParquetDatasetImpl(args.source, progress=args.progress, storage_options=options or None)
     info = ds.info()
     if args.json:
         info["schema"] = [{"name": f, "type": t} for f, t in _schema_fields(ds)]
@@ -92,7 +94,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "dataset",
         parents=[common],
         help="work with Parquet datasets",
-        description="Work with Parquet datasets (a file, a directory, a glob or hf3fs:// URL).",
+        description=(
+            "Work with Parquet datasets (a file, a directory, a glob, hf3fs:// or s3:// URL)."
+        ),
     )
     dsub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="COMMAND")
     p = dsub.add_parser(
@@ -105,7 +109,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
             "whether the files have page indexes."
         ),
     )
-    p.add_argument("source", metavar="SOURCE", help="file, directory, glob or hf3fs:// URL")
+    p.add_argument("source", metavar="SOURCE", help="file, directory, glob, hf3fs:// or s3:// URL")
     p.add_argument("--files", action="store_true", help="also list every file")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument(
@@ -119,7 +123,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "bench",
         parents=[common],
-        help="run a benchmark: io, dataset or coalesce",
+        help="run a benchmark: io, dataset, coalesce or s3",
         description=(
             "Run a benchmark and print its table. Options after the benchmark's name are "
             "its own: `hf3fs bench dataset --help` lists them (--json writes JSON for "

@@ -1,8 +1,11 @@
 """``hf3fs ls|stat|cat|cp|mkdir|rm|du``: file commands over mounts and local paths.
 
-A path is ``hf3fs://<mount>/<path>`` (a :class:`Client` on that mount) or a
-local path (the ``os`` module). ``cp`` moves data with batched ``preadv`` /
-``pwritev`` through one shared-memory iovec.
+A path is ``hf3fs://<mount>/<path>`` (a :class:`Client` on that mount),
+``s3://<bucket>/<key>`` (the object store backend, configured by ``AWS_*``
+variables and ``--storage-option``), or a local path (the ``os`` module).
+``cp`` moves data with batched ``preadv`` / ``pwritev`` through one
+shared-memory iovec, and to and from object stores with ranged GETs and
+multipart uploads.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _progress
+from ._cli_store import StorePlace, StorePlaces, is_store_url, parse_storage_options
 from ._hf3fs import Client, iovec
 
 PROTOCOL = "hf3fs://"
@@ -127,14 +131,18 @@ class Place:
 
 
 class Places:
-    """Parses command-line paths; one client per mount."""
+    """Parses command-line paths; one client per mount, one file system per bucket."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, args: argparse.Namespace) -> None:
+        token = getattr(args, "token", None)
         self.token = token if token is not None else os.environ.get("HF3FS_TOKEN", "")
         self.clients: dict[str, Client] = {}
+        self.stores = StorePlaces(parse_storage_options(getattr(args, "storage_option", None)))
 
-    def parse(self, text: str) -> Place:
-        """The place a command-line path names (``hf3fs://mount/path`` or local)."""
+    def parse(self, text: str) -> Any:
+        """The place a command-line path names (``hf3fs://``, ``s3://`` or local)."""
+        if is_store_url(text):
+            return self.stores.parse(text)
         if not text.startswith(PROTOCOL):
             return Place(None, text, text)
         mount, _, rest = text[len(PROTOCOL) :].partition("/")
@@ -173,7 +181,7 @@ def _long_line(place: Place, st: Any, human: bool) -> str:
 
 def ls(args: argparse.Namespace) -> int:
     """``hf3fs ls``: list each directory (or name each file)."""
-    places = Places(args.token)
+    places = Places(args)
     for i, text in enumerate(args.paths):
         place = places.parse(text)
         if len(args.paths) > 1:
@@ -195,7 +203,7 @@ def ls(args: argparse.Namespace) -> int:
 
 def stat(args: argparse.Namespace) -> int:
     """``hf3fs stat``: size, mode, owner and times of each path."""
-    places = Places(args.token)
+    places = Places(args)
     for text in args.paths:
         place = places.parse(text)
         st = place.stat()
@@ -217,12 +225,17 @@ def stat(args: argparse.Namespace) -> int:
 
 def cat(args: argparse.Namespace) -> int:
     """``hf3fs cat``: write each file's bytes to standard output."""
-    places = Places(args.token)
+    places = Places(args)
     out = sys.stdout.buffer
     for text in args.paths:
         place = places.parse(text)
         if place.is_dir():
             raise IsADirectoryError(21, "Is a directory", place.display)
+        if isinstance(place, StorePlace):
+            f = place.fs.open_input_file(place.path)
+            for offset in range(0, f.size(), CAT_CHUNK):
+                _write_all(out.write, f.read_at(offset, CAT_CHUNK))
+            continue
         if place.client is None:
             with open(place.path, "rb") as f:
                 while chunk := f.read(CAT_CHUNK):
@@ -243,7 +256,7 @@ def cat(args: argparse.Namespace) -> int:
 
 def mkdir(args: argparse.Namespace) -> int:
     """``hf3fs mkdir``: make each directory (``-p``: parents too, existing is fine)."""
-    places = Places(args.token)
+    places = Places(args)
     for text in args.paths:
         places.parse(text).mkdir(parents=args.parents)
     return 0
@@ -251,7 +264,7 @@ def mkdir(args: argparse.Namespace) -> int:
 
 def rm(args: argparse.Namespace) -> int:
     """``hf3fs rm``: remove files (``-r``: directories too; ``-f``: missing is fine)."""
-    places = Places(args.token)
+    places = Places(args)
     for text in args.paths:
         place = places.parse(text)
         try:
@@ -264,7 +277,7 @@ def rm(args: argparse.Namespace) -> int:
 
 def du(args: argparse.Namespace) -> int:
     """``hf3fs du``: total bytes of the files under each path."""
-    places = Places(args.token)
+    places = Places(args)
     for text in args.paths:
         place = places.parse(text)
         total = 0
@@ -304,7 +317,10 @@ class _Copier:
             client, iov = self.iovs.pop()
             client.iovfree(iov)
 
-    def copy(self, src: Place, dst: Place, size: int) -> None:
+    def copy(self, src: Any, dst: Any, size: int) -> None:
+        if isinstance(src, StorePlace) or isinstance(dst, StorePlace):
+            self._copy_store(src, dst, size)
+            return
         with src.naming():
             src_fd = (
                 os.open(src.path, os.O_RDONLY)
@@ -373,6 +389,75 @@ class _Copier:
         finally:
             mem.release()
 
+    def _copy_store(self, src: Any, dst: Any, size: int) -> None:
+        """A copy to or from an object store: ranged reads of COPY_ENTRY bytes,
+        COPY_ENTRIES in flight, into a stream (a multipart upload for stores)."""
+        if isinstance(src, StorePlace) and isinstance(dst, StorePlace) and src.fs is dst.fs:
+            src.fs.copy_file(src.path, dst.path)  # one server-side copy
+            self.bar.update(size)
+            return
+        with contextlib.ExitStack() as stack:
+            read = self._reader(src, stack)
+            write = self._writer(dst, stack)
+            offset = 0
+            while offset < size:
+                chunk = min(size - offset, COPY_ENTRY * COPY_ENTRIES)
+                pieces = read(offset, chunk)
+                got = sum(len(p) for p in pieces)
+                for piece in pieces:
+                    write(piece)
+                if got < chunk:
+                    raise _shrank(src, offset + got)
+                offset += chunk
+                self.bar.update(chunk)
+
+    @staticmethod
+    def _reader(place: Any, stack: contextlib.ExitStack) -> Any:
+        """``read(offset, n)``: the bytes there, as a list of pieces."""
+        if isinstance(place, StorePlace):
+            f = place.fs.open_input_file(place.path)
+
+            def read_store(offset: int, n: int) -> list[Any]:
+                ranges = [(offset + at, min(COPY_ENTRY, n - at)) for at in range(0, n, COPY_ENTRY)]
+                return f.read_many(ranges)
+
+            return read_store
+        with place.naming():
+            if place.client is None:
+                fd = os.open(place.path, os.O_RDONLY)
+                stack.callback(os.close, fd)
+                return lambda offset, n: [os.pread(fd, n, offset)]
+            client = place.client
+            fd = client.open(place.path, os.O_RDONLY)
+        stack.callback(client.close, fd)
+
+        def read_mount(offset: int, n: int) -> list[Any]:
+            buf = bytearray(n)
+            client.lseek(fd, offset, os.SEEK_SET)
+            got = 0
+            while got < n and (r := client.read(fd, memoryview(buf)[got:])):
+                got += r
+            return [memoryview(buf)[:got]]
+
+        return read_mount
+
+    @staticmethod
+    def _writer(place: Any, stack: contextlib.ExitStack) -> Any:
+        """``write(data)``: append to the copy; it is complete when the stack closes."""
+        if isinstance(place, StorePlace):
+            out = stack.enter_context(place.fs.open_output_stream(place.path))
+            return out.write
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with place.naming():
+            if place.client is None:
+                fd = os.open(place.path, flags, 0o644)
+                stack.callback(os.close, fd)
+                return lambda data: _write_all(lambda b: os.write(fd, b), data)
+            client = place.client
+            fd = client.open(place.path, flags, 0o644)
+        stack.callback(client.close, fd)
+        return lambda data: _write_all(lambda b: client.write(fd, b), data)
+
 
 def _shrank(src: Place, offset: int) -> OSError:
     return OSError(5, f"Input/output error: file ended at byte {offset} while copying", src.display)
@@ -406,6 +491,8 @@ def _copy_plan(
     the source's stat when the caller has it.
     """
     st = st if st is not None else src.stat()
+    if isinstance(src, StorePlace) or isinstance(dst, StorePlace):
+        return _copy_plan_store(src, dst, recursive, dirs, st)
     if not stat_mod.S_ISDIR(st.st_mode):
         try:
             if _same(dst.stat(), st):
@@ -428,9 +515,51 @@ def _copy_plan(
     return plan
 
 
+def _copy_plan_store(
+    src: Any, dst: Any, recursive: bool, dirs: list[Any], st: Any
+) -> list[tuple[Any, Any, int]]:
+    """:func:`_copy_plan` when either side is an object store: a source tree is
+    one recursive listing rather than a stat per entry."""
+    if not stat_mod.S_ISDIR(st.st_mode):
+        try:
+            if _same(dst.stat(), st) and type(dst) is type(src):
+                raise ValueError(f"{src.display} and {dst.display} are the same file")
+        except FileNotFoundError:
+            pass
+        return [(src, dst, st.st_size)]
+    if not recursive:
+        raise IsADirectoryError(21, "Is a directory (use -r)", src.display)
+    if isinstance(src, StorePlace) and isinstance(dst, StorePlace):
+        if src.relative(dst) is not None or src.path == dst.path and src.fs is dst.fs:
+            raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")
+    # Keys imply an object store's directories; elsewhere every parent is made.
+    parents: dict[str, Any] = {}
+    if not isinstance(dst, StorePlace):
+        parents[dst.path] = dst
+    plan: list[tuple[Any, Any, int]] = []
+    for place, child_st in src.walk_files(st):
+        if stat_mod.S_ISLNK(child_st.st_mode):
+            continue  # links are not followed, as in _copy_plan
+        if isinstance(src, StorePlace):
+            rel = src.relative(place) or place.name
+        else:
+            rel = os.path.relpath(place.path, src.path)
+        target = dst
+        for part in rel.split("/"):
+            target = target.join(part)
+        if not isinstance(dst, StorePlace) and "/" in rel:
+            parent = Place(
+                target.client, os.path.dirname(target.path), target.display.rsplit("/", 1)[0]
+            )
+            parents.setdefault(parent.path, parent)
+        plan.append((place, target, child_st.st_size))
+    dirs.extend(parents.values())
+    return plan
+
+
 def cp(args: argparse.Namespace) -> int:
     """``hf3fs cp``: copy files and trees between local paths and mounts."""
-    places = Places(args.token)
+    places = Places(args)
     sources = [places.parse(t) for t in args.sources]
     dst = places.parse(args.dest)
     into_dir = dst.is_dir()
@@ -493,10 +622,11 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "cp",
         parents=[common],
-        help="copy files between local paths and mounts",
+        help="copy files between local paths, mounts and object stores",
         description=(
             "Copy SOURCE... to DEST (a directory when there are several sources). Data "
-            "moves in batched preadv/pwritev calls through one shared-memory iovec."
+            "moves in batched preadv/pwritev calls through one shared-memory iovec, and "
+            "to and from s3:// in parallel ranged GETs and multipart uploads."
         ),
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")

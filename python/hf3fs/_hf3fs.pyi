@@ -3,6 +3,7 @@
 import os
 from collections.abc import Buffer as _BytesLike
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Literal
 
 __version__: str
@@ -193,7 +194,12 @@ _Ranges = list[tuple[int, int]]
 
 class FileSystem:
     @staticmethod
-    def from_uri(uri: str, *, token: str | None = None) -> tuple[FileSystem, str]: ...
+    def from_uri(
+        uri: str,
+        *,
+        token: str | None = None,
+        storage_options: dict[str, str | bool | int | float | timedelta] | None = None,
+    ) -> tuple[FileSystem, str]: ...
     @staticmethod
     def for_client(client: Client) -> FileSystem: ...
     @staticmethod
@@ -361,6 +367,7 @@ class _Dataset:
         client: Client | None = None,
         filesystem: FileSystem | None = None,
         token: str | None = None,
+        storage_options: dict[str, str | bool | int | float | timedelta] | None = None,
         on_footer: Callable[[int, int], object] | None = None,
     ) -> None: ...
     @property

@@ -27,6 +27,15 @@ def _build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="token for hf3fs:// mounts (default: $HF3FS_TOKEN or empty)",
     )
+    common.add_argument(
+        "-o",
+        "--storage-option",
+        action="append",
+        metavar="KEY=VALUE",
+        default=argparse.SUPPRESS,
+        help="a setting for s3:// paths (object_store's keys: aws_endpoint, aws_region, "
+        "aws_allow_http, ...), over the AWS_* environment; repeat for more",
+    )
     parser = argparse.ArgumentParser(
         prog="hf3fs",
         parents=[common],

@@ -178,7 +178,8 @@ class _ParquetDatasetImpl:
     ----------
     source : str or list of str
         A Parquet file, a directory (searched recursively for ``*.parquet``),
-        a glob, or a list of those: local paths, ``file://`` or ``hf3fs://``.
+        a glob, or a list of those: local paths, ``file://``, ``hf3fs://`` or
+        ``s3://<bucket>/<prefix>`` (any S3-compatible store).
     columns : list of str, optional
         Top-level columns to read, in this order (default: all).
     filter : list, optional
@@ -215,14 +216,19 @@ class _ParquetDatasetImpl:
     numa : int
         NUMA node of the read buffers (-1: no binding).
     cache_options : hf3fs.fs.CacheOptions, optional
-        How a row group's column chunks are merged into reads (default
-        Arrow's, for local disks; ``CacheOptions.from_network_metrics`` for
-        remote stores).
+        How a row group's column chunks are merged into reads (default: as
+        the files' store suits: Arrow's defaults for disks and mounts,
+        ``CacheOptions.from_network_metrics(50, 100)`` for object stores).
     client : hf3fs.Client, optional
         Read plain paths from this client's mount.
     filesystem : hf3fs.fs.FileSystem, optional
         Read every path from this file system (for example one with
         injected latency).
+    storage_options : dict, optional
+        How to reach ``s3://`` buckets: object_store's keys (``aws_endpoint``,
+        ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_region``,
+        ``aws_allow_http``, ``max_retries``, ``retry_timeout``, ...), over the
+        ``AWS_*`` environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...).
     num_threads : int, optional
         Pieces one reader decodes at once, on the process's decode pool
         (default: the cores available, divided among DataLoader workers).
@@ -254,6 +260,7 @@ class _ParquetDatasetImpl:
         cache_options: Any = None,
         client: Any = None,
         filesystem: Any = None,
+        storage_options: dict[str, Any] | None = None,
         num_threads: int | None = None,
         progress: bool | None = False,
     ) -> None:
@@ -294,6 +301,7 @@ class _ParquetDatasetImpl:
             "cache_options": cache_options,
             "client": client,
             "filesystem": filesystem,
+            "storage_options": dict(storage_options) if storage_options else None,
         }
         self._num_threads = num_threads
         self._show_progress = progress

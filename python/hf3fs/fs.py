@@ -3,6 +3,9 @@
 - :class:`Hf3fsFileSystem` is an fsspec file system registered for the
   ``hf3fs`` protocol, so ``pandas.read_parquet("hf3fs://local/x.parquet")``,
   polars, pyarrow and HF ``datasets`` open ``hf3fs://<mount>/<path>`` URLs.
+- :class:`S3FileSystem` is the same for ``s3://<bucket>/<key>``, through the
+  Rust object store backend; :func:`register_s3` makes fsspec (and so pandas)
+  use it for every ``s3://`` URL.
 - :class:`ArrowHandler` plugs a mount into ``pyarrow.fs.PyFileSystem`` for
   ``pyarrow.dataset``.
 - :class:`FileSystem` is the Rust IO layer itself (``hf3fs``, local, mock,
@@ -53,7 +56,9 @@ __all__ = [
     "OutputStream",
     "RandomAccessFile",
     "ReadRangeCache",
+    "S3FileSystem",
     "coalesce_ranges",
+    "register_s3",
     "runtime_info",
 ]
 
@@ -108,7 +113,10 @@ class _MountFS:
         self._mount = mount
 
     def _name(self, path: Any) -> Any:
-        return f"{self._mount}/{path}" if isinstance(path, str) else path
+        # Object stores already name the URL (s3://bucket/key).
+        if not isinstance(path, str) or "://" in path:
+            return path
+        return f"{self._mount}/{path}"
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._fs, name)
@@ -173,15 +181,33 @@ class Hf3fsFileSystem(AbstractFileSystem):
         if isinstance(path, list):
             return [cls._strip_protocol(p) for p in path]
         path = stringify_path(path)
-        if path.startswith(f"{PROTOCOL}://"):
-            path = path[len(PROTOCOL) + 3 :]
-        elif path.startswith(f"{PROTOCOL}::"):
-            path = path[len(PROTOCOL) + 2 :]
+        protocols = (cls.protocol,) if isinstance(cls.protocol, str) else cls.protocol
+        for protocol in protocols:
+            if path.startswith(f"{protocol}://"):
+                path = path[len(protocol) + 3 :]
+                break
+            if path.startswith(f"{protocol}::"):
+                path = path[len(protocol) + 2 :]
+                break
         return path.strip("/")
 
     def unstrip_protocol(self, name: str) -> str:
-        """``name`` as a full ``hf3fs://`` URL."""
-        return f"{PROTOCOL}://{self._strip_protocol(name)}"
+        """``name`` as a full URL (``hf3fs://``, ``s3://``)."""
+        return f"{self._scheme}://{self._strip_protocol(name)}"
+
+    # The URI scheme of the Rust file systems behind the first path component.
+    _scheme = PROTOCOL
+
+    def _connect(self, mount: str) -> FileSystem:
+        if self._client is not None:
+            if mount != self._client.mount_name:
+                raise ValueError(
+                    f"this Hf3fsFileSystem uses a client of mount "
+                    f"{self._client.mount_name!r}; path names mount {mount!r}"
+                )
+            return FileSystem.for_client(self._client)
+        fs, _ = FileSystem.from_uri(f"{PROTOCOL}://{mount}/", token=self._token)
+        return fs
 
     def _split(self, path: str) -> tuple[str, str]:
         path = self._strip_protocol(path)
@@ -192,16 +218,7 @@ class Hf3fsFileSystem(AbstractFileSystem):
         with self._mounts_lock:
             fs = self._mounts.get(mount)
             if fs is None:
-                if self._client is not None:
-                    if mount != self._client.mount_name:
-                        raise ValueError(
-                            f"this Hf3fsFileSystem uses a client of mount "
-                            f"{self._client.mount_name!r}; path names mount {mount!r}"
-                        )
-                    fs = FileSystem.for_client(self._client)
-                else:
-                    fs, _ = FileSystem.from_uri(f"{PROTOCOL}://{mount}/", token=self._token)
-                fs = self._mounts[mount] = _MountFS(fs, mount)
+                fs = self._mounts[mount] = _MountFS(self._connect(mount), mount)
             return fs
 
     def _target(self, path: str) -> tuple[_MountFS, str, str]:
@@ -491,6 +508,121 @@ class Hf3fsFileSystem(AbstractFileSystem):
             target=(fs, rel),
             **kwargs,
         )
+
+
+# fsspec's own constructor options, kept apart from a store's settings.
+_FSSPEC_OPTIONS = frozenset(
+    {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"}
+)
+
+# s3fs's spelling of the common settings, so code written for s3fs keeps working.
+_S3FS_ALIASES = {
+    "key": "aws_access_key_id",
+    "secret": "aws_secret_access_key",
+    "token": "aws_session_token",
+    "endpoint_url": "aws_endpoint",
+    "region_name": "aws_region",
+}
+
+
+def _store_options(options: dict[str, Any]) -> dict[str, Any]:
+    """object_store settings from fsspec-style keyword arguments."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key == "anon":
+            if value:
+                out["aws_skip_signature"] = True
+        elif key == "client_kwargs":
+            out.update(_store_options(dict(value)))
+        else:
+            out[_S3FS_ALIASES.get(key, key)] = value
+    return out
+
+
+class S3FileSystem(Hf3fsFileSystem):
+    """fsspec file system for ``s3://<bucket>/<key>`` (S3 and S3-compatible
+    stores) through hf3fs's object store backend.
+
+    Paths are ``<bucket>/<key>``. Reads are ranged GETs through the process's
+    IO scheduler (``cat_ranges`` keeps every range of a file in flight at
+    once); writes are multipart uploads, and an object appears whole when
+    its file is closed. Directories are implied by keys, as in s3fs.
+
+    Parameters
+    ----------
+    **storage_options
+        object_store's S3 settings (``aws_endpoint``, ``aws_access_key_id``,
+        ``aws_secret_access_key``, ``aws_region``, ``aws_allow_http``,
+        ``aws_skip_signature``, ``timeout``, ``max_retries``,
+        ``retry_timeout``, ...), over the ``AWS_*`` environment. s3fs's
+        ``key``, ``secret``, ``token``, ``endpoint_url``, ``anon`` and
+        ``client_kwargs`` are understood too, and fsspec's own options
+        (``skip_instance_cache``, ...) go to fsspec.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fs = S3FileSystem(aws_endpoint="http://127.0.0.1:9000")  # doctest: +SKIP
+    >>> pd.read_parquet("s3://corpus/part-0.parquet", filesystem=fs)  # doctest: +SKIP
+    """
+
+    protocol = ("s3", "s3a")
+    _scheme = "s3"
+
+    def __init__(self, **storage_options: Any) -> None:
+        fsspec_options = {k: v for k, v in storage_options.items() if k in _FSSPEC_OPTIONS}
+        store = {k: v for k, v in storage_options.items() if k not in _FSSPEC_OPTIONS}
+        super().__init__(auto_mkdir=False, **fsspec_options)
+        # fsspec's instance cache and pickling key on these.
+        self.storage_args = ()
+        self.storage_options = dict(storage_options)
+        self._store_options = _store_options(store)
+
+    def _connect(self, mount: str) -> FileSystem:
+        fs, _ = FileSystem.from_uri(f"s3://{mount}/", storage_options=self._store_options)
+        return fs
+
+    def _mount_names(self) -> list[str]:
+        raise NotImplementedError("listing buckets is not supported; name one: s3://<bucket>/")
+
+    def _make_parent(self, stripped: str) -> None:
+        # Keys imply their directories; there is nothing to create.
+        return
+
+    def mv(
+        self,
+        path1: Any,
+        path2: Any,
+        recursive: bool = False,
+        maxdepth: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Move objects: a file with one server-side copy and a delete; a
+        directory (``recursive``) object by object, as s3fs does."""
+        if isinstance(path1, str) and self.isdir(path1):
+            AbstractFileSystem.mv(self, path1, path2, recursive=True, maxdepth=maxdepth, **kwargs)
+            return
+        super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+
+
+def register_s3() -> None:
+    """Make fsspec open every ``s3://`` (and ``s3a://``) URL with
+    :class:`S3FileSystem`, replacing s3fs, so ``pandas.read_parquet``,
+    polars and HF ``datasets`` read object stores through hf3fs.
+
+    Examples
+    --------
+    >>> import hf3fs.fs
+    >>> hf3fs.fs.register_s3()
+    >>> import pandas as pd
+    >>> pd.read_parquet("s3://corpus/part-0.parquet")  # doctest: +SKIP
+    """
+    from fsspec import register_implementation
+
+    for protocol in S3FileSystem.protocol:
+        register_implementation(protocol, S3FileSystem, clobber=True)
 
 
 class Hf3fsFile(AbstractBufferedFile):

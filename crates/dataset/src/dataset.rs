@@ -46,7 +46,9 @@ pub struct DatasetOptions {
     /// NUMA node of read buffers (-1: none).
     pub numa: i32,
     /// How piece reads are merged.
-    pub cache: CacheOptions,
+    /// How piece reads are merged; None: as the files' file system suits
+    /// ([`hf3fs_core::fs::FileSystem::read_coalescing`]).
+    pub cache: Option<CacheOptions>,
     /// Pieces each reader decodes at once on the runtime's decode pool (0:
     /// one per core).
     pub decode_threads: usize,
@@ -69,7 +71,7 @@ impl Default for DatasetOptions {
             numa: -1,
             // Arrow's defaults suit local disks and parallel file systems:
             // merge only small holes, keep requests below 32 MiB.
-            cache: CacheOptions::defaults(),
+            cache: None,
             decode_threads: 0,
             index: IndexOptions::default(),
         }
@@ -104,6 +106,8 @@ pub struct Progress {
 pub struct Dataset {
     scan: Arc<Scan>,
     options: DatasetOptions,
+    /// `options.cache`, or the file system's choice.
+    cache: CacheOptions,
 }
 
 impl Dataset {
@@ -136,9 +140,16 @@ impl Dataset {
                 cancel: cancel.clone(),
             },
         )?;
+        let cache = options.cache.unwrap_or_else(|| {
+            scan.index
+                .files
+                .first()
+                .map_or_else(CacheOptions::defaults, |f| f.source.fs.read_coalescing())
+        });
         Ok(Dataset {
             scan: Arc::new(scan),
             options,
+            cache,
         })
     }
 
@@ -325,7 +336,7 @@ impl Dataset {
                 batch_size: self.options.batch_size,
                 drop_last: self.options.drop_last,
                 prefetch_bytes: self.options.prefetch_bytes,
-                cache: self.options.cache,
+                cache: self.cache,
                 numa: self.options.numa,
                 decode_threads: threads,
                 shuffle_window: window,

@@ -22,6 +22,13 @@ use crate::source::{resolve_sources, SourceFile, SourceOptions};
 /// arrow-rs's object-store reader use the same figure).
 pub const DEFAULT_FOOTER_READ_SIZE: u64 = 64 << 10;
 
+/// Bytes of whole small files an index keeps from their footer reads: a
+/// file no larger than the tail read is already in memory once its footer
+/// is, and reading it again costs a round trip per file on an object store
+/// (half the requests of a dataset of small files). 64 MiB keeps a thousand
+/// 64 KiB files and bounds what a dataset of many more can hold.
+pub const DEFAULT_SMALL_FILE_BYTES: u64 = 64 << 20;
+
 /// Footers read at once: footer reads are small and latency-bound, so more
 /// in flight than cores hides a network mount's round trips (they run on
 /// the runtime's file system pool, which has as many threads).
@@ -47,6 +54,8 @@ pub struct IndexOptions {
     pub threads: usize,
     /// Reports footers read, for a progress bar over many files.
     pub progress: Option<IndexProgress>,
+    /// Bytes of whole small files kept from footer reads (0: none).
+    pub small_file_bytes: u64,
 }
 
 impl Default for IndexOptions {
@@ -55,6 +64,7 @@ impl Default for IndexOptions {
             footer_read_size: DEFAULT_FOOTER_READ_SIZE,
             threads: DEFAULT_INDEX_THREADS,
             progress: None,
+            small_file_bytes: DEFAULT_SMALL_FILE_BYTES,
         }
     }
 }
@@ -119,6 +129,7 @@ impl DatasetIndex {
         let total = files.len();
         let size = options.footer_read_size;
         let progress = options.progress.clone();
+        let keep = Arc::new(std::sync::atomic::AtomicU64::new(options.small_file_bytes));
         let indexed = try_map_io(
             files,
             options.threads,
@@ -131,7 +142,7 @@ impl DatasetIndex {
             },
             move |file, stop| {
                 let named = file.clone();
-                no_panic(|| index_file(file, size, stop))
+                no_panic(|| index_file(file, size, &keep, stop))
                     .unwrap_or_else(|panic| Err(footer_error(&named, panic)))
             },
         )?;
@@ -202,8 +213,9 @@ fn check(cancel: &CancelToken) -> Result<()> {
 /// Read one file's footer: one tail read, more only when the footer (or the
 /// page index) does not fit in it. Stops between calls once `cancel` fires.
 fn index_file(
-    source: SourceFile,
+    mut source: SourceFile,
     footer_read_size: u64,
+    keep: &std::sync::atomic::AtomicU64,
     cancel: &CancelToken,
 ) -> Result<IndexedFile> {
     check(cancel)?;
@@ -241,7 +253,7 @@ fn index_file(
             .map_err(|e| footer_error(&source, e))?
             .with_page_index_policy(PageIndexPolicy::Optional);
         decoder
-            .push_range(tail_start..size, tail)
+            .push_range(tail_start..size, tail.clone())
             .map_err(|e| footer_error(&source, e))?;
         // Each round asks for more bytes or finishes; a footer needs at most
         // two more (the rest of the metadata, then the page index).
@@ -270,6 +282,9 @@ fn index_file(
     .map_err(|panic| footer_error(&source, panic))??;
     let metadata = Arc::new(decoded);
     validate_layout(&source, &metadata, size)?;
+    if tail_start == 0 && take_budget(keep, size) {
+        source.contents = Some(tail);
+    }
     let reader_metadata =
         no_panic(|| ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new()))
             .map_err(|panic| footer_error(&source, panic))?
@@ -278,6 +293,16 @@ fn index_file(
         source,
         reader_metadata,
     })
+}
+
+/// Take `n` bytes of the small-file budget, if that many are left.
+fn take_budget(budget: &std::sync::atomic::AtomicU64, n: u64) -> bool {
+    use std::sync::atomic::Ordering;
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(n)
+        })
+        .is_ok()
 }
 
 /// Reject metadata whose column chunks lie outside the file or whose row

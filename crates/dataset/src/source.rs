@@ -1,12 +1,14 @@
 //! Which files a dataset source names: a file, a directory (searched
 //! recursively), a glob, or a list of those, on any file system the IO layer
-//! opens (`hf3fs://`, `file://`, local paths).
+//! opens (`hf3fs://`, `s3://`, `file://`, local paths).
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use hf3fs_core::fs::{
-    filesystem_from_uri, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem, RandomAccessFile,
-    UriOptions,
+    filesystem_from_uri, BufferReader, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem,
+    RandomAccessFile, UriOptions,
 };
 use hf3fs_core::{CancelToken, Client};
 
@@ -30,14 +32,21 @@ pub struct SourceFile {
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
+    /// The whole file, when the index's footer read brought all of it (small
+    /// files): reads are served from memory instead of the store.
+    pub contents: Option<Bytes>,
 }
 
 impl SourceFile {
     /// Open the file for reading, retrying transient errors until `cancel`
     /// fires.
     pub fn open(&self, cancel: &CancelToken) -> hf3fs_core::Result<Arc<dyn RandomAccessFile>> {
+        if let Some(contents) = &self.contents {
+            return Ok(Arc::new(BufferReader::named(contents.clone(), &self.path)));
+        }
+        // The size came from the listing: object stores skip a HEAD request.
         with_retries(DEFAULT_IO_RETRIES, cancel, || {
-            self.fs.open_input_file(&self.path)
+            self.fs.open_input_file_sized(&self.path, self.size)
         })
     }
 }
@@ -103,6 +112,9 @@ fn open(source: &str, options: &SourceOptions) -> Result<(Arc<dyn FileSystem>, S
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("hf3fs") => {
             format!("hf3fs://{}/", rest.split('/').next().unwrap_or_default())
         }
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("s3") => {
+            format!("s3://{}/", rest.split('/').next().unwrap_or_default())
+        }
         Some((scheme, _)) if scheme.eq_ignore_ascii_case("mock") => "mock://".to_string(),
         _ => String::new(),
     };
@@ -116,6 +128,7 @@ fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>>
         fs: fs.clone(),
         path: info.path.clone(),
         size: info.size.unwrap_or(0),
+        contents: None,
     };
     if let Some(glob_at) = path.find(['*', '?', '[']) {
         let base = path[..glob_at].rfind('/').map(|i| &path[..i]).unwrap_or("");

@@ -315,6 +315,12 @@ fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
         shuffle: true,
         seed: 9,
         shuffle_window: 48,
+        // The files are small: kept whole from their footer reads, they
+        // would need no reads at all.
+        index: dataset::index::IndexOptions {
+            small_file_bytes: 0,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let fast = open(dir.path(), options.clone());
@@ -338,6 +344,52 @@ fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
     // 24 pieces, each one request: they wait on the store together.
     assert!(stats.peak_in_flight() >= 8, "{}", stats.peak_in_flight());
     assert!(stats.read_requests() >= 24);
+}
+
+#[test]
+fn small_files_are_read_once_with_their_footers() {
+    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[120, 80, 50, 200], 30);
+    let options = DatasetOptions {
+        batch_size: 16,
+        shuffle: true,
+        seed: 3,
+        ..Default::default()
+    };
+    let expected = {
+        let ds = open(dir.path(), options.clone());
+        read_all(&ds, &ds.start(0, 1, 1), 0, 0)
+    };
+    let open_through = |budget: u64| {
+        let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+        let slow = SlowFileSystem::new(local, std::time::Duration::ZERO, 4);
+        let stats = slow.stats();
+        let mut options = options.clone();
+        options.index.small_file_bytes = budget;
+        let ds = Dataset::open(
+            &[dir.path().to_string_lossy().into_owned()],
+            &SourceOptions {
+                filesystem: Some(Arc::new(slow)),
+                ..Default::default()
+            },
+            options,
+            &CancelToken::never(),
+        )
+        .unwrap();
+        // One tail read per file brought every (small) file whole.
+        assert_eq!(stats.read_requests(), 4);
+        stats.reset();
+        let got = read_all(&ds, &ds.start(0, 1, 1), 0, 0);
+        (got, stats.read_requests())
+    };
+    let (got, reads) = open_through(dataset::index::DEFAULT_SMALL_FILE_BYTES);
+    assert_eq!(got, expected);
+    assert_eq!(reads, 0, "every piece came from the footer reads");
+    // Without the budget the same batches come from the store again.
+    let (got, reads) = open_through(0);
+    assert_eq!(got, expected);
+    assert!(reads > 0);
 }
 
 #[test]

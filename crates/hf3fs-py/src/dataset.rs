@@ -24,7 +24,7 @@ use pyo3_arrow::ffi::{
 use crate::blocking::blocking;
 use crate::cache::{PyBuffer, PyCacheOptions};
 use crate::client::PyClient;
-use crate::fs::PyFileSystem;
+use crate::fs::{PyFileSystem, StorageOptionsArg};
 
 fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
     let tuple = obj.cast::<PyTuple>()?;
@@ -159,7 +159,8 @@ impl PyDataset {
     #[new]
     #[pyo3(signature = (sources, *, columns=None, filter=None, batch_size=1024, shuffle=false, seed=0,
         shuffle_window=0, drop_remainder=true, drop_last=false, prefetch_bytes=256<<20, numa=-1,
-        cache_options=None, client=None, filesystem=None, token=None, on_footer=None))]
+        cache_options=None, client=None, filesystem=None, token=None, storage_options=None,
+        on_footer=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -178,6 +179,7 @@ impl PyDataset {
         client: Option<Bound<'_, PyClient>>,
         filesystem: Option<Bound<'_, PyFileSystem>>,
         token: Option<String>,
+        storage_options: Option<StorageOptionsArg>,
         on_footer: Option<Py<PyAny>>,
     ) -> PyResult<PyDataset> {
         let filter = filter.map(|f| filter_arg(&f)).transpose()?;
@@ -193,7 +195,7 @@ impl PyDataset {
             drop_last,
             prefetch_bytes,
             numa,
-            cache: cache_options.map(|c| c.inner).unwrap_or(defaults.cache),
+            cache: cache_options.map(|c| c.inner),
             decode_threads: 0,
             index: IndexOptions {
                 progress: on_footer.map(footer_progress),
@@ -203,6 +205,7 @@ impl PyDataset {
         let source_options = SourceOptions {
             uri: UriOptions {
                 token,
+                storage_options: storage_options.map(|s| s.0).unwrap_or_default(),
                 ..UriOptions::default()
             },
             client: client.map(|c| c.get().inner.clone()),

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hf3fs_core::fs::{
     filesystem_from_uri, read_ranges, FileInfo, FileSelector, FileSystem, FileSystemExt,
     Hf3fsFileSystem, KeyValueMetadata, LocalFileSystem, MockFileSystem, OutputStream,
-    RandomAccessFile, ReadRange, SlowFileSystem, SlowStats, SubTreeFileSystem, UriOptions,
+    RandomAccessFile, ReadRange, SlowFileSystem, SlowStats, StorageOptions, SubTreeFileSystem,
+    UriOptions,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -15,6 +16,49 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::blocking::blocking;
 use crate::client::{buffer_arg, non_negative_value, PyClient};
+
+/// `storage_options`: a dict of object_store keys to values; strings as
+/// they are, booleans as `true`/`false`, numbers as written, and
+/// `datetime.timedelta` as seconds (for `retry_timeout`, `timeout`).
+pub struct StorageOptionsArg(pub StorageOptions);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for StorageOptionsArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let dict = obj.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "storage_options: expected a dict of str to str, got {}",
+                obj.get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+        let mut out = StorageOptions::new();
+        for (key, value) in dict.iter() {
+            let key: String = key.extract().map_err(|_| {
+                PyTypeError::new_err(format!("storage_options: keys must be str, got {key:?}"))
+            })?;
+            let text = if let Ok(b) = value.extract::<bool>() {
+                b.to_string()
+            } else if let Ok(s) = value.extract::<String>() {
+                s
+            } else if let Ok(d) = value.extract::<Duration>() {
+                format!("{}s", d.as_secs_f64())
+            } else if let Ok(n) = value.extract::<i64>() {
+                n.to_string()
+            } else if let Ok(f) = value.extract::<f64>() {
+                f.to_string()
+            } else {
+                return Err(PyTypeError::new_err(format!(
+                    "storage_options[{key:?}]: expected str, bool, number or timedelta, got {value:?}"
+                )));
+            };
+            out.insert(key, text);
+        }
+        Ok(StorageOptionsArg(out))
+    }
+}
 
 /// `(path, type, size, mtime_ns)`: what Python sees of a `FileInfo`.
 type InfoTuple = (String, &'static str, Option<u64>, Option<i128>);
@@ -99,14 +143,16 @@ impl PyFileSystem {
 impl PyFileSystem {
     /// The file system a URI names and the path inside it.
     #[staticmethod]
-    #[pyo3(signature = (uri, *, token=None))]
+    #[pyo3(signature = (uri, *, token=None, storage_options=None))]
     fn from_uri(
         py: Python<'_>,
         uri: &str,
         token: Option<String>,
+        storage_options: Option<StorageOptionsArg>,
     ) -> PyResult<(PyFileSystem, String)> {
         let options = UriOptions {
             token,
+            storage_options: storage_options.map(|s| s.0).unwrap_or_default(),
             ..UriOptions::default()
         };
         let (fs, path) = blocking(py, |_| filesystem_from_uri(uri, &options))?;

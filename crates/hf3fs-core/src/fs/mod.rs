@@ -247,6 +247,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
         self.open_input_file(path)
     }
 
+    /// How reads of many ranges should be merged on this file system: Arrow's
+    /// defaults for disks and mounts, network metrics for object stores.
+    fn read_coalescing(&self) -> CacheOptions {
+        CacheOptions::defaults()
+    }
+
     /// Open a file for sequential reads.
     fn open_input_stream(&self, path: &str) -> Result<Box<dyn InputStream>> {
         let file = self.open_input_file(path)?;

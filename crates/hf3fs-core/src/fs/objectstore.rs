@@ -32,8 +32,8 @@ use object_store::{
 
 use super::path::{join, normalize_relative, parent};
 use super::{
-    two_paths, FileInfo, FileSelector, FileSystem, FileType, IoClass, IoContext, KeyValueMetadata,
-    OutputStream, RandomAccessFile,
+    two_paths, CacheOptions, FileInfo, FileSelector, FileSystem, FileType, IoClass, IoContext,
+    KeyValueMetadata, OutputStream, RandomAccessFile,
 };
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
@@ -578,6 +578,10 @@ impl FileSystem for ObjectStoreFileSystem {
 
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
         self.open_file(path, None)
+    }
+
+    fn read_coalescing(&self) -> CacheOptions {
+        CacheOptions::object_store()
     }
 
     fn open_input_file_sized(&self, path: &str, size: u64) -> Result<Arc<dyn RandomAccessFile>> {

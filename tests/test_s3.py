@@ -682,3 +682,19 @@ def test_dataloader_workers_read_s3_like_local(s3, data, context):
     got = rows(ds)
     assert got == rows(here)
     assert sorted(got) == list(range(N))
+
+
+def test_a_block_that_raises_publishes_no_partial_object(s3):
+    """``with fs.open_output_stream(...)`` aborts on an exception: the old object stays, and
+    a new key never appears with part of its bytes (a Ctrl-C'd ``cp``, a failed read)."""
+    fs, _ = fs_for(s3)
+    with fs.open_output_stream("kept") as out:
+        out.write(b"the old object")
+    for key in ("kept", "new"):
+        with pytest.raises(RuntimeError), fs.open_output_stream(key) as out:
+            out.write(b"x" * (9 * MiB))  # past one part: a multipart upload has begun
+            raise RuntimeError("the copy failed half way")
+        assert out.closed
+    assert bytes(fs.open_input_file("kept").read_at(0, 100)) == b"the old object"
+    [(_, kind, _, _)] = fs.get_file_info(["new"])
+    assert kind == "not_found"

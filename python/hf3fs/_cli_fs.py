@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import stat as stat_mod
 import sys
@@ -397,7 +398,7 @@ class _Copier:
             self.bar.update(size)
             return
         with contextlib.ExitStack() as stack:
-            read = self._reader(src, stack)
+            read = self._reader(src, stack, size)
             write = self._writer(dst, stack)
             offset = 0
             while offset < size:
@@ -412,10 +413,16 @@ class _Copier:
                 self.bar.update(chunk)
 
     @staticmethod
-    def _reader(place: Any, stack: contextlib.ExitStack) -> Any:
+    def _reader(place: Any, stack: contextlib.ExitStack, size: int) -> Any:
         """``read(offset, n)``: the bytes there, as a list of pieces."""
         if isinstance(place, StorePlace):
             f = place.fs.open_input_file(place.path)
+            if f.size() != size:  # replaced since the copy was planned
+                raise OSError(
+                    errno.ESTALE,
+                    f"changed while copying ({f.size()} bytes, planned {size})",
+                    place.display,
+                )
 
             def read_store(offset: int, n: int) -> list[Any]:
                 ranges = [(offset + at, min(COPY_ENTRY, n - at)) for at in range(0, n, COPY_ENTRY)]

@@ -157,3 +157,70 @@ fn many_ranges_read_through_the_scheduler() {
     drop(out);
     assert!(!fs.exists("abandoned").unwrap());
 }
+
+#[test]
+fn directory_markers_from_other_tools_are_directories_not_entries() {
+    let Some(endpoint) = s3_server::endpoint() else {
+        return;
+    };
+    let Some((fs, bucket)) = s3_server::fresh_bucket() else {
+        return;
+    };
+    // What the S3 console's "Create folder" and Hadoop's S3A leave behind.
+    for marker in ["d/", "d/empty/", "d/sub/"] {
+        s3_server::put_raw(&endpoint, &bucket, marker, b"");
+    }
+    fs.write_all("d/f", b"file").unwrap();
+    fs.write_all("d/sub/g", b"gg").unwrap();
+    assert!(fs.get_file_info("d").unwrap().is_dir());
+    let names = |recursive: bool| -> Vec<(String, bool)> {
+        let mut select = hf3fs_core::fs::FileSelector::new("d");
+        select.recursive = recursive;
+        fs.get_file_info_selector(&select)
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.path.clone(), i.is_dir()))
+            .collect()
+    };
+    let top = names(false);
+    assert!(top.contains(&("d/f".into(), false)), "{top:?}");
+    assert!(top.contains(&("d/sub".into(), true)), "{top:?}");
+    assert!(
+        !top.iter().any(|(p, _)| p == "d" || p.is_empty()),
+        "{top:?}"
+    );
+    let all = names(true);
+    assert!(all.contains(&("d/sub/g".into(), false)), "{all:?}");
+    assert!(!all.iter().any(|(p, _)| p == "d"), "{all:?}");
+    // Deleting the tree takes every object below it, and never a file `d`.
+    fs.write_all("dx", b"sibling").unwrap();
+    fs.delete_dir("d", &CancelToken::never()).unwrap();
+    assert!(!fs.exists("d/f").unwrap() && !fs.exists("d/sub/g").unwrap());
+    assert_eq!(fs.read_all("dx").unwrap(), "sibling");
+}
+
+#[test]
+fn a_failed_or_aborted_stream_publishes_nothing() {
+    let Some((fs, _)) = s3_server::fresh_bucket() else {
+        return;
+    };
+    fs.write_all("kept", b"the old object").unwrap();
+    // Aborted after a multipart upload began: the old object stays.
+    let big = vec![7u8; hf3fs_core::fs::DEFAULT_PART_SIZE + 1000];
+    let mut out = fs.open_output_stream("kept", None).unwrap();
+    out.write(&big).unwrap();
+    out.abort().unwrap();
+    assert!(out.closed());
+    assert_eq!(fs.read_all("kept").unwrap(), "the old object");
+    // Aborted while still buffered: nothing appears.
+    let mut out = fs.open_output_stream("never", None).unwrap();
+    out.write(b"partial").unwrap();
+    out.abort().unwrap();
+    assert!(!fs.exists("never").unwrap());
+    // Big objects are copied and moved (multipart above one part).
+    fs.write_all("big", &big).unwrap();
+    fs.copy_file("big", "copy").unwrap();
+    fs.move_path("copy", "moved").unwrap();
+    assert_eq!(fs.read_all("moved").unwrap(), big);
+    assert!(!fs.exists("copy").unwrap());
+}

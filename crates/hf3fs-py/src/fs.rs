@@ -51,7 +51,11 @@ impl<'a, 'py> FromPyObject<'a, 'py> for StorageOptionsArg {
                 f.to_string()
             } else {
                 return Err(PyTypeError::new_err(format!(
-                    "storage_options[{key:?}]: expected str, bool, number or timedelta, got {value:?}"
+                    "storage_options[{key:?}]: expected str, bool, number or timedelta, got {}",
+                    value
+                        .get_type()
+                        .name()
+                        .map_or_else(|_| "?".into(), |n| n.to_string())
                 )));
             };
             out.insert(key, text);
@@ -501,14 +505,26 @@ impl PyOutputStream {
         slf
     }
 
+    /// Give up on the stream: an object store writes nothing (the old
+    /// object, if any, stays); a file is closed as it is.
+    fn abort(&self, py: Python<'_>) -> PyResult<()> {
+        blocking(py, |_| self.lock().abort())
+    }
+
+    /// Close the stream, or abort it when the block raised: a failed write
+    /// never publishes a partial object.
     fn __exit__(
         &self,
         py: Python<'_>,
-        _exc_type: &Bound<'_, PyAny>,
+        exc_type: &Bound<'_, PyAny>,
         _exc: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> PyResult<bool> {
-        self.close(py)?;
+        if exc_type.is_none() {
+            self.close(py)?;
+        } else {
+            self.abort(py)?;
+        }
         Ok(false)
     }
 }

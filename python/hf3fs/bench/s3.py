@@ -169,8 +169,8 @@ class Child:
         }
 
 
-def child_main(spec_json: str) -> int:
-    print(json.dumps(Child(json.loads(spec_json)).run()), flush=True)
+def child_main() -> int:
+    print(json.dumps(Child(json.loads(sys.stdin.read())).run()), flush=True)
     # As in hf3fs.bench.dataset: skip teardown (pyarrow's scanner threads, apache/arrow#45214).
     os._exit(0)
 
@@ -179,8 +179,10 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     for framework in ("USE_TORCH", "USE_TF", "USE_JAX"):
         env.setdefault(framework, "0")
+    # The spec holds credentials: it goes through stdin, never the command line.
     proc = subprocess.run(
-        [sys.executable, "-m", "hf3fs.bench.s3", "--child", json.dumps(spec)],
+        [sys.executable, "-m", "hf3fs.bench.s3", "--child"],
+        input=json.dumps(spec),
         capture_output=True,
         text=True,
         env=env,
@@ -261,7 +263,7 @@ def verdicts(results: dict[str, dict[str, dict]]) -> list[str]:
 
 def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
     p = argparse.ArgumentParser(prog="hf3fs bench s3", description=__doc__.split("\n\n")[0])
-    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--endpoint", help="an S3-compatible endpoint (default: start moto_server)")
     p.add_argument("--bucket", default="hf3fs-bench", help="bucket to upload to")
     p.add_argument("--rows", type=int, default=80_000, help="tokens case: rows (80,000)")
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
     if args.child:
-        return child_main(args.child)
+        return child_main()
     if args.smoke:
         args.rows, args.files, args.small_files, args.small_rows = 4_000, 2, 20, 32
     readers = [r for r in args.readers.split(",") if r]

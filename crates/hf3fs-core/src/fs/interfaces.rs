@@ -314,6 +314,13 @@ pub trait OutputStream: Send + fmt::Debug {
 
     /// Whether [`OutputStream::close`] was called.
     fn closed(&self) -> bool;
+
+    /// Give up on the stream after a failure: where a file appears only when
+    /// its stream is closed (objects), nothing appears and nothing of the old
+    /// file is replaced; elsewhere the stream is closed as it is.
+    fn abort(&mut self) -> Result<()> {
+        self.close()
+    }
 }
 
 /// An output stream that can also write at any offset.

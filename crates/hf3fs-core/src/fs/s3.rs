@@ -39,13 +39,57 @@ const RETRY_TIMEOUT_KEY: &str = "retry_timeout";
 pub type StorageOptions = BTreeMap<String, String>;
 
 /// The settings of one bucket, resolved from the environment and options.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct S3Settings {
     pub bucket: String,
     /// Canonical object_store keys and their values, sorted.
     pub config: Vec<(String, String)>,
     pub max_retries: usize,
     pub retry_timeout: Duration,
+}
+
+/// Whether a setting holds a credential, whose value never reaches a
+/// message or `Debug` output.
+pub(crate) fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "secret",
+        "token",
+        "password",
+        "key_id",
+        "access_key",
+        "sse_customer_key",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// `storage_options` for `Debug` output, credentials redacted.
+pub(crate) fn redacted(options: &[(String, String)]) -> Vec<(&str, &str)> {
+    options
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                if is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                },
+            )
+        })
+        .collect()
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("config", &redacted(&self.config))
+            .field("max_retries", &self.max_retries)
+            .field("retry_timeout", &self.retry_timeout)
+            .finish()
+    }
 }
 
 fn invalid(url: &str, reason: impl std::fmt::Display) -> Error {
@@ -84,7 +128,11 @@ impl S3Settings {
         // Canonical key names (`aws_endpoint` for `AWS_ENDPOINT_URL` too), so a
         // spelling given twice keeps the last.
         let mut config: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in std::env::vars() {
+        // Sorted, so that of two spellings of one key (AWS_ENDPOINT and
+        // AWS_ENDPOINT_URL) the same one wins in every process.
+        let mut env: Vec<(String, String)> = std::env::vars().collect();
+        env.sort();
+        for (name, value) in env {
             if name.starts_with("AWS_") {
                 if let Ok(key) = AmazonS3ConfigKey::from_str(&name.to_ascii_lowercase()) {
                     config.insert(key.as_ref().to_string(), value);
@@ -221,7 +269,10 @@ impl S3Settings {
 }
 
 /// A file system over `settings.bucket`, after one listing request that
-/// proves the bucket exists and the credentials are accepted.
+/// proves the bucket exists and the credentials are accepted. A credential
+/// allowed to list only some prefixes (an IAM condition on `s3:prefix`) is
+/// refused the bucket's root listing: that is not an error here, and each
+/// call names what it may not do.
 pub(crate) fn connect(settings: &S3Settings) -> Result<ObjectStoreFileSystem> {
     let url = format!("s3://{}", settings.bucket);
     let store = settings.build()?;
@@ -229,7 +280,7 @@ pub(crate) fn connect(settings: &S3Settings) -> Result<ObjectStoreFileSystem> {
         store.list(None).next().await
     })?;
     match first {
-        None | Some(Ok(_)) => {}
+        None | Some(Ok(_)) | Some(Err(object_store::Error::PermissionDenied { .. })) => {}
         Some(Err(e)) => {
             let text = e.to_string();
             let endpoint = settings.endpoint();

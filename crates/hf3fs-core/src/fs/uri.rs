@@ -19,7 +19,8 @@ use crate::{Client, ClientOptions};
 /// What makes two resolved file systems the same: the mount as configured
 /// now (a changed config file makes a new client), the token and its role,
 /// and the client options.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+// No Debug: it holds tokens and credentials.
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum FsKey {
     Mount {
         name: String,
@@ -93,7 +94,7 @@ fn mount_filesystem(
 pub const SUPPORTED_SCHEMES: &[&str] = &["hf3fs", "s3", "file", "mock"];
 
 /// How [`filesystem_from_uri`] connects to a mount.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct UriOptions {
     /// The token for `hf3fs://` mounts; default `$HF3FS_TOKEN`, else empty
     /// (accepted by mounts that list no tokens), as for the default client.
@@ -102,6 +103,21 @@ pub struct UriOptions {
     pub client: ClientOptions,
     /// How to reach an `s3://` bucket (over the `AWS_*` environment).
     pub storage_options: StorageOptions,
+}
+
+impl std::fmt::Debug for UriOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: Vec<(String, String)> = self
+            .storage_options
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        f.debug_struct("UriOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("client", &self.client)
+            .field("storage_options", &super::s3::redacted(&options))
+            .finish()
+    }
 }
 
 fn invalid(uri: &str, reason: impl Into<String>) -> Error {

@@ -1,6 +1,9 @@
 //! The S3-compatible server `make test` starts on 127.0.0.1 (moto's server
 //! mode): its endpoint, options that reach it, and fresh buckets.
 
+// Shared by two test crates, each of which uses only part of it.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 
 use hf3fs_core::fs::{filesystem_from_uri, FileSystem, UriOptions};
@@ -36,6 +39,24 @@ pub fn options(endpoint: &str) -> UriOptions {
         options.storage_options.insert(k.into(), v.into());
     }
     options
+}
+
+/// Put `body` at `key` of `bucket` as it is, with one unsigned PUT: for
+/// keys object_store cannot write, such as the `d/` directory markers the
+/// S3 console and Hadoop's S3A make.
+pub fn put_raw(endpoint: &str, bucket: &str, key: &str, body: &[u8]) {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host).expect("connect to the S3 test server");
+    write!(
+        conn,
+        "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(body).unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "putting {key}: {reply}");
 }
 
 /// Create `bucket` with one unsigned PUT (moto's server accepts it; the

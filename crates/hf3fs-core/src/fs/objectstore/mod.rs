@@ -17,36 +17,34 @@
 //! object appears whole at `close`, and a stream dropped unclosed leaves
 //! nothing behind.
 
+mod file;
+mod writer;
+
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::ops::Range;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
-use object_store::{
-    Attribute, Attributes, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt,
-    PutMultipartOptions, PutOptions, PutPayload, WriteMultipart,
-};
+use object_store::{Attribute, Attributes, ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::path::{join, normalize_relative, parent};
 use super::{
-    two_paths, CacheOptions, FileInfo, FileSelector, FileSystem, FileType, IoClass, IoContext,
+    two_paths, CacheOptions, FileInfo, FileSelector, FileSystem, FileType, IoContext,
     KeyValueMetadata, OutputStream, RandomAccessFile,
 };
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::runtime::net::{block_on, enter};
+use crate::runtime::net::block_on;
+use crate::sync::{lock, PerProcess};
+use file::ObjectFile;
+pub use writer::DEFAULT_PART_SIZE;
+use writer::{ObjectWriter, PARTS_IN_FLIGHT};
 
-/// Bytes an output stream buffers before it starts a multipart upload, and
-/// the size of each part: S3's smallest part is 5 MiB, and 8 MiB parts keep
-/// a 10,000-part upload (S3's limit) good for 80 GB objects.
-pub const DEFAULT_PART_SIZE: usize = 8 << 20;
-
-/// Parts one output stream uploads at once: enough to keep a connection's
-/// bandwidth busy across round trips while holding at most 64 MiB.
-const PARTS_IN_FLIGHT: usize = 8;
+/// The largest object S3 copies in one request (CopyObject); larger ones
+/// are copied by streaming their bytes through a multipart upload.
+const MAX_SERVER_COPY: u64 = 5 << 30;
 
 /// Where the store comes from: given (in-memory stores in tests), or built
 /// once per process from its configuration, since a store's connections
@@ -54,9 +52,32 @@ const PARTS_IN_FLIGHT: usize = 8;
 enum StoreSource {
     Fixed(Arc<dyn ObjectStore>),
     PerProcess {
+        /// The key of this file system's store in [`STORES`].
+        id: u64,
         make: Box<dyn Fn() -> Result<Arc<dyn ObjectStore>> + Send + Sync>,
-        slot: Mutex<Option<(u64, Arc<dyn ObjectStore>)>>,
     },
+}
+
+type Stores = Arc<Mutex<HashMap<u64, Arc<dyn ObjectStore>>>>;
+
+/// This process's stores, by file system. A forked child starts with an
+/// empty map (the inherited stores' connections belong to the parent's
+/// async runtime, and the map's lock may have been held by a parent
+/// thread); the slot's own lock is held across fork.
+static STORES: PerProcess<Stores> = PerProcess::new();
+
+fn stores() -> Stores {
+    STORES.guard_across_fork();
+    STORES.get_or_init(Stores::default, std::mem::forget)
+}
+
+/// `key/`: what the keys below `key` start with (nothing for the root).
+fn below(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}/")
+    }
 }
 
 /// The state every handle of one file system shares.
@@ -68,23 +89,30 @@ struct Shared {
     source: StoreSource,
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let StoreSource::PerProcess { id, .. } = &self.source {
+            if let Some(stores) = STORES.get() {
+                lock(&stores).remove(id);
+            }
+        }
+    }
+}
+
 impl Shared {
     fn store(&self) -> Result<Arc<dyn ObjectStore>> {
         match &self.source {
             StoreSource::Fixed(store) => Ok(store.clone()),
-            StoreSource::PerProcess { make, slot } => {
-                let generation = crate::fork::generation();
-                let mut slot = crate::sync::lock(slot);
-                if let Some((_, store)) = slot.as_ref().filter(|(g, _)| *g == generation) {
+            StoreSource::PerProcess { id, make } => {
+                let stores = stores();
+                if let Some(store) = lock(&stores).get(id) {
                     return Ok(store.clone());
                 }
-                if let Some((_, stale)) = slot.take() {
-                    // Its connections belong to the parent's runtime.
-                    std::mem::forget(stale);
-                }
+                // Built outside the lock; two threads missing at once both
+                // build, and one store is kept.
                 let store = make()?;
-                *slot = Some((generation, store.clone()));
-                Ok(store)
+                let kept = lock(&stores).entry(*id).or_insert(store).clone();
+                Ok(kept)
             }
         }
     }
@@ -191,13 +219,17 @@ impl ObjectStoreFileSystem {
         first: Option<Arc<dyn ObjectStore>>,
         make: impl Fn() -> Result<Arc<dyn ObjectStore>> + Send + Sync + 'static,
     ) -> Self {
-        let generation = crate::fork::generation();
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        if let Some(store) = first {
+            lock(&stores()).insert(id, store);
+        }
         Self::from_source(
             url,
             kind,
             StoreSource::PerProcess {
+                id,
                 make: Box::new(make),
-                slot: Mutex::new(first.map(|store| (generation, store))),
             },
         )
     }
@@ -230,22 +262,30 @@ impl ObjectStoreFileSystem {
         Ok(key)
     }
 
-    /// Whether `key` is a file (its metadata), a directory, or nothing: the
-    /// HEAD and the listing run concurrently, one round trip in all.
+    /// Whether `key` is a file (its metadata), a directory, or nothing: a
+    /// HEAD, then (only when no object is there) the first page of a
+    /// listing, so a file, the common case, costs one request.
     fn find(&self, op: &'static str, key: &str, cancel: &CancelToken) -> Result<Found> {
         if key.is_empty() {
             return Ok(Found::Directory);
         }
         let location = loc(key);
+        let dir = below(key);
         let (head, below) = self.shared.call(op, key, cancel, |store| async move {
-            let head = store.head(&location).await;
-            let below = store.list(Some(&location)).next().await;
-            Ok((head, below))
+            match store.head(&location).await {
+                Err(object_store::Error::NotFound { .. }) => {}
+                head => return Ok((Some(head), None)),
+            }
+            // Only keys below `key/` make it a directory, not its own marker.
+            let mut listed = store
+                .list(Some(&location))
+                .try_filter(move |m| futures::future::ready(m.location.as_ref().starts_with(&dir)));
+            Ok((None, listed.next().await))
         })?;
         match head {
-            Ok(meta) => return Ok(Found::File(meta)),
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(self.shared.error(op, key, None, e)),
+            Some(Ok(meta)) => return Ok(Found::File(meta)),
+            Some(Err(e)) => return Err(self.shared.error(op, key, None, e)),
+            None => {}
         }
         match below {
             Some(Ok(_)) => Ok(Found::Directory),
@@ -267,7 +307,8 @@ impl ObjectStoreFileSystem {
         self.shared.errno(op, key, libc::ENOENT)
     }
 
-    /// Every object below `key` (all of the bucket for the root).
+    /// Every object below `key/` (all of the bucket for the root), never
+    /// `key`'s own directory marker.
     fn list_below(
         &self,
         op: &'static str,
@@ -275,24 +316,31 @@ impl ObjectStoreFileSystem {
         cancel: &CancelToken,
     ) -> Result<Vec<ObjectMeta>> {
         let prefix = (!key.is_empty()).then(|| loc(key));
+        let dir = below(key);
         self.shared.call(op, key, cancel, |store| async move {
-            store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
+            store
+                .list(prefix.as_ref())
+                .try_filter(move |m| futures::future::ready(m.location.as_ref().starts_with(&dir)))
+                .try_collect::<Vec<_>>()
+                .await
         })
     }
 
-    /// Delete `objects` with the store's bulk delete.
-    fn delete_objects(
-        &self,
-        op: &'static str,
-        key: &str,
-        objects: Vec<ObjectMeta>,
-        cancel: &CancelToken,
-    ) -> Result<()> {
-        let locations = futures::stream::iter(objects.into_iter().map(|m| Ok(m.location))).boxed();
+    /// Delete every object below `key/` (the whole bucket for the root) as
+    /// the listing streams in, with the store's bulk delete; returns how
+    /// many went. Memory stays one listing page, whatever the count.
+    fn delete_below(&self, op: &'static str, key: &str, cancel: &CancelToken) -> Result<u64> {
+        let prefix = (!key.is_empty()).then(|| loc(key));
+        let dir = below(key);
         self.shared.call(op, key, cancel, |store| async move {
+            let locations = store
+                .list(prefix.as_ref())
+                .try_filter(move |m| futures::future::ready(m.location.as_ref().starts_with(&dir)))
+                .map_ok(|m| m.location)
+                .boxed();
             store
                 .delete_stream(locations)
-                .try_for_each(|_| futures::future::ready(Ok(())))
+                .try_fold(0u64, |n, _| futures::future::ready(Ok(n + 1)))
                 .await
         })
     }
@@ -312,15 +360,14 @@ impl ObjectStoreFileSystem {
             )));
         }
         // Prefixes match whole segments: `d` lists `d/x`, never `dx`.
-        let objects = self.list_below(op, &key, cancel)?;
-        if objects.is_empty() {
+        if self.delete_below(op, &key, cancel)? == 0 {
             return match self.find(op, &key, cancel)? {
                 Found::File(_) => Err(self.shared.errno(op, &key, libc::ENOTDIR)),
                 _ if missing_ok => Ok(()),
                 _ => Err(self.missing(op, &key, cancel)),
             };
         }
-        self.delete_objects(op, &key, objects, cancel)
+        Ok(())
     }
 
     fn open_file(&self, path: &str, size: Option<u64>) -> Result<Arc<dyn RandomAccessFile>> {
@@ -425,12 +472,17 @@ impl FileSystem for ObjectStoreFileSystem {
                 store.list_with_delimiter(location.as_ref()).await
             })?;
             let mut entries: BTreeMap<String, FileInfo> = BTreeMap::new();
-            for dir in listed.common_prefixes {
-                let rel = dir.as_ref()[prefix.len()..].to_string();
-                entries.insert(rel.clone(), dir_info(join(base, &rel)));
+            // Anything not below `key/` (the base's own "d/" marker, which
+            // object_store lists as `d`) is not an entry.
+            for dir in &listed.common_prefixes {
+                if let Some(rel) = dir.as_ref().strip_prefix(&prefix).filter(|r| !r.is_empty()) {
+                    entries.insert(rel.to_string(), dir_info(join(base, rel)));
+                }
             }
             for meta in &listed.objects {
-                let rel = &meta.location.as_ref()[prefix.len()..];
+                let Some(rel) = meta.location.as_ref().strip_prefix(&prefix) else {
+                    continue;
+                };
                 // A zero-byte "d/" marker (from other tools) is the directory.
                 if !rel.is_empty() && !entries.contains_key(rel) {
                     entries.insert(rel.to_string(), file_info(join(base, rel), meta));
@@ -444,7 +496,9 @@ impl FileSystem for ObjectStoreFileSystem {
         let mut entries: BTreeMap<String, FileInfo> = BTreeMap::new();
         let max_depth = u64::from(select.max_recursion);
         for meta in &objects {
-            let rel = &meta.location.as_ref()[prefix.len()..];
+            let Some(rel) = meta.location.as_ref().strip_prefix(&prefix) else {
+                continue;
+            };
             if rel.is_empty() {
                 continue;
             }
@@ -504,9 +558,8 @@ impl FileSystem for ObjectStoreFileSystem {
     }
 
     fn delete_root_dir_contents(&self, cancel: &CancelToken) -> Result<()> {
-        let op = "delete_root_dir_contents";
-        let objects = self.list_below(op, "", cancel)?;
-        self.delete_objects(op, "", objects, cancel)
+        self.delete_below("delete_root_dir_contents", "", cancel)
+            .map(|_| ())
     }
 
     fn delete_file(&self, path: &str) -> Result<()> {
@@ -528,7 +581,7 @@ impl FileSystem for ObjectStoreFileSystem {
         let never = CancelToken::never();
         let (src_url, dest_url) = (self.shared.url(&from), self.shared.url(&to));
         let both = |errno| two_paths(op, Error::errno(op, "", errno), &src_url, &dest_url);
-        match self.find(op, &from, &never)? {
+        let meta = match self.find(op, &from, &never)? {
             Found::Missing => return Err(both(libc::ENOENT)),
             Found::Directory => {
                 return Err(Error::Unsupported {
@@ -540,40 +593,36 @@ impl FileSystem for ObjectStoreFileSystem {
                         .into(),
                 })
             }
-            Found::File(_) => {}
-        }
+            Found::File(meta) => meta,
+        };
         if from == to {
             return Ok(());
         }
         if let Found::Directory = self.find(op, &to, &never)? {
             return Err(both(libc::EISDIR));
         }
-        let (a, b) = (loc(&from), loc(&to));
-        let store = self.shared.store()?;
-        block_on(op, &never, store.rename(&a, &b))?
-            .map_err(|e| store_error(op, format!("{src_url} -> {dest_url}"), None, e))
+        self.copy_object(op, &meta, &to)?;
+        self.shared.call(op, &from, &never, |store| async move {
+            store.delete(&meta.location).await
+        })
     }
 
     fn copy_file(&self, src: &str, dest: &str) -> Result<()> {
         let op = "copy_file";
         let (from, to) = (self.key(src)?, self.key(dest)?);
         let never = CancelToken::never();
-        match self.find(op, &from, &never)? {
-            Found::File(_) => {}
+        let meta = match self.find(op, &from, &never)? {
+            Found::File(meta) => meta,
             Found::Directory => return Err(self.shared.errno(op, &from, libc::EISDIR)),
             Found::Missing => return Err(self.missing(op, &from, &never)),
-        }
+        };
         if from == to {
             return Ok(());
         }
         if let Found::Directory = self.find(op, &to, &never)? {
             return Err(self.shared.errno(op, &to, libc::EISDIR));
         }
-        let (a, b) = (loc(&from), loc(&to));
-        let (src_url, dest_url) = (self.shared.url(&from), self.shared.url(&to));
-        let store = self.shared.store()?;
-        block_on(op, &never, store.copy(&a, &b))?
-            .map_err(|e| store_error(op, format!("{src_url} -> {dest_url}"), None, e))
+        self.copy_object(op, &meta, &to)
     }
 
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
@@ -601,16 +650,11 @@ impl FileSystem for ObjectStoreFileSystem {
         if let Found::Directory = self.find(op, &key, &CancelToken::never())? {
             return Err(self.shared.errno(op, &key, libc::EISDIR));
         }
-        Ok(Box::new(ObjectWriter {
-            shared: self.shared.clone(),
-            location: loc(&key),
+        Ok(Box::new(ObjectWriter::new(
+            self.shared.clone(),
             key,
-            attributes: attributes(metadata),
-            pending: Vec::new(),
-            upload: None,
-            written: 0,
-            closed: false,
-        }))
+            attributes(metadata),
+        )))
     }
 
     fn open_append_stream(
@@ -630,6 +674,50 @@ impl FileSystem for ObjectStoreFileSystem {
 }
 
 impl ObjectStoreFileSystem {
+    /// Copy the object `meta` describes to `to`: one server-side copy, or,
+    /// above S3's 5 GiB CopyObject limit, its bytes through a multipart
+    /// upload (reads pinned to its ETag, so a change mid-copy fails).
+    fn copy_object(&self, op: &'static str, meta: &ObjectMeta, to: &str) -> Result<()> {
+        let never = CancelToken::never();
+        let from_url = self.shared.url(meta.location.as_ref());
+        let both = |e| {
+            store_error(
+                op,
+                format!("{from_url} -> {}", self.shared.url(to)),
+                None,
+                e,
+            )
+        };
+        if meta.size <= MAX_SERVER_COPY {
+            let (a, b) = (meta.location.clone(), loc(to));
+            let store = self.shared.store()?;
+            return block_on(op, &never, async move { store.copy(&a, &b).await })?.map_err(both);
+        }
+        let source = ObjectFile {
+            shared: self.shared.clone(),
+            key: meta.location.as_ref().to_string(),
+            url: from_url.clone(),
+            location: meta.location.clone(),
+            size: meta.size,
+            e_tag: meta.e_tag.clone(),
+        };
+        let mut out = ObjectWriter::new(self.shared.clone(), to.to_string(), Attributes::new());
+        let step = (DEFAULT_PART_SIZE * PARTS_IN_FLIGHT) as u64;
+        let mut offset = 0;
+        while offset < meta.size {
+            let end = (offset + step).min(meta.size);
+            let ranges: Vec<_> = (offset..end)
+                .step_by(DEFAULT_PART_SIZE)
+                .map(|at| at..(at + DEFAULT_PART_SIZE as u64).min(end))
+                .collect();
+            for part in source.get(&ranges)? {
+                out.write(&part)?;
+            }
+            offset = end;
+        }
+        out.close()
+    }
+
     /// After an empty listing of `base`: `ENOTDIR` when it is a file,
     /// `ENOENT` when nothing is there (unless `allow_not_found`).
     fn check_listed_base(
@@ -668,248 +756,5 @@ fn file_info(path: String, meta: &ObjectMeta) -> FileInfo {
         file_type: FileType::File,
         size: Some(meta.size),
         mtime: Some(meta.last_modified.into()),
-    }
-}
-
-/// An object opened for ranged reads.
-struct ObjectFile {
-    shared: Arc<Shared>,
-    key: String,
-    url: String,
-    location: Key,
-    size: u64,
-    /// The ETag seen at open; reads fail if the object changes (unknown when
-    /// the file was opened with a size from a listing).
-    e_tag: Option<String>,
-}
-
-impl std::fmt::Debug for ObjectFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectFile")
-            .field("url", &self.url)
-            .field("size", &self.size)
-            .finish()
-    }
-}
-
-impl ObjectFile {
-    /// The part of `offset..offset + len` inside the object.
-    fn clamp(&self, offset: u64, len: usize) -> Range<u64> {
-        let start = offset.min(self.size);
-        start..offset.saturating_add(len as u64).min(self.size)
-    }
-
-    /// One ranged GET per range, all in flight at once.
-    fn get(&self, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let op = "read";
-        let store = self.shared.store()?;
-        let gets = ranges.iter().filter(|r| !r.is_empty()).map(|r| {
-            let options = GetOptions {
-                range: Some(GetRange::Bounded(r.clone())),
-                if_match: self.e_tag.clone(),
-                ..GetOptions::default()
-            };
-            let store = store.clone();
-            let r = r.clone();
-            async move {
-                let got = store.get_opts(&self.location, options).await;
-                let bytes = match got {
-                    Ok(result) => result.bytes().await,
-                    Err(e) => Err(e),
-                };
-                (r, bytes)
-            }
-        });
-        let fetched = block_on(op, &CancelToken::never(), futures::future::join_all(gets))?;
-        let mut fetched = fetched.into_iter();
-        let mut out = Vec::with_capacity(ranges.len());
-        for r in ranges {
-            if r.is_empty() {
-                out.push(Bytes::new());
-                continue;
-            }
-            let Some((range, got)) = fetched.next() else {
-                break;
-            };
-            let bytes = got.map_err(|e| {
-                store_error(op, self.url.clone(), Some((range.start, range.end)), e)
-            })?;
-            let want = range.end - range.start;
-            if bytes.len() as u64 != want {
-                return Err(Error::Store {
-                    op,
-                    url: self.url.clone(),
-                    range: Some((range.start, range.end)),
-                    errno: libc::EIO,
-                    detail: format!(
-                        "the store returned {} of {want} bytes: the object is shorter than \
-                         the {} bytes it had when opened",
-                        bytes.len(),
-                        self.size
-                    ),
-                });
-            }
-            out.push(bytes);
-        }
-        Ok(out)
-    }
-}
-
-impl RandomAccessFile for ObjectFile {
-    fn path(&self) -> &str {
-        &self.key
-    }
-
-    fn size(&self) -> Result<u64> {
-        Ok(self.size)
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let range = self.clamp(offset, buf.len());
-        let bytes = self.get(std::slice::from_ref(&range))?;
-        let n = bytes[0].len();
-        buf[..n].copy_from_slice(&bytes[0]);
-        Ok(n)
-    }
-
-    fn read_bytes_at(&self, offset: u64, len: usize) -> Result<Bytes> {
-        let range = self.clamp(offset, len);
-        Ok(self.get(std::slice::from_ref(&range))?.swap_remove(0))
-    }
-
-    fn read_many_into(&self, requests: &mut [(u64, &mut [u8])]) -> Result<Vec<usize>> {
-        let ranges: Vec<Range<u64>> = requests
-            .iter()
-            .map(|(offset, buf)| self.clamp(*offset, buf.len()))
-            .collect();
-        let fetched = self.get(&ranges)?;
-        Ok(requests
-            .iter_mut()
-            .zip(fetched)
-            .map(|((_, buf), bytes)| {
-                buf[..bytes.len()].copy_from_slice(&bytes);
-                bytes.len()
-            })
-            .collect())
-    }
-
-    fn io_class(&self) -> IoClass {
-        IoClass::Remote
-    }
-}
-
-/// An object being written: one part buffered, then a multipart upload.
-struct ObjectWriter {
-    shared: Arc<Shared>,
-    key: String,
-    location: Key,
-    attributes: Attributes,
-    /// Bytes not yet handed to an upload (at most one part).
-    pending: Vec<u8>,
-    upload: Option<WriteMultipart>,
-    written: u64,
-    closed: bool,
-}
-
-impl std::fmt::Debug for ObjectWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectWriter")
-            .field("url", &self.shared.url(&self.key))
-            .field("written", &self.written)
-            .finish()
-    }
-}
-
-impl ObjectWriter {
-    fn check_open(&self, op: &'static str) -> Result<()> {
-        if self.closed {
-            return Err(super::interfaces::closed_error(
-                op,
-                &self.shared.url(&self.key),
-            ));
-        }
-        Ok(())
-    }
-
-    fn fail(&self, op: &'static str, e: object_store::Error) -> Error {
-        self.shared.error(op, &self.key, None, e)
-    }
-}
-
-impl OutputStream for ObjectWriter {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        let op = "write";
-        self.check_open(op)?;
-        self.written += data.len() as u64;
-        let never = CancelToken::never();
-        if self.upload.is_none() {
-            if self.pending.len() + data.len() < DEFAULT_PART_SIZE {
-                self.pending.extend_from_slice(data);
-                return Ok(());
-            }
-            let store = self.shared.store()?;
-            let options = PutMultipartOptions::from(self.attributes.clone());
-            let upload = block_on(
-                op,
-                &never,
-                store.put_multipart_opts(&self.location, options),
-            )?
-            .map_err(|e| self.fail(op, e))?;
-            let mut multipart = WriteMultipart::new_with_chunk_size(upload, DEFAULT_PART_SIZE);
-            let pending = std::mem::take(&mut self.pending);
-            enter(|| multipart.write(&pending))?;
-            self.upload = Some(multipart);
-        }
-        let Some(multipart) = self.upload.as_mut() else {
-            return Ok(());
-        };
-        enter(|| multipart.write(data))?;
-        block_on(op, &never, multipart.wait_for_capacity(PARTS_IN_FLIGHT))?
-            .map_err(|e| self.shared.error(op, &self.key, None, e))
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        // An object appears whole at close; there is nothing partial to push.
-        self.check_open("flush")
-    }
-
-    fn tell(&self) -> Result<u64> {
-        self.check_open("tell")?;
-        Ok(self.written)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        if self.closed {
-            return Ok(());
-        }
-        self.closed = true;
-        let op = "close";
-        let never = CancelToken::never();
-        match self.upload.take() {
-            Some(multipart) => block_on(op, &never, multipart.finish())?
-                .map(|_| ())
-                .map_err(|e| self.fail(op, e)),
-            None => {
-                let store = self.shared.store()?;
-                let payload = PutPayload::from(std::mem::take(&mut self.pending));
-                let options = PutOptions::from(self.attributes.clone());
-                block_on(op, &never, store.put_opts(&self.location, payload, options))?
-                    .map(|_| ())
-                    .map_err(|e| self.fail(op, e))
-            }
-        }
-    }
-
-    fn closed(&self) -> bool {
-        self.closed
-    }
-}
-
-impl Drop for ObjectWriter {
-    fn drop(&mut self) {
-        // Unclosed: abort, so no partial object and no stray parts remain.
-        if let Some(multipart) = self.upload.take() {
-            let _ = block_on("abort", &CancelToken::never(), multipart.abort());
-        }
     }
 }

@@ -144,3 +144,17 @@ def test_dataset_benchmark_rejects_bad_latencies():
         )
         assert proc.returncode == 2
         assert "argument --latency-ms: " in proc.stderr and why in proc.stderr
+
+
+def test_s3_benchmark_readers_agree():
+    """A tiny run against its own moto server: every reader sums the same rows."""
+    data = json.loads(run_benchmark("s3.py", "--smoke", "--json"))
+    assert set(data["results"]) == {"tokens", "many-files"}
+    for case, readers in data["results"].items():
+        assert set(readers) == {"hf3fs", "pyarrow-dataset", "hf-datasets"}
+        for reader, r in readers.items():
+            assert r["status"] == "ok", (case, reader, r)
+            assert r["checksum"] == data["expected"][case], (case, reader)
+            assert 0 < r["first_batch"] <= r["seconds"]
+    rows = {case: readers["hf3fs"]["rows"] for case, readers in data["results"].items()}
+    assert rows == {"tokens": 4000, "many-files": 640}

@@ -175,16 +175,16 @@ def test_threads_stay_bounded_in_a_forked_dataloader_worker(tmp_path):
 
 def test_a_slow_store_keeps_many_reads_in_flight_with_identical_batches(tmp_path):
     # 3 files x 8 row groups: 24 pieces, each its own round trip. Uncompressed, each file is
-    # larger than the footer read, so it is not kept whole from it (small files would be).
-    paths = write_dataset(tmp_path / "data", [[1000] * 8] * 3, compression="none")
-    kwargs = dict(batch_size=32, shuffle=True, seed=5, shuffle_window=64, format="arrow")
+    # above 1 MiB, so its footer read does not bring it whole (a small remote file's would).
+    paths = write_dataset(tmp_path / "data", [[6000] * 8] * 3, compression="none")
+    kwargs = dict(batch_size=192, shuffle=True, seed=5, shuffle_window=64, format="arrow")
     fast = [pa.record_batch(b) for b in make_dataset(paths, **kwargs)]
     slow = FileSystem.slow(FileSystem.local(), latency=0.02, seed=1)
     slow_batches = [pa.record_batch(b) for b in make_dataset(paths, filesystem=slow, **kwargs)]
     assert len(slow_batches) == len(fast) == 750
     for a, b in zip(fast, slow_batches, strict=True):
         assert a.equals(b)
-    assert sorted(int(v) for b in slow_batches for v in ids(b)) == list(range(24_000))
+    assert sorted(int(v) for b in slow_batches for v in ids(b)) == list(range(144_000))
     stats = slow.stats()
     assert stats["peak_in_flight"] >= 8, stats
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use hf3fs_core::fs::RandomAccessFile;
+use hf3fs_core::fs::{IoClass, RandomAccessFile};
 use hf3fs_core::CancelToken;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
@@ -23,11 +23,18 @@ use crate::source::{resolve_sources, SourceFile, SourceOptions};
 pub const DEFAULT_FOOTER_READ_SIZE: u64 = 64 << 10;
 
 /// Bytes of whole small files an index keeps from their footer reads: a
-/// file no larger than the tail read is already in memory once its footer
-/// is, and reading it again costs a round trip per file on an object store
-/// (half the requests of a dataset of small files). 64 MiB keeps a thousand
-/// 64 KiB files and bounds what a dataset of many more can hold.
-pub const DEFAULT_SMALL_FILE_BYTES: u64 = 64 << 20;
+/// file no larger than the tail read is in memory once its footer is, and a
+/// small remote file is read whole instead of its tail ([`SMALL_REMOTE_FILE`]),
+/// since reading it again costs a round trip per file (half the requests of
+/// a dataset of small files on an object store). 256 MiB keeps a thousand
+/// 256 KiB files, a trifle next to a training node's memory, and bounds what
+/// a dataset of many more can hold.
+pub const DEFAULT_SMALL_FILE_BYTES: u64 = 256 << 20;
+
+/// Remote files up to this size are read whole by their footer read: on an
+/// object store a GET of 1 MiB costs little more than one of 64 KiB (the
+/// round trip dominates), and it saves the data's own GET later.
+pub const SMALL_REMOTE_FILE: u64 = 1 << 20;
 
 /// Footers read at once: footer reads are small and latency-bound, so more
 /// in flight than cores hides a network mount's round trips (they run on
@@ -246,7 +253,16 @@ fn index_file(
         }
         Ok(bytes)
     };
-    let tail_start = size.saturating_sub(footer_read_size);
+    // A small remote file is read whole, its bytes kept for the reader.
+    let whole = handle.io_class() == IoClass::Remote
+        && size > footer_read_size
+        && size <= SMALL_REMOTE_FILE
+        && take_budget(keep, size);
+    let tail_start = if whole {
+        0
+    } else {
+        size.saturating_sub(footer_read_size)
+    };
     let tail = read(&(tail_start..size))?;
     let decoded = no_panic(|| -> Result<ParquetMetaData> {
         let mut decoder = ParquetMetaDataPushDecoder::try_new(size)
@@ -282,7 +298,7 @@ fn index_file(
     .map_err(|panic| footer_error(&source, panic))??;
     let metadata = Arc::new(decoded);
     validate_layout(&source, &metadata, size)?;
-    if tail_start == 0 && take_budget(keep, size) {
+    if whole || (tail_start == 0 && take_budget(keep, size)) {
         source.contents = Some(tail);
     }
     let reader_metadata =

@@ -393,6 +393,41 @@ fn small_files_are_read_once_with_their_footers() {
 }
 
 #[test]
+fn small_remote_files_are_fetched_whole_by_their_footer_read() {
+    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_files(dir.path(), &[30_000, 20_000], 4_000);
+    for p in &paths {
+        let size = std::fs::metadata(p).unwrap().len();
+        // Above the 64 KiB tail read, within the whole-file size for remote stores.
+        assert!(
+            size > dataset::index::DEFAULT_FOOTER_READ_SIZE
+                && size <= dataset::index::SMALL_REMOTE_FILE,
+            "{p}: {size} bytes"
+        );
+    }
+    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+    // SlowFileSystem is a remote store to the reader.
+    let slow = SlowFileSystem::new(local, std::time::Duration::ZERO, 4);
+    let stats = slow.stats();
+    let ds = Dataset::open(
+        &[dir.path().to_string_lossy().into_owned()],
+        &SourceOptions {
+            filesystem: Some(Arc::new(slow)),
+            ..Default::default()
+        },
+        DatasetOptions::default(),
+        &CancelToken::never(),
+    )
+    .unwrap();
+    assert_eq!(stats.read_requests(), 2, "one read per file");
+    stats.reset();
+    let (ids, _) = read_all(&ds, &ds.start(0, 1, 1), 0, 0);
+    assert_eq!(ids, (0..50_000).collect::<Vec<i64>>());
+    assert_eq!(stats.read_requests(), 0, "the data came with the footer reads");
+}
+
+#[test]
 fn opening_stops_when_the_token_fires() {
     use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
     let dir = tempfile::tempdir().unwrap();

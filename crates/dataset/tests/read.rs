@@ -424,7 +424,11 @@ fn small_remote_files_are_fetched_whole_by_their_footer_read() {
     stats.reset();
     let (ids, _) = read_all(&ds, &ds.start(0, 1, 1), 0, 0);
     assert_eq!(ids, (0..50_000).collect::<Vec<i64>>());
-    assert_eq!(stats.read_requests(), 0, "the data came with the footer reads");
+    assert_eq!(
+        stats.read_requests(),
+        0,
+        "the data came with the footer reads"
+    );
 }
 
 #[test]

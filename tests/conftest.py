@@ -21,6 +21,8 @@ os.environ["HF3FS_HOME"] = os.path.join(_SESSION_HOME, "local")
 os.environ.pop("HF3FS_CONFIG", None)
 os.environ.pop("HF3FS_MOUNT", None)
 os.environ.pop("HF3FS_TOKEN", None)
+# Remote footers are cached on disk between opens: in the session's directory, not ~/.cache.
+os.environ["HF3FS_FOOTER_CACHE"] = os.path.join(_SESSION_HOME, "footers")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -151,7 +151,7 @@ def test_s3_benchmark_readers_agree():
     data = json.loads(run_benchmark("s3.py", "--smoke", "--json"))
     assert set(data["results"]) == {"tokens", "many-files"}
     for case, readers in data["results"].items():
-        assert set(readers) == {"hf3fs", "pyarrow-dataset", "hf-datasets"}
+        assert set(readers) == {"hf3fs", "hf3fs-first-open", "pyarrow-dataset", "hf-datasets"}
         for reader, r in readers.items():
             assert r["status"] == "ok", (case, reader, r)
             assert r["checksum"] == data["expected"][case], (case, reader)

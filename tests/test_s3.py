@@ -600,7 +600,8 @@ def write_payload_dataset(directory: Path, files: int = 4, groups: int = 4, rows
 @pytest.mark.timeout(60)
 def test_server_stopping_mid_read_raises_without_partial_batches(s3_buckets, tmp_path):
     local = tmp_path / "payload"
-    rows = write_payload_dataset(local)
+    # ~1.2 MB files: above the 1 MiB a footer read fetches whole, so the data is read lazily.
+    rows = write_payload_dataset(local, files=3, groups=6, rows=800)
     proc, url = s3_server.start_process()  # its own server: the shared one keeps running
     try:
         bucket = s3_buckets(url)
@@ -698,3 +699,28 @@ def test_a_block_that_raises_publishes_no_partial_object(s3):
     assert bytes(fs.open_input_file("kept").read_at(0, 100)) == b"the old object"
     [(_, kind, _, _)] = fs.get_file_info(["new"])
     assert kind == "not_found"
+
+
+def test_footers_are_cached_between_opens_and_a_rewrite_is_a_miss(s3, tmp_path, monkeypatch):
+    """A second open finds every footer in ``HF3FS_FOOTER_CACHE``; a rewritten object has a new
+    ETag, so its footer is read again and the new rows come back, never the old footer's."""
+    cache = tmp_path / "footers"
+    monkeypatch.setenv("HF3FS_FOOTER_CACHE", str(cache))
+    local = tmp_path / "v1"
+    write_dataset(local, LAYOUT_S3)
+    s3.upload_dir(local, PREFIX)
+    url = s3.url(f"{PREFIX}/")
+    first = batches_of(remote(s3, url, batch_size=BS))
+    entries = sorted(p.name for p in cache.iterdir())
+    assert len(entries) == len(FILES)
+    again = batches_of(remote(s3, url, batch_size=BS))
+    assert_same_batches(again, first)
+    assert sorted(p.name for p in cache.iterdir()) == entries
+    # Rewrite one file with other rows: a new ETag, a new key, the new values.
+    v2 = tmp_path / "v2"
+    write_dataset(v2, [LAYOUT_S3[1]], start=100_000)
+    s3.put(f"{PREFIX}/{FILES[1]}", (v2 / "part-00000.parquet").read_bytes())
+    rows = sorted(flat(ids(b) for b in batches_of(remote(s3, url, batch_size=BS))))
+    start1, n1 = sum(LAYOUT_S3[0]), sum(LAYOUT_S3[1])
+    kept = [i for i in range(N) if not start1 <= i < start1 + n1]
+    assert rows == sorted(kept + list(range(100_000, 100_000 + n1)))

@@ -12,6 +12,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataP
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
+use crate::footer_cache::FooterCache;
 use crate::parallel::try_map_io;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
 use crate::source::{resolve_sources, SourceFile, SourceOptions};
@@ -63,6 +64,8 @@ pub struct IndexOptions {
     pub progress: Option<IndexProgress>,
     /// Bytes of whole small files kept from footer reads (0: none).
     pub small_file_bytes: u64,
+    /// Where remote files' footers are kept between opens (None: nowhere).
+    pub footer_cache: Option<FooterCache>,
 }
 
 impl Default for IndexOptions {
@@ -72,6 +75,7 @@ impl Default for IndexOptions {
             threads: DEFAULT_INDEX_THREADS,
             progress: None,
             small_file_bytes: DEFAULT_SMALL_FILE_BYTES,
+            footer_cache: FooterCache::from_env(),
         }
     }
 }
@@ -137,6 +141,7 @@ impl DatasetIndex {
         let size = options.footer_read_size;
         let progress = options.progress.clone();
         let keep = Arc::new(std::sync::atomic::AtomicU64::new(options.small_file_bytes));
+        let cache = options.footer_cache.clone();
         let indexed = try_map_io(
             files,
             options.threads,
@@ -149,7 +154,7 @@ impl DatasetIndex {
             },
             move |file, stop| {
                 let named = file.clone();
-                no_panic(|| index_file(file, size, &keep, stop))
+                no_panic(|| index_file(file, size, &keep, cache.as_ref(), stop))
                     .unwrap_or_else(|panic| Err(footer_error(&named, panic)))
             },
         )?;
@@ -223,6 +228,7 @@ fn index_file(
     mut source: SourceFile,
     footer_read_size: u64,
     keep: &std::sync::atomic::AtomicU64,
+    cache: Option<&FooterCache>,
     cancel: &CancelToken,
 ) -> Result<IndexedFile> {
     check(cancel)?;
@@ -253,54 +259,42 @@ fn index_file(
         }
         Ok(bytes)
     };
-    // A small remote file is read whole, its bytes kept for the reader.
-    let whole = handle.io_class() == IoClass::Remote
-        && size > footer_read_size
-        && size <= SMALL_REMOTE_FILE
-        && take_budget(keep, size);
-    let tail_start = if whole {
-        0
-    } else {
-        size.saturating_sub(footer_read_size)
-    };
-    let tail = read(&(tail_start..size))?;
-    let decoded = no_panic(|| -> Result<ParquetMetaData> {
-        let mut decoder = ParquetMetaDataPushDecoder::try_new(size)
-            .map_err(|e| footer_error(&source, e))?
-            .with_page_index_policy(PageIndexPolicy::Optional);
-        decoder
-            .push_range(tail_start..size, tail.clone())
-            .map_err(|e| footer_error(&source, e))?;
-        // Each round asks for more bytes or finishes; a footer needs at most
-        // two more (the rest of the metadata, then the page index).
-        for _ in 0..8 {
-            match decoder.try_decode().map_err(|e| footer_error(&source, e))? {
-                DecodeResult::Data(metadata) => return Ok(metadata),
-                DecodeResult::NeedsData(ranges) => {
-                    for range in ranges {
-                        if range.end > size || range.start > range.end {
-                            return Err(footer_error(
-                                &source,
-                                format!("the footer points outside the file ({range:?})"),
-                            ));
-                        }
-                        let bytes = read(&range)?;
-                        decoder
-                            .push_range(range, bytes)
-                            .map_err(|e| footer_error(&source, e))?;
-                    }
-                }
-                DecodeResult::Finished => break,
+    let remote = handle.io_class() == IoClass::Remote;
+    let cache = cache.filter(|_| remote);
+    // A footer kept from an earlier open costs no read; one that does not
+    // decode (damaged, or from another writer) is read again.
+    let cached = cache
+        .and_then(|c| c.load(&source))
+        .and_then(|(start, bytes)| decode_footer(&source, size, start, bytes, &read).ok());
+    let decoded = match cached {
+        Some((metadata, _)) => metadata,
+        None => {
+            // A small remote file is read whole, its bytes kept for the reader.
+            let whole = remote
+                && size > footer_read_size
+                && size <= SMALL_REMOTE_FILE
+                && take_budget(keep, size);
+            let tail_start = if whole {
+                0
+            } else {
+                size.saturating_sub(footer_read_size)
+            };
+            let tail = read(&(tail_start..size))?;
+            let (metadata, more) = decode_footer(&source, size, tail_start, tail.clone(), &read)?;
+            if let (Some(cache), false) = (cache, more) {
+                // The footer's window of the tail, not a small file's data.
+                let keep_from = size.saturating_sub(footer_read_size).max(tail_start);
+                let skip = (keep_from - tail_start) as usize;
+                cache.store(&source, keep_from, &tail[skip..]);
             }
+            if whole || (tail_start == 0 && take_budget(keep, size)) {
+                source.contents = Some(tail);
+            }
+            metadata
         }
-        Err(footer_error(&source, "the footer did not decode"))
-    })
-    .map_err(|panic| footer_error(&source, panic))??;
+    };
     let metadata = Arc::new(decoded);
     validate_layout(&source, &metadata, size)?;
-    if whole || (tail_start == 0 && take_budget(keep, size)) {
-        source.contents = Some(tail);
-    }
     let reader_metadata =
         no_panic(|| ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new()))
             .map_err(|panic| footer_error(&source, panic))?
@@ -309,6 +303,52 @@ fn index_file(
         source,
         reader_metadata,
     })
+}
+
+/// Decode a footer from the bytes `start..size` of the file, reading more
+/// with `read` when the decoder asks; returns the metadata and whether it
+/// needed more than those bytes.
+fn decode_footer(
+    source: &SourceFile,
+    size: u64,
+    start: u64,
+    bytes: Bytes,
+    read: &dyn Fn(&std::ops::Range<u64>) -> Result<Bytes>,
+) -> Result<(ParquetMetaData, bool)> {
+    no_panic(|| -> Result<(ParquetMetaData, bool)> {
+        let mut decoder = ParquetMetaDataPushDecoder::try_new(size)
+            .map_err(|e| footer_error(source, e))?
+            .with_page_index_policy(PageIndexPolicy::Optional);
+        decoder
+            .push_range(start..size, bytes)
+            .map_err(|e| footer_error(source, e))?;
+        let mut more = false;
+        // Each round asks for more bytes or finishes; a footer needs at most
+        // two more (the rest of the metadata, then the page index).
+        for _ in 0..8 {
+            match decoder.try_decode().map_err(|e| footer_error(source, e))? {
+                DecodeResult::Data(metadata) => return Ok((metadata, more)),
+                DecodeResult::NeedsData(ranges) => {
+                    more = true;
+                    for range in ranges {
+                        if range.end > size || range.start > range.end {
+                            return Err(footer_error(
+                                source,
+                                format!("the footer points outside the file ({range:?})"),
+                            ));
+                        }
+                        let bytes = read(&range)?;
+                        decoder
+                            .push_range(range, bytes)
+                            .map_err(|e| footer_error(source, e))?;
+                    }
+                }
+                DecodeResult::Finished => break,
+            }
+        }
+        Err(footer_error(source, "the footer did not decode"))
+    })
+    .map_err(|panic| footer_error(source, panic))?
 }
 
 /// Take `n` bytes of the small-file budget, if that many are left.

@@ -12,6 +12,7 @@
 pub mod dataset;
 pub mod error;
 pub mod filter;
+pub mod footer_cache;
 pub mod index;
 pub mod parallel;
 mod pipeline;

@@ -32,12 +32,28 @@ pub struct SourceFile {
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
+    /// Its modification time, when the listing has one (footer cache keys).
+    pub mtime: Option<std::time::SystemTime>,
+    /// Its version (an object's ETag), when the listing has one: reads are
+    /// pinned to it, and footer cache keys include it.
+    pub version: Option<String>,
     /// The whole file, when the index's footer read brought all of it (small
     /// files): reads are served from memory instead of the store.
     pub contents: Option<Bytes>,
 }
 
 impl SourceFile {
+    /// What the listing said of the file.
+    pub fn info(&self) -> FileInfo {
+        FileInfo {
+            path: self.path.clone(),
+            file_type: hf3fs_core::fs::FileType::File,
+            size: Some(self.size),
+            mtime: self.mtime,
+            version: self.version.clone(),
+        }
+    }
+
     /// Open the file for reading, retrying transient errors until `cancel`
     /// fires.
     pub fn open(&self, cancel: &CancelToken) -> hf3fs_core::Result<Arc<dyn RandomAccessFile>> {
@@ -46,7 +62,7 @@ impl SourceFile {
         }
         // The size came from the listing: object stores skip a HEAD request.
         with_retries(DEFAULT_IO_RETRIES, cancel, || {
-            self.fs.open_input_file_sized(&self.path, self.size)
+            self.fs.open_input_file_info(&self.info())
         })
     }
 }
@@ -128,6 +144,8 @@ fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>>
         fs: fs.clone(),
         path: info.path.clone(),
         size: info.size.unwrap_or(0),
+        mtime: info.mtime,
+        version: info.version.clone(),
         contents: None,
     };
     if let Some(glob_at) = path.find(['*', '?', '[']) {

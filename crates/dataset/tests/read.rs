@@ -319,6 +319,7 @@ fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
         // would need no reads at all.
         index: dataset::index::IndexOptions {
             small_file_bytes: 0,
+            footer_cache: None,
             ..Default::default()
         },
         ..Default::default()
@@ -367,6 +368,7 @@ fn small_files_are_read_once_with_their_footers() {
         let stats = slow.stats();
         let mut options = options.clone();
         options.index.small_file_bytes = budget;
+        options.index.footer_cache = None;
         let ds = Dataset::open(
             &[dir.path().to_string_lossy().into_owned()],
             &SourceOptions {
@@ -416,7 +418,13 @@ fn small_remote_files_are_fetched_whole_by_their_footer_read() {
             filesystem: Some(Arc::new(slow)),
             ..Default::default()
         },
-        DatasetOptions::default(),
+        DatasetOptions {
+            index: dataset::index::IndexOptions {
+                footer_cache: None,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
         &CancelToken::never(),
     )
     .unwrap();
@@ -429,6 +437,62 @@ fn small_remote_files_are_fetched_whole_by_their_footer_read() {
         0,
         "the data came with the footer reads"
     );
+}
+
+#[test]
+fn remote_footers_are_cached_between_opens() {
+    use dataset::footer_cache::FooterCache;
+    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[300, 200, 100], 50);
+    let open_counting = || {
+        let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+        let slow = SlowFileSystem::new(local, std::time::Duration::ZERO, 4);
+        let stats = slow.stats();
+        let options = DatasetOptions {
+            batch_size: 32,
+            index: dataset::index::IndexOptions {
+                footer_cache: Some(FooterCache::at(cache_dir.path())),
+                small_file_bytes: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let ds = Dataset::open(
+            &[dir.path().to_string_lossy().into_owned()],
+            &SourceOptions {
+                filesystem: Some(Arc::new(slow)),
+                ..Default::default()
+            },
+            options,
+            &CancelToken::never(),
+        )
+        .unwrap();
+        let footers = stats.read_requests();
+        let (ids, _) = read_all(&ds, &ds.start(0, 1, 1), 0, 0);
+        (footers, ids)
+    };
+    let (first, ids) = open_counting();
+    assert_eq!(first, 3, "one footer read per file");
+    assert_eq!(ids, (0..600).collect::<Vec<i64>>());
+    let (again, same) = open_counting();
+    assert_eq!(again, 0, "every footer came from the cache");
+    assert_eq!(same, ids);
+    // A rewritten file (new size and time) is a miss; damaged entries are read again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_files(dir.path(), &[300, 200, 150], 50);
+    let (after_change, _) = open_counting();
+    assert_eq!(
+        after_change, 3,
+        "the rewritten files' footers were read again"
+    );
+    for entry in std::fs::read_dir(cache_dir.path()).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"\0\0\0\0\0\0\0\0damaged").unwrap();
+    }
+    let (damaged, ids) = open_counting();
+    assert_eq!(damaged, 3);
+    assert_eq!(ids, (0..650).collect::<Vec<i64>>());
 }
 
 #[test]

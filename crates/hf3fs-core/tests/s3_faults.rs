@@ -127,7 +127,10 @@ fn a_replaced_or_truncated_object_fails_instead_of_mixing_versions() {
     );
     // Opened with a size from a listing (no ETag), a shorter object is
     // still an error naming the range, never a short buffer passed off as data.
-    let listed = fs.open_input_file_sized("f", 1000).unwrap();
+    let mut info = fs.get_file_info("f").unwrap();
+    info.size = Some(1000);
+    info.version = None;
+    let listed = fs.open_input_file_info(&info).unwrap();
     let e = error_of(listed.read_bytes_at(50, 100));
     assert!(e.to_string().contains("50..150"), "{e}");
 }

@@ -514,6 +514,9 @@ def child_main(spec_json: str) -> int:
 
 def run_child(spec: dict) -> dict:
     env = dict(os.environ)
+    # Latency mode's slow file system counts as remote storage, whose footers hf3fs keeps on
+    # disk between opens; off, so every timed pass reads them as the peers do.
+    env.setdefault("HF3FS_FOOTER_CACHE", "off")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
     # HF datasets imports torch (~600 MiB RSS) when it is installed, to subclass

@@ -212,6 +212,7 @@ impl FileSystem for MockFileSystem {
                 file_type: FileType::Directory,
                 size: None,
                 mtime: None,
+                version: None,
             },
             None => FileInfo::not_found(path),
             Some(node) => node_info(path.to_string(), node),
@@ -445,12 +446,14 @@ fn node_info(path: String, node: &Node) -> FileInfo {
             file_type: FileType::Directory,
             size: None,
             mtime: Some(*mtime),
+            version: None,
         },
         Node::File { data, mtime, .. } => FileInfo {
             path,
             file_type: FileType::File,
             size: Some(data.len() as u64),
             mtime: Some(*mtime),
+            version: None,
         },
     }
 }

@@ -110,6 +110,10 @@ pub struct FileInfo {
     pub size: Option<u64>,
     /// Last modification time, when the backend knows it.
     pub mtime: Option<SystemTime>,
+    /// What identifies this version of the file, when the backend has it
+    /// (an object store's ETag): a rewrite of the same size in the same
+    /// second still changes it.
+    pub version: Option<String>,
 }
 
 impl FileInfo {
@@ -120,6 +124,7 @@ impl FileInfo {
             file_type: FileType::NotFound,
             size: None,
             mtime: None,
+            version: None,
         }
     }
 
@@ -240,11 +245,11 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// Open a file for positional reads.
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>>;
 
-    /// Open a file whose size the caller knows from a listing (Arrow's
-    /// `OpenInputFile(FileInfo)`): object stores skip the HEAD request.
-    fn open_input_file_sized(&self, path: &str, size: u64) -> Result<Arc<dyn RandomAccessFile>> {
-        let _ = size;
-        self.open_input_file(path)
+    /// Open the file a listing described (Arrow's `OpenInputFile(FileInfo)`):
+    /// object stores skip the HEAD request and pin reads to the listed
+    /// version, so a file rewritten since fails instead of mixing versions.
+    fn open_input_file_info(&self, info: &FileInfo) -> Result<Arc<dyn RandomAccessFile>> {
+        self.open_input_file(&info.path)
     }
 
     /// How reads of many ranges should be merged on this file system: Arrow's

@@ -238,6 +238,7 @@ fn info_from_stat(path: String, st: &FileStat) -> FileInfo {
         file_type,
         size: (file_type == FileType::File).then_some(st.size.max(0) as u64),
         mtime,
+        version: None,
     }
 }
 

@@ -370,12 +370,17 @@ impl ObjectStoreFileSystem {
         Ok(())
     }
 
-    fn open_file(&self, path: &str, size: Option<u64>) -> Result<Arc<dyn RandomAccessFile>> {
+    /// Open `path`: with the size (and ETag) a listing gave, or after a HEAD.
+    fn open_file(
+        &self,
+        path: &str,
+        listed: Option<(u64, Option<String>)>,
+    ) -> Result<Arc<dyn RandomAccessFile>> {
         let op = "open_input_file";
         let key = self.key(path)?;
         let never = CancelToken::never();
-        let (size, e_tag) = match size {
-            Some(size) => (size, None),
+        let (size, e_tag) = match listed {
+            Some(listed) => listed,
             None => match self.find(op, &key, &never)? {
                 Found::File(meta) => (meta.size, meta.e_tag),
                 Found::Directory => return Err(self.shared.errno(op, &key, libc::EISDIR)),
@@ -440,12 +445,14 @@ impl FileSystem for ObjectStoreFileSystem {
                     file_type: FileType::File,
                     size: Some(meta.size),
                     mtime: Some(meta.last_modified.into()),
+                    version: meta.e_tag.clone(),
                 },
                 Found::Directory => FileInfo {
                     path: path.to_string(),
                     file_type: FileType::Directory,
                     size: None,
                     mtime: None,
+                    version: None,
                 },
                 Found::Missing => FileInfo::not_found(path),
             },
@@ -633,8 +640,13 @@ impl FileSystem for ObjectStoreFileSystem {
         CacheOptions::object_store()
     }
 
-    fn open_input_file_sized(&self, path: &str, size: u64) -> Result<Arc<dyn RandomAccessFile>> {
-        self.open_file(path, Some(size))
+    fn open_input_file_info(&self, info: &FileInfo) -> Result<Arc<dyn RandomAccessFile>> {
+        match info.size {
+            Some(size) if info.is_file() => {
+                self.open_file(&info.path, Some((size, info.version.clone())))
+            }
+            _ => self.open_file(&info.path, None),
+        }
     }
 
     fn open_output_stream(
@@ -747,6 +759,7 @@ fn dir_info(path: String) -> FileInfo {
         file_type: FileType::Directory,
         size: None,
         mtime: None,
+        version: None,
     }
 }
 
@@ -756,5 +769,6 @@ fn file_info(path: String, meta: &ObjectMeta) -> FileInfo {
         file_type: FileType::File,
         size: Some(meta.size),
         mtime: Some(meta.last_modified.into()),
+        version: meta.e_tag.clone(),
     }
 }

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
-use super::objectstore::{store_error, ObjectStoreFileSystem};
+use super::objectstore::{store_error, ObjectStoreFileSystem, Store};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::runtime::net::block_on;
@@ -237,7 +237,7 @@ impl S3Settings {
         Ok(())
     }
 
-    fn build(&self) -> Result<Arc<dyn ObjectStore>> {
+    fn build(&self) -> Result<Store> {
         let url = format!("s3://{}", self.bucket);
         let mut builder = AmazonS3Builder::new().with_bucket_name(&self.bucket);
         for (k, v) in &self.config {
@@ -255,7 +255,11 @@ impl S3Settings {
             .with_retry(retry)
             .build()
             .map_err(|e| invalid(&url, format!("cannot configure the store: {e}")))?;
-        Ok(Arc::new(store))
+        let store = Arc::new(store);
+        Ok(Store {
+            objects: store.clone(),
+            pages: Some(store),
+        })
     }
 
     fn endpoint(&self) -> String {
@@ -275,7 +279,8 @@ impl S3Settings {
 /// call names what it may not do.
 pub(crate) fn connect(settings: &S3Settings) -> Result<ObjectStoreFileSystem> {
     let url = format!("s3://{}", settings.bucket);
-    let store = settings.build()?;
+    let handles = settings.build()?;
+    let store = handles.objects.clone();
     let first = block_on("connect", &CancelToken::never(), async {
         store.list(None).next().await
     })?;
@@ -303,7 +308,7 @@ pub(crate) fn connect(settings: &S3Settings) -> Result<ObjectStoreFileSystem> {
     Ok(ObjectStoreFileSystem::per_process(
         &url,
         "s3",
-        Some(store),
+        Some(handles),
         move || settings.build(),
     ))
 }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as Key;
 use object_store::{Attribute, Attributes, ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -50,15 +51,23 @@ const MAX_SERVER_COPY: u64 = 5 << 30;
 /// once per process from its configuration, since a store's connections
 /// belong to the async runtime of the process that made them.
 enum StoreSource {
-    Fixed(Arc<dyn ObjectStore>),
+    Fixed(Store),
     PerProcess {
         /// The key of this file system's store in [`STORES`].
         id: u64,
-        make: Box<dyn Fn() -> Result<Arc<dyn ObjectStore>> + Send + Sync>,
+        make: Box<dyn Fn() -> Result<Store> + Send + Sync>,
     },
 }
 
-type Stores = Arc<Mutex<HashMap<u64, Arc<dyn ObjectStore>>>>;
+/// A store, and its paginated listing where it has one (S3), which asks
+/// for one key where `list` would fetch a page of a thousand.
+#[derive(Clone)]
+pub(crate) struct Store {
+    pub objects: Arc<dyn ObjectStore>,
+    pub pages: Option<Arc<dyn PaginatedListStore>>,
+}
+
+type Stores = Arc<Mutex<HashMap<u64, Store>>>;
 
 /// This process's stores, by file system. A forked child starts with an
 /// empty map (the inherited stores' connections belong to the parent's
@@ -101,6 +110,10 @@ impl Drop for Shared {
 
 impl Shared {
     fn store(&self) -> Result<Arc<dyn ObjectStore>> {
+        Ok(self.handles()?.objects)
+    }
+
+    fn handles(&self) -> Result<Store> {
         match &self.source {
             StoreSource::Fixed(store) => Ok(store.clone()),
             StoreSource::PerProcess { id, make } => {
@@ -208,16 +221,20 @@ impl ObjectStoreFileSystem {
     /// stores without connections, such as `object_store`'s `InMemory`).
     /// `url` prefixes the keys in messages (`memory://`).
     pub fn new(url: &str, kind: &'static str, store: Arc<dyn ObjectStore>) -> Self {
+        let store = Store {
+            objects: store,
+            pages: None,
+        };
         Self::from_source(url, kind, StoreSource::Fixed(store))
     }
 
     /// A file system over the store `make` builds: once per process (`first`
     /// serves this one when given), again in a forked child.
-    pub fn per_process(
+    pub(crate) fn per_process(
         url: &str,
         kind: &'static str,
-        first: Option<Arc<dyn ObjectStore>>,
-        make: impl Fn() -> Result<Arc<dyn ObjectStore>> + Send + Sync + 'static,
+        first: Option<Store>,
+        make: impl Fn() -> Result<Store> + Send + Sync + 'static,
     ) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -271,16 +288,33 @@ impl ObjectStoreFileSystem {
         }
         let location = loc(key);
         let dir = below(key);
+        let pages = self.shared.handles()?.pages;
         let (head, below) = self.shared.call(op, key, cancel, |store| async move {
             match store.head(&location).await {
                 Err(object_store::Error::NotFound { .. }) => {}
                 head => return Ok((Some(head), None)),
             }
-            // Only keys below `key/` make it a directory, not its own marker.
+            // Only keys below `key/` make it a directory, not its own marker
+            // (which a listing of `key/` returns first, as `key`).
+            if let Some(pages) = pages {
+                let options = PaginatedListOptions {
+                    max_keys: Some(2),
+                    ..PaginatedListOptions::default()
+                };
+                let page = pages.list_paginated(Some(&dir), options).await;
+                let found = page.map(|p| {
+                    p.result
+                        .objects
+                        .iter()
+                        .any(|m| m.location.as_ref().starts_with(&dir))
+                        || !p.result.common_prefixes.is_empty()
+                });
+                return Ok((None, Some(found)));
+            }
             let mut listed = store
                 .list(Some(&location))
                 .try_filter(move |m| futures::future::ready(m.location.as_ref().starts_with(&dir)));
-            Ok((None, listed.next().await))
+            Ok((None, listed.next().await.map(|r| r.map(|_| true))))
         })?;
         match head {
             Some(Ok(meta)) => return Ok(Found::File(meta)),
@@ -288,8 +322,10 @@ impl ObjectStoreFileSystem {
             None => {}
         }
         match below {
-            Some(Ok(_)) => Ok(Found::Directory),
-            None | Some(Err(object_store::Error::NotFound { .. })) => Ok(Found::Missing),
+            Some(Ok(true)) => Ok(Found::Directory),
+            None | Some(Ok(false)) | Some(Err(object_store::Error::NotFound { .. })) => {
+                Ok(Found::Missing)
+            }
             Some(Err(e)) => Err(self.shared.error(op, key, None, e)),
         }
     }

@@ -12,7 +12,8 @@
 //!
 //! Reads are ranged GETs pinned to the object's ETag from the open (a
 //! replaced object fails with `ESTALE` instead of mixing versions), and
-//! files are [`IoClass::Remote`], so the scheduler keeps many in flight.
+//! files are [`IoClass::Remote`](crate::fs::IoClass::Remote), so the
+//! scheduler keeps many in flight.
 //! Writes buffer one part, then stream parts of a multipart upload; the
 //! object appears whole at `close`, and a stream dropped unclosed leaves
 //! nothing behind.

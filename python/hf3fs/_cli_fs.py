@@ -498,17 +498,18 @@ def _copy_plan(
     the source's stat when the caller has it.
     """
     st = st if st is not None else src.stat()
-    if isinstance(src, StorePlace) or isinstance(dst, StorePlace):
-        return _copy_plan_store(src, dst, recursive, dirs, st)
     if not stat_mod.S_ISDIR(st.st_mode):
         try:
-            if _same(dst.stat(), st):
+            # Stats of different kinds of place never name the same file.
+            if type(dst) is type(src) and _same(dst.stat(), st):
                 raise ValueError(f"{src.display} and {dst.display} are the same file")
         except FileNotFoundError:
             pass
         return [(src, dst, st.st_size)]
     if not recursive:
         raise IsADirectoryError(21, "Is a directory (use -r)", src.display)
+    if isinstance(src, StorePlace) or isinstance(dst, StorePlace):
+        return _copy_tree_store(src, dst, dirs, st)
     if _within(dst, st):
         raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")
     plan: list[tuple[Place, Place, int]] = []
@@ -522,20 +523,9 @@ def _copy_plan(
     return plan
 
 
-def _copy_plan_store(
-    src: Any, dst: Any, recursive: bool, dirs: list[Any], st: Any
-) -> list[tuple[Any, Any, int]]:
-    """:func:`_copy_plan` when either side is an object store: a source tree is
-    one recursive listing rather than a stat per entry."""
-    if not stat_mod.S_ISDIR(st.st_mode):
-        try:
-            if _same(dst.stat(), st) and type(dst) is type(src):
-                raise ValueError(f"{src.display} and {dst.display} are the same file")
-        except FileNotFoundError:
-            pass
-        return [(src, dst, st.st_size)]
-    if not recursive:
-        raise IsADirectoryError(21, "Is a directory (use -r)", src.display)
+def _copy_tree_store(src: Any, dst: Any, dirs: list[Any], st: Any) -> list[tuple[Any, Any, int]]:
+    """:func:`_copy_plan` of a directory when either side is an object store: a
+    source tree is one recursive listing rather than a stat per entry."""
     if isinstance(src, StorePlace) and isinstance(dst, StorePlace):
         if src.relative(dst) is not None or src.path == dst.path and src.fs is dst.fs:
             raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")

@@ -9,8 +9,8 @@
 //! file that changed is a miss;
 //! an entry that does not decode is ignored and the footer read again.
 //!
-//! `HF3FS_FOOTER_CACHE` sets the directory (default
-//! `$XDG_CACHE_HOME/hf3fs/footers`, else `~/.cache/hf3fs/footers`); `off`
+//! `HF3FS_FOOTER_CACHE` sets the directory (default `footers` in
+//! [`hf3fs_core::config::cache_dir`], `~/.cache/hf3fs/footers`); `off`
 //! (or `0`) turns the cache off. Writes are atomic (a temporary file, then a
 //! rename), so processes sharing the directory never see half an entry.
 
@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 use crate::source::SourceFile;
 
@@ -54,21 +55,15 @@ impl FooterCache {
                 None
             }
             Ok(v) if !v.trim().is_empty() => Some(FooterCache::at(v.trim())),
-            _ => {
-                let base = std::env::var_os("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
-                    })?;
-                Some(FooterCache::at(base.join("hf3fs").join("footers")))
-            }
+            _ => Some(FooterCache::at(
+                hf3fs_core::config::cache_dir()?.join("footers"),
+            )),
         }
     }
 
     /// The entry of `file`: None without a modification time to check.
     fn entry(&self, file: &SourceFile) -> Option<PathBuf> {
         let mtime = file.mtime?.duration_since(UNIX_EPOCH).ok()?;
-        // FNV-1a over the key: stable across builds and processes.
         let version = file.version.as_deref().unwrap_or_default();
         let key = format!(
             "{}\0{}\0{}\0{version}",
@@ -76,12 +71,7 @@ impl FooterCache {
             file.size,
             mtime.as_nanos()
         );
-        let mut hash: u128 = 0x6c62272e07bb014262b821756295c58d;
-        for byte in key.bytes() {
-            hash ^= u128::from(byte);
-            hash = hash.wrapping_mul(0x0000000001000000000000000000013B);
-        }
-        Some(self.dir.join(format!("{hash:032x}")))
+        Some(self.dir.join(hex::encode(Sha256::digest(key.as_bytes()))))
     }
 
     /// The cached bytes of `file`'s end: `(offset, bytes)`, where the bytes

@@ -11,6 +11,7 @@ use arrow_schema::{DataType, Field, Schema};
 use dataset::filter::{CmpOp, Predicate, Scalar};
 use dataset::source::SourceOptions;
 use dataset::{Dataset, DatasetOptions, Progress};
+use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem, SlowStats};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
@@ -91,6 +92,29 @@ fn open(dir: &std::path::Path, options: DatasetOptions) -> Dataset {
         &CancelToken::never(),
     )
     .unwrap()
+}
+
+/// `dir` opened through a [`SlowFileSystem`] over the local disk (a remote
+/// store to the reader) with `latency` per request, and the store's counters.
+fn open_slow(
+    dir: &std::path::Path,
+    latency: std::time::Duration,
+    options: DatasetOptions,
+) -> (Dataset, Arc<SlowStats>) {
+    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
+    let slow = SlowFileSystem::new(local, latency, 4);
+    let stats = slow.stats();
+    let ds = Dataset::open(
+        &[dir.to_string_lossy().into_owned()],
+        &SourceOptions {
+            filesystem: Some(Arc::new(slow)),
+            ..Default::default()
+        },
+        options,
+        &CancelToken::never(),
+    )
+    .unwrap();
+    (ds, stats)
 }
 
 #[test]
@@ -307,7 +331,6 @@ fn corrupt_and_truncated_files_are_errors_not_panics() {
 
 #[test]
 fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
-    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[200, 200, 200], 25);
     let options = DatasetOptions {
@@ -327,19 +350,8 @@ fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
     let fast = open(dir.path(), options.clone());
     let progress = fast.start(0, 1, 1);
     let expected = read_all(&fast, &progress, 0, 0);
-    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
-    let slow = SlowFileSystem::new(local, std::time::Duration::from_millis(20), 4);
-    let stats = slow.stats();
-    let through_slow = Dataset::open(
-        &[dir.path().to_string_lossy().into_owned()],
-        &SourceOptions {
-            filesystem: Some(Arc::new(slow)),
-            ..Default::default()
-        },
-        options,
-        &CancelToken::never(),
-    )
-    .unwrap();
+    let (through_slow, stats) =
+        open_slow(dir.path(), std::time::Duration::from_millis(20), options);
     stats.reset();
     assert_eq!(read_all(&through_slow, &progress, 0, 0), expected);
     // 24 pieces, each one request: they wait on the store together.
@@ -349,7 +361,6 @@ fn a_slow_store_keeps_many_pieces_in_flight_and_yields_the_same_batches() {
 
 #[test]
 fn small_files_are_read_once_with_their_footers() {
-    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[120, 80, 50, 200], 30);
     let options = DatasetOptions {
@@ -363,22 +374,10 @@ fn small_files_are_read_once_with_their_footers() {
         read_all(&ds, &ds.start(0, 1, 1), 0, 0)
     };
     let open_through = |budget: u64| {
-        let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
-        let slow = SlowFileSystem::new(local, std::time::Duration::ZERO, 4);
-        let stats = slow.stats();
         let mut options = options.clone();
         options.index.small_file_bytes = budget;
         options.index.footer_cache = None;
-        let ds = Dataset::open(
-            &[dir.path().to_string_lossy().into_owned()],
-            &SourceOptions {
-                filesystem: Some(Arc::new(slow)),
-                ..Default::default()
-            },
-            options,
-            &CancelToken::never(),
-        )
-        .unwrap();
+        let (ds, stats) = open_slow(dir.path(), std::time::Duration::ZERO, options);
         // One tail read per file brought every (small) file whole.
         assert_eq!(stats.read_requests(), 4);
         stats.reset();
@@ -396,7 +395,6 @@ fn small_files_are_read_once_with_their_footers() {
 
 #[test]
 fn small_remote_files_are_fetched_whole_by_their_footer_read() {
-    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
     let dir = tempfile::tempdir().unwrap();
     let paths = write_files(dir.path(), &[30_000, 20_000], 4_000);
     for p in &paths {
@@ -408,26 +406,14 @@ fn small_remote_files_are_fetched_whole_by_their_footer_read() {
             "{p}: {size} bytes"
         );
     }
-    let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
-    // SlowFileSystem is a remote store to the reader.
-    let slow = SlowFileSystem::new(local, std::time::Duration::ZERO, 4);
-    let stats = slow.stats();
-    let ds = Dataset::open(
-        &[dir.path().to_string_lossy().into_owned()],
-        &SourceOptions {
-            filesystem: Some(Arc::new(slow)),
+    let options = DatasetOptions {
+        index: dataset::index::IndexOptions {
+            footer_cache: None,
             ..Default::default()
         },
-        DatasetOptions {
-            index: dataset::index::IndexOptions {
-                footer_cache: None,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        &CancelToken::never(),
-    )
-    .unwrap();
+        ..Default::default()
+    };
+    let (ds, stats) = open_slow(dir.path(), std::time::Duration::ZERO, options);
     assert_eq!(stats.read_requests(), 2, "one read per file");
     stats.reset();
     let (ids, _) = read_all(&ds, &ds.start(0, 1, 1), 0, 0);
@@ -442,14 +428,10 @@ fn small_remote_files_are_fetched_whole_by_their_footer_read() {
 #[test]
 fn remote_footers_are_cached_between_opens() {
     use dataset::footer_cache::FooterCache;
-    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
     let dir = tempfile::tempdir().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[300, 200, 100], 50);
     let open_counting = || {
-        let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());
-        let slow = SlowFileSystem::new(local, std::time::Duration::ZERO, 4);
-        let stats = slow.stats();
         let options = DatasetOptions {
             batch_size: 32,
             index: dataset::index::IndexOptions {
@@ -459,16 +441,7 @@ fn remote_footers_are_cached_between_opens() {
             },
             ..Default::default()
         };
-        let ds = Dataset::open(
-            &[dir.path().to_string_lossy().into_owned()],
-            &SourceOptions {
-                filesystem: Some(Arc::new(slow)),
-                ..Default::default()
-            },
-            options,
-            &CancelToken::never(),
-        )
-        .unwrap();
+        let (ds, stats) = open_slow(dir.path(), std::time::Duration::ZERO, options);
         let footers = stats.read_requests();
         let (ids, _) = read_all(&ds, &ds.start(0, 1, 1), 0, 0);
         (footers, ids)
@@ -497,7 +470,6 @@ fn remote_footers_are_cached_between_opens() {
 
 #[test]
 fn opening_stops_when_the_token_fires() {
-    use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem};
     let dir = tempfile::tempdir().unwrap();
     let paths = write_files(dir.path(), &[5; 40], 5);
     let local: Arc<dyn FileSystem> = Arc::new(LocalFileSystem::new().unwrap());

@@ -115,17 +115,27 @@ fn home_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// `$<var>/hf3fs`, else `~/<under_home>/hf3fs`: the XDG base directories.
+fn xdg_dir(var: &str, under_home: &str) -> Option<PathBuf> {
+    let base = std::env::var_os(var)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(under_home)))?;
+    Some(base.join("hf3fs"))
+}
+
+/// Where hf3fs keeps caches: `$XDG_CACHE_HOME/hf3fs` (default `~/.cache/hf3fs`).
+pub fn cache_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CACHE_HOME", ".cache")
+}
+
 /// The config file path: `$HF3FS_CONFIG`, else `~/.config/hf3fs/config.toml`
 /// (honouring `$XDG_CONFIG_HOME`).
 pub fn config_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HF3FS_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home_dir().map(|h| h.join(".config")))?;
-    Some(base.join("hf3fs").join("config.toml"))
+    Some(xdg_dir("XDG_CONFIG_HOME", ".config")?.join("config.toml"))
 }
 
 /// Root of the embedded `local` mount: `$HF3FS_HOME`, else
@@ -134,17 +144,12 @@ pub fn default_local_root() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("HF3FS_HOME").filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| home_dir().map(|h| h.join(".local").join("share")))
-        .ok_or_else(|| {
-            Error::InvalidArgument(
-                "cannot place the embedded 'local' mount: neither HF3FS_HOME nor HOME is set"
-                    .into(),
-            )
-        })?;
-    Ok(base.join("hf3fs").join("local"))
+    let base = xdg_dir("XDG_DATA_HOME", ".local/share").ok_or_else(|| {
+        Error::InvalidArgument(
+            "cannot place the embedded 'local' mount: neither HF3FS_HOME nor HOME is set".into(),
+        )
+    })?;
+    Ok(base.join("local"))
 }
 
 impl Config {

@@ -65,7 +65,6 @@ import math
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +73,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .._progress import Bar
+from . import _child
 from .pagecache import evict, resident_fraction, warm
 
 MiB = 1 << 20
@@ -500,15 +500,6 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child_main(spec_json: str) -> int:
-    result = Child(json.loads(spec_json)).run()
-    print(json.dumps(result), flush=True)
-    sys.stderr.flush()
-    # Skip interpreter teardown: pyarrow's dataset scanner threads (used by HF datasets)
-    # can abort the process at exit, apache/arrow#45214 -- after the work is done.
-    os._exit(0)
-
-
 # -- the parent ---------------------------------------------------------------
 
 
@@ -519,21 +510,7 @@ def run_child(spec: dict) -> dict:
     env.setdefault("HF3FS_FOOTER_CACHE", "off")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
-    # HF datasets imports torch (~600 MiB RSS) when it is installed, to subclass
-    # torch's IterableDataset; the arrow format needs none of it.
-    for framework in ("USE_TORCH", "USE_TF", "USE_JAX"):
-        env.setdefault(framework, "0")
-    proc = subprocess.run(
-        [sys.executable, "-m", "hf3fs.bench.dataset", "--child", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"status": "error", "error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return _child.run("hf3fs.bench.dataset", spec, env)
 
 
 def fmt_rate(x: float) -> str:
@@ -691,10 +668,10 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--quick", action="store_true", help="tiny dataset, one run (smoke tests)")
-    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        return child_main(args.child)
+        return _child.serve(lambda spec: Child(spec).run())
     quick = {"rows": 2000, "files": 2, "repeat": 1}
     full = {"rows": 160_000, "files": 8, "repeat": 3}
     for key, value in (quick if args.quick else full).items():

@@ -39,13 +39,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from typing import Any
 
+from . import _child
 from .dataset import BATCH_SIZE, COLUMNS, arrow_batches, consume, generate
 
 READERS = ["hf3fs", "hf3fs-first-open", "pyarrow-dataset", "hf-datasets"]
@@ -180,29 +180,9 @@ class Child:
         }
 
 
-def child_main() -> int:
-    print(json.dumps(Child(json.loads(sys.stdin.read())).run()), flush=True)
-    # As in hf3fs.bench.dataset: skip teardown (pyarrow's scanner threads, apache/arrow#45214).
-    os._exit(0)
-
-
 def run_child(spec: dict[str, Any], footer_cache: str) -> dict[str, Any]:
     env = dict(os.environ, HF3FS_FOOTER_CACHE=footer_cache)
-    for framework in ("USE_TORCH", "USE_TF", "USE_JAX"):
-        env.setdefault(framework, "0")
-    # The spec holds credentials: it goes through stdin, never the command line.
-    proc = subprocess.run(
-        [sys.executable, "-m", "hf3fs.bench.s3", "--child"],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"status": "error", "error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return _child.run("hf3fs.bench.s3", spec, env)
 
 
 # -- the parent ---------------------------------------------------------------
@@ -295,7 +275,7 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
     if args.child:
-        return child_main()
+        return _child.serve(lambda spec: Child(spec).run())
     if args.smoke:
         args.rows, args.files, args.small_files, args.small_rows = 4_000, 2, 20, 32
     readers = [r for r in args.readers.split(",") if r]

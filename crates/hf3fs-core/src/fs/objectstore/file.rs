@@ -17,7 +17,6 @@ use crate::runtime::net::block_on;
 pub(super) struct ObjectFile {
     pub(super) shared: Arc<Shared>,
     pub(super) key: String,
-    pub(super) url: String,
     pub(super) location: Key,
     pub(super) size: u64,
     /// The ETag seen at open; reads fail if the object changes (unknown when
@@ -28,7 +27,7 @@ pub(super) struct ObjectFile {
 impl std::fmt::Debug for ObjectFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectFile")
-            .field("url", &self.url)
+            .field("url", &self.shared.url(&self.key))
             .field("size", &self.size)
             .finish()
     }
@@ -74,13 +73,18 @@ impl ObjectFile {
                 break;
             };
             let bytes = got.map_err(|e| {
-                store_error(op, self.url.clone(), Some((range.start, range.end)), e)
+                store_error(
+                    op,
+                    self.shared.url(&self.key),
+                    Some((range.start, range.end)),
+                    e,
+                )
             })?;
             let want = range.end - range.start;
             if bytes.len() as u64 != want {
                 return Err(Error::Store {
                     op,
-                    url: self.url.clone(),
+                    url: self.shared.url(&self.key),
                     range: Some((range.start, range.end)),
                     errno: libc::EIO,
                     detail: format!(

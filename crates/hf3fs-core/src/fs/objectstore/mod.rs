@@ -426,7 +426,6 @@ impl ObjectStoreFileSystem {
         };
         Ok(Arc::new(ObjectFile {
             shared: self.shared.clone(),
-            url: self.shared.url(&key),
             location: loc(&key),
             key,
             size,
@@ -745,7 +744,6 @@ impl ObjectStoreFileSystem {
         let source = ObjectFile {
             shared: self.shared.clone(),
             key: meta.location.as_ref().to_string(),
-            url: from_url.clone(),
             location: meta.location.clone(),
             size: meta.size,
             e_tag: meta.e_tag.clone(),

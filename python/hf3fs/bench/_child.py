@@ -1,0 +1,43 @@
+"""One reader per subprocess, for the benchmarks: the parent sends a JSON spec on stdin
+(never the command line, where credentials would show in ``ps``), the child prints one JSON
+result line and exits without interpreter teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def run(module: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """``python -m <module> --child`` with ``spec``; its result, or an error record."""
+    env = dict(env)
+    # HF datasets imports torch (~600 MiB RSS) when it is installed, to subclass
+    # torch's IterableDataset; the arrow format needs none of it.
+    for framework in ("USE_TORCH", "USE_TF", "USE_JAX"):
+        env.setdefault(framework, "0")
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--child"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"status": "error", "error": f"exit {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def serve(work: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """The child's side: read the spec, print ``work(spec)`` as one JSON line, exit."""
+    result = work(json.loads(sys.stdin.read()))
+    print(json.dumps(result), flush=True)
+    sys.stderr.flush()
+    # Skip interpreter teardown: pyarrow's dataset scanner threads (used by HF datasets)
+    # can abort the process at exit, apache/arrow#45214 -- after the work is done.
+    os._exit(0)

@@ -597,7 +597,10 @@ class _ParquetDatasetImpl:
             ``page_index``), totals ``row_groups``, ``rows``, ``bytes``,
             ``num_rows`` and ``row_groups_read`` (after filters), and
             ``columns``: per top-level column ``compressed_bytes``,
-            ``uncompressed_bytes``, ``codecs`` and whether it is ``read``.
+            ``uncompressed_bytes``, ``codecs``, whether it is ``read``, and its
+            ``decoder``: ``"fast"`` for the primitive and list-of-primitive
+            columns hf3fs decodes itself, ``"arrow"`` for those arrow-rs decodes
+            (and for columns not read).
         """
         ds = self._dataset()
         files = [
@@ -607,6 +610,7 @@ class _ParquetDatasetImpl:
             )
         ]
         codecs = dict(ds.column_codecs())
+        fast = set(ds.fast_columns())
         return {
             "files": files,
             "row_groups": sum(f["row_groups"] for f in files),
@@ -620,6 +624,7 @@ class _ParquetDatasetImpl:
                     "uncompressed_bytes": u,
                     "codecs": codecs.get(name, []),
                     "read": name in ds.columns,
+                    "decoder": "fast" if name in fast else "arrow",
                 }
                 for name, c, u in ds.column_sizes()
             },

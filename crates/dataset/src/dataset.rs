@@ -45,13 +45,15 @@ pub struct DatasetOptions {
     pub prefetch_bytes: u64,
     /// NUMA node of read buffers (-1: none).
     pub numa: i32,
-    /// How piece reads are merged.
     /// How piece reads are merged; None: as the files' file system suits
     /// ([`hf3fs_core::fs::FileSystem::read_coalescing`]).
     pub cache: Option<CacheOptions>,
     /// Pieces each reader decodes at once on the runtime's decode pool (0:
     /// one per core).
     pub decode_threads: usize,
+    /// Decode primitive and list-of-primitive columns with the fast path
+    /// (see [`crate::scan::fast_decode_from_env`]).
+    pub fast_decode: bool,
     /// Footer reading.
     pub index: IndexOptions,
 }
@@ -73,6 +75,7 @@ impl Default for DatasetOptions {
             // merge only small holes, keep requests below 32 MiB.
             cache: None,
             decode_threads: 0,
+            fast_decode: crate::scan::fast_decode_from_env(),
             index: IndexOptions::default(),
         }
     }
@@ -138,6 +141,7 @@ impl Dataset {
                 filter: options.filter.clone(),
                 threads: default_threads(),
                 cancel: cancel.clone(),
+                fast_decode: options.fast_decode,
             },
         )?;
         let cache = options.cache.unwrap_or_else(|| {

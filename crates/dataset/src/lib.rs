@@ -11,6 +11,7 @@
 
 pub mod dataset;
 pub mod error;
+mod fast_decode;
 pub mod filter;
 pub mod footer_cache;
 pub mod index;

@@ -10,7 +10,7 @@
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use bytes::Bytes;
 use hf3fs_core::fs::{
     coalesce_ranges, split_ranges, IoFuture, Promise, RandomAccessFile, ReadDone, ReadRange,
@@ -25,6 +25,7 @@ use parquet::errors::ParquetError;
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
+use crate::fast_decode::{decode_column, FastColumns, FetchedRanges, PieceRows};
 use crate::index::IndexedFile;
 use crate::plan::Segment;
 use crate::retry::{no_panic, DEFAULT_IO_RETRIES};
@@ -42,6 +43,10 @@ pub struct ReaderStats {
     pub bytes_read: u64,
     /// Reads the decoder asked for outside the planned ranges.
     pub unplanned_reads: u64,
+    /// Columns of pieces decoded by the fast path.
+    pub fast_columns: u64,
+    /// Columns of pieces decoded by arrow-rs.
+    pub arrow_columns: u64,
 }
 
 /// A piece's decoded batches, holding its share of the budget until the
@@ -262,11 +267,127 @@ impl PieceContext {
             pushed.push(data.slice(at..at + m.length as usize));
             at += m.length as usize;
         }
-        no_panic(|| decoder.push_ranges(pushed_ranges, pushed))
-            .map_err(|panic| decode_error(file, group.row_group, ParquetError::General(panic)))?
-            .map_err(|e| decode_error(file, group.row_group, e))?;
-        decode_piece(&self.scan, &segment, decoder, handle, &self.stats)
+        let fast = self.scan.fast_columns(group.file);
+        if !fast.any() {
+            no_panic(|| decoder.push_ranges(pushed_ranges, pushed))
+                .map_err(|panic| decode_error(file, group.row_group, ParquetError::General(panic)))?
+                .map_err(|e| decode_error(file, group.row_group, e))?;
+            let batches = decode_piece(&self.scan, &segment, decoder, handle, &self.stats)?;
+            self.count_columns(0, self.scan.roots().len());
+            return reorder(&self.scan, batches);
+        }
+        drop(decoder);
+        self.decode_fast(segment, fast, pushed_ranges, pushed, handle)
     }
+
+    /// Decode a piece with the fast path, and the columns it declines with
+    /// arrow-rs (sliced to match, so no column is copied).
+    fn decode_fast(
+        &self,
+        segment: Segment,
+        fast: &FastColumns,
+        pushed_ranges: Vec<std::ops::Range<u64>>,
+        pushed: Vec<Bytes>,
+        handle: &Arc<dyn RandomAccessFile>,
+    ) -> Result<Vec<RecordBatch>> {
+        let scan = &self.scan;
+        let group = &scan.groups[segment.group];
+        let file = scan.file_of(group);
+        let rows = segment.len() as usize;
+        let selection = scan.selection(&segment);
+        let piece = PieceRows {
+            metadata: file.metadata(),
+            row_group: group.row_group,
+            selection: selection.as_ref(),
+            rows,
+        };
+        let fetched = Arc::new(FetchedRanges::new(
+            pushed_ranges
+                .iter()
+                .cloned()
+                .zip(pushed.iter().cloned())
+                .collect(),
+            file.source.size,
+        ));
+        // A column the fast path fails on (for any reason, a panic included)
+        // goes to arrow-rs, which decodes it or reports the error.
+        let arrays: Vec<Option<ArrayRef>> = fast
+            .columns
+            .iter()
+            .map(|column| {
+                let column = column.as_ref()?;
+                no_panic(|| decode_column(column, &piece, &fetched))
+                    .ok()?
+                    .ok()
+                    .filter(|a| a.len() == rows)
+            })
+            .collect();
+        let declined: Vec<usize> = scan
+            .roots()
+            .iter()
+            .zip(&arrays)
+            .filter(|(_, a)| a.is_none())
+            .map(|(&root, _)| root)
+            .collect();
+        self.count_columns(arrays.len() - declined.len(), declined.len());
+        let invalid = |e: arrow_schema::ArrowError| Error::invalid("reader", e.to_string());
+        if declined.is_empty() {
+            let columns: Vec<ArrayRef> = arrays.into_iter().flatten().collect();
+            return Ok(vec![scan.assemble(&columns, rows).map_err(invalid)?]);
+        }
+        let mask = ProjectionMask::roots(file.metadata().file_metadata().schema_descr(), declined);
+        let mut builder =
+            ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
+                .with_projection(mask)
+                .with_row_groups(vec![group.row_group])
+                .with_batch_size(self.batch_size);
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        let to_error = |e| decode_error(file, group.row_group, e);
+        let decoder = no_panic(|| -> Result<ParquetPushDecoder> {
+            let mut decoder = builder.build().map_err(to_error)?;
+            decoder
+                .push_ranges(pushed_ranges, pushed)
+                .map_err(to_error)?;
+            Ok(decoder)
+        })
+        .map_err(|panic| to_error(ParquetError::General(panic)))??;
+        let batches = decode_piece(scan, &segment, decoder, handle, &self.stats)?;
+        let mut at = 0;
+        let mut out = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let n = batch.num_rows();
+            let mut slow = batch.columns().iter();
+            let columns: Vec<ArrayRef> = arrays
+                .iter()
+                .map(|a| match a {
+                    Some(a) => Some(a.slice(at, n)),
+                    None => slow.next().cloned(),
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| Error::invalid("reader", "the decoder returned too few columns"))?;
+            out.push(scan.assemble(&columns, n).map_err(invalid)?);
+            at += n;
+        }
+        Ok(out)
+    }
+
+    fn count_columns(&self, fast: usize, arrow: usize) {
+        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        s.fast_columns += fast as u64;
+        s.arrow_columns += arrow as u64;
+    }
+}
+
+fn reorder(scan: &Scan, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+    batches
+        .into_iter()
+        .map(|b| {
+            scan.reorder(b)
+                .map_err(|e| Error::invalid("reader", e.to_string()))
+        })
+        .collect()
 }
 
 type HandleWaiter = Box<dyn FnOnce(hf3fs_core::Result<Arc<dyn RandomAccessFile>>) + Send>;
@@ -422,7 +543,8 @@ impl DecodeQueue {
     }
 }
 
-/// Decode a piece whose data was pushed.
+/// Decode a piece whose data was pushed; its columns come in the
+/// decoder's (ascending root) order.
 fn decode_piece(
     scan: &Scan,
     segment: &Segment,
@@ -470,13 +592,7 @@ fn decode_piece(
                     ))),
                 });
             }
-            return batches
-                .into_iter()
-                .map(|b| {
-                    scan.reorder(b)
-                        .map_err(|e| Error::invalid("reader", e.to_string()))
-                })
-                .collect();
+            return Ok(batches);
         }
         Ok(Err(e)) => return Err(e),
         Ok(Ok(Err(e))) => e,

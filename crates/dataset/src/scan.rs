@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{Schema, SchemaRef};
 use bytes::Bytes;
 use hf3fs_core::fs::{RandomAccessFile, ReadRange};
@@ -16,6 +16,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
+use crate::fast_decode::FastColumns;
 use crate::filter::Predicate;
 use crate::index::{DatasetIndex, IndexedFile};
 use crate::parallel;
@@ -28,7 +29,7 @@ use hf3fs_core::CancelToken;
 const FILTER_BATCH_ROWS: usize = 8192;
 
 /// What a scan reads.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ScanOptions {
     /// Top-level columns to yield, in this order (None: all).
     pub columns: Option<Vec<String>>,
@@ -38,6 +39,30 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Stops the filter pre-scan (Ctrl-C while opening).
     pub cancel: CancelToken,
+    /// Decode primitive and list-of-primitive columns with the fast path
+    /// (off: every column through arrow-rs's readers).
+    pub fast_decode: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            columns: None,
+            filter: None,
+            threads: 0,
+            cancel: CancelToken::default(),
+            fast_decode: fast_decode_from_env(),
+        }
+    }
+}
+
+/// `HF3FS_FAST_DECODE=0` turns the fast decode path off (to compare the two
+/// paths, or to step around a fault in it); it is on otherwise.
+pub fn fast_decode_from_env() -> bool {
+    !matches!(
+        std::env::var("HF3FS_FAST_DECODE").as_deref(),
+        Ok("0" | "false" | "off" | "no")
+    )
 }
 
 /// One row group the scan reads.
@@ -78,6 +103,8 @@ pub struct Scan {
     roots: Vec<usize>,
     /// Batch column i is decoded column `reorder[i]`.
     reorder: Vec<usize>,
+    /// Per file, which of `roots` the fast decode path reads.
+    fast: Vec<FastColumns>,
 }
 
 fn root_indices(index: &DatasetIndex, names: &[String]) -> Result<Vec<usize>> {
@@ -164,6 +191,21 @@ impl Scan {
             )?;
         }
         groups.retain(|g| g.rows() > 0);
+        let fast = index
+            .files
+            .iter()
+            .map(|f| {
+                if options.fast_decode {
+                    FastColumns::of(
+                        f.metadata().file_metadata().schema_descr(),
+                        f.reader_metadata.schema(),
+                        &roots,
+                    )
+                } else {
+                    FastColumns::none(roots.len())
+                }
+            })
+            .collect();
         Ok(Scan {
             index,
             columns,
@@ -171,6 +213,7 @@ impl Scan {
             groups,
             roots,
             reorder,
+            fast,
         })
     }
 
@@ -197,17 +240,44 @@ impl Scan {
         )
     }
 
+    /// Root column indices decoded, ascending.
+    pub(crate) fn roots(&self) -> &[usize] {
+        &self.roots
+    }
+
+    /// Which of [`Self::roots`] the fast decode path reads in `file`.
+    pub(crate) fn fast_columns(&self, file: usize) -> &FastColumns {
+        &self.fast[file]
+    }
+
+    /// The yielded columns every file decodes with the fast path.
+    pub fn fast_column_names(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .zip(&self.reorder)
+            .filter(|(_, &i)| self.fast.iter().all(|f| f.columns[i].is_some()))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A batch of `rows` rows from columns in [`Self::roots`] order, in the
+    /// requested order.
+    pub(crate) fn assemble(
+        &self,
+        columns: &[ArrayRef],
+        rows: usize,
+    ) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
+        let columns = self.reorder.iter().map(|&i| columns[i].clone()).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
+    }
+
     /// Put a decoded batch's columns in the requested order.
     pub fn reorder(
         &self,
         batch: RecordBatch,
     ) -> std::result::Result<RecordBatch, arrow_schema::ArrowError> {
-        let columns = self
-            .reorder
-            .iter()
-            .map(|&i| batch.column(i).clone())
-            .collect();
-        RecordBatch::try_new(self.schema.clone(), columns)
+        self.assemble(batch.columns(), batch.num_rows())
     }
 
     /// The row selection of a segment (None: the whole row group).

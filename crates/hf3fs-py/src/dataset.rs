@@ -10,7 +10,7 @@ use bytes::Bytes;
 use dataset::filter::{CmpOp, Predicate, Scalar};
 use dataset::index::{IndexOptions, IndexProgress};
 use dataset::plan::{decode_intervals, encode_intervals};
-use dataset::reader::BatchReader;
+use dataset::reader::{BatchReader, ReaderStats};
 use dataset::source::SourceOptions;
 use dataset::{Dataset, DatasetOptions, Progress};
 use hf3fs_core::fs::UriOptions;
@@ -197,6 +197,7 @@ impl PyDataset {
             numa,
             cache: cache_options.map(|c| c.inner),
             decode_threads: 0,
+            fast_decode: defaults.fast_decode,
             index: IndexOptions {
                 progress: on_footer.map(footer_progress),
                 ..defaults.index
@@ -300,6 +301,11 @@ impl PyDataset {
         sizes
     }
 
+    /// The columns read that the fast decode path decodes in every file.
+    fn fast_columns(&self) -> Vec<String> {
+        self.inner.scan().fast_column_names()
+    }
+
     /// Per top-level column: (name, the compression codecs of its chunks, sorted).
     fn column_codecs(&self) -> Vec<(String, Vec<String>)> {
         let scan = self.inner.scan();
@@ -392,6 +398,7 @@ impl PyDataset {
         let dataset = self.inner.clone().with_decode_threads(decode_threads);
         let reader = blocking(py, |_| dataset.reader(&progress, rank, worker))?;
         Ok(PyBatchReader {
+            closed_stats: Mutex::new(ReaderStats::default()),
             inner: Mutex::new(Some(reader)),
         })
     }
@@ -401,6 +408,8 @@ impl PyDataset {
 #[pyclass(name = "_BatchReader", module = "hf3fs._hf3fs", frozen)]
 pub struct PyBatchReader {
     inner: Mutex<Option<BatchReader>>,
+    /// The stats when the reader was closed.
+    closed_stats: Mutex<ReaderStats>,
 }
 
 #[pymethods]
@@ -429,14 +438,30 @@ impl PyBatchReader {
     /// Stop the reader's threads and free its buffers.
     fn close(&self, py: Python<'_>) {
         let reader = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(r) = &reader {
+            *self.closed_stats.lock().unwrap_or_else(|p| p.into_inner()) = r.stats();
+        }
         py.detach(move || drop(reader));
     }
 
-    /// (pieces, requests, bytes_read, unplanned_reads) so far.
-    fn stats(&self) -> (u64, u64, u64, u64) {
+    /// What the reader did so far: pieces, read requests, bytes read,
+    /// unplanned reads, and columns of pieces decoded by the fast path and
+    /// by arrow-rs.
+    fn stats(&self) -> std::collections::BTreeMap<&'static str, u64> {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let s = guard.as_ref().map(|r| r.stats()).unwrap_or_default();
-        (s.pieces, s.requests, s.bytes_read, s.unplanned_reads)
+        let s = match guard.as_ref() {
+            Some(r) => r.stats(),
+            None => *self.closed_stats.lock().unwrap_or_else(|p| p.into_inner()),
+        };
+        [
+            ("pieces", s.pieces),
+            ("requests", s.requests),
+            ("bytes_read", s.bytes_read),
+            ("unplanned_reads", s.unplanned_reads),
+            ("fast_columns", s.fast_columns),
+            ("arrow_columns", s.arrow_columns),
+        ]
+        .into()
     }
 }
 

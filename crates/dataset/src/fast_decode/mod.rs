@@ -1,0 +1,493 @@
+//! The decode path for the columns training reads: primitive numbers and
+//! lists of them (token ids, embeddings). It reads a column chunk's pages
+//! with the `parquet` crate's page reader, decompressors and level and value
+//! decoders (`ColumnReaderImpl::read_records`), straight into vectors sized
+//! from the footer's counts, and turns repetition levels into list offsets
+//! in one pass; a validity bitmap is built only when a null is seen. It
+//! replaces arrow-rs's generic array readers for these shapes, whose
+//! per-batch level buffers, bitmaps and list machinery cost more than the
+//! decompression itself.
+//!
+//! Which columns qualify is decided once per file from its schema
+//! ([`FastColumns::of`]); a column that fails here for any reason (a page
+//! this path does not read, a fixed-size list whose rows differ in length,
+//! corrupt data) is decoded by arrow-rs instead, so both paths always give
+//! the same Arrow arrays and arrow-rs reports any real error.
+
+mod levels;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow_array::types::ArrowPrimitiveType;
+use arrow_array::{ArrayRef, FixedSizeListArray, LargeListArray, ListArray, PrimitiveArray};
+use arrow_buffer::{ArrowNativeType, Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, FieldRef};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::RowSelection;
+use parquet::basic::{LogicalType, Repetition, Type as PhysicalType};
+use parquet::column::reader::ColumnReaderImpl;
+use parquet::data_type::DataType as ParquetType;
+use parquet::errors::{ParquetError, Result as ParquetResult};
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::serialized_reader::SerializedPageReader;
+use parquet::schema::types::{SchemaDescriptor, Type as SchemaType};
+
+use levels::{list_layout, spread_nulls};
+
+/// How a qualifying column is laid out in Arrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Primitive,
+    List,
+    LargeList,
+    FixedSizeList(i32),
+}
+
+/// The definition levels that mark a list column's states (see
+/// [`levels::list_layout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListLevels {
+    /// A level below this is a null list (0 when the list is required).
+    pub list_defined: i16,
+    /// A level at or above this is an element (below: an empty list).
+    pub element: i16,
+    /// The leaf's maximum: an element below it is null.
+    pub max: i16,
+}
+
+/// One root column this path decodes.
+#[derive(Debug, Clone)]
+pub(crate) struct FastColumn {
+    /// Its leaf column (the only one under its root).
+    leaf: usize,
+    /// The Arrow field arrow-rs would produce.
+    field: FieldRef,
+    /// The Arrow type of the numbers.
+    value_type: DataType,
+    shape: Shape,
+    levels: ListLevels,
+}
+
+/// For each projected root of a file, in ascending root order, how the fast
+/// path decodes it (None: arrow-rs does).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FastColumns {
+    pub columns: Vec<Option<FastColumn>>,
+}
+
+impl FastColumns {
+    /// Decide, from the file's Parquet and Arrow schemas, which of `roots`
+    /// (ascending) the fast path decodes.
+    pub fn of(
+        schema: &SchemaDescriptor,
+        arrow: &arrow_schema::Schema,
+        roots: &[usize],
+    ) -> FastColumns {
+        FastColumns {
+            columns: roots
+                .iter()
+                .map(|&root| qualify(schema, arrow, root))
+                .collect(),
+        }
+    }
+
+    /// No column decoded here.
+    pub fn none(roots: usize) -> FastColumns {
+        FastColumns {
+            columns: vec![None; roots],
+        }
+    }
+
+    /// Whether any column is decoded here.
+    pub fn any(&self) -> bool {
+        self.columns.iter().any(Option::is_some)
+    }
+}
+
+/// The Arrow type a primitive leaf becomes, when its bits are the values'
+/// (no conversion arrow-rs would do differently).
+fn value_type(leaf: &SchemaType, arrow: &DataType) -> Option<DataType> {
+    let physical = leaf.get_physical_type();
+    let logical = leaf.get_basic_info().logical_type_ref().cloned();
+    let int = |bits: u8, signed: bool| match &logical {
+        None => signed,
+        Some(LogicalType::Integer(int)) => int.bit_width as u8 == bits && int.is_signed == signed,
+        _ => false,
+    };
+    let ok = match (physical, arrow) {
+        (PhysicalType::INT32, DataType::Int32) => int(32, true),
+        (PhysicalType::INT32, DataType::UInt32) => int(32, false),
+        (PhysicalType::INT64, DataType::Int64) => int(64, true),
+        (PhysicalType::INT64, DataType::UInt64) => int(64, false),
+        (PhysicalType::FLOAT, DataType::Float32) | (PhysicalType::DOUBLE, DataType::Float64) => {
+            logical.is_none()
+        }
+        _ => false,
+    };
+    ok.then(|| arrow.clone())
+}
+
+fn repetition(t: &SchemaType) -> Option<Repetition> {
+    let info = t.get_basic_info();
+    info.has_repetition().then(|| info.repetition())
+}
+
+fn qualify(
+    schema: &SchemaDescriptor,
+    arrow: &arrow_schema::Schema,
+    root: usize,
+) -> Option<FastColumn> {
+    let field = arrow.fields().get(root)?.clone();
+    let node = schema.root_schema().get_fields().get(root)?;
+    let leaves: Vec<usize> = (0..schema.num_columns())
+        .filter(|&i| schema.get_column_root_idx(i) == root)
+        .collect();
+    let [leaf] = leaves[..] else { return None };
+    let descr = schema.column(leaf);
+    let (shape, item) = match field.data_type() {
+        DataType::List(item) => (Shape::List, item),
+        DataType::LargeList(item) => (Shape::LargeList, item),
+        DataType::FixedSizeList(item, n) if *n > 0 => (Shape::FixedSizeList(*n), item),
+        other => {
+            // A primitive at the root: required or optional, not repeated.
+            let value_type = value_type(node, other)?;
+            let max = match repetition(node)? {
+                Repetition::REQUIRED => 0,
+                Repetition::OPTIONAL => 1,
+                Repetition::REPEATED => return None,
+            };
+            if !node.is_primitive() || descr.max_def_level() != max || descr.max_rep_level() != 0 {
+                return None;
+            }
+            return Some(FastColumn {
+                leaf,
+                field,
+                value_type,
+                shape: Shape::Primitive,
+                levels: ListLevels {
+                    list_defined: 0,
+                    element: 0,
+                    max,
+                },
+            });
+        }
+    };
+    // A list: `root (LIST) { repeated group { element } }`, or the two-level
+    // `root { repeated element }`.
+    if !node.is_group() || node.get_fields().len() != 1 {
+        return None;
+    }
+    let list_defined = match repetition(node)? {
+        Repetition::REQUIRED => 0,
+        Repetition::OPTIONAL => 1,
+        Repetition::REPEATED => return None,
+    };
+    let repeated = &node.get_fields()[0];
+    if repetition(repeated)? != Repetition::REPEATED {
+        return None;
+    }
+    let element = list_defined + 1;
+    let leaf_node = if repeated.is_primitive() {
+        repeated.as_ref()
+    } else {
+        match repeated.get_fields() {
+            [only] if only.is_primitive() => only.as_ref(),
+            _ => return None,
+        }
+    };
+    let max = if std::ptr::eq(leaf_node, repeated.as_ref()) {
+        element
+    } else {
+        match repetition(leaf_node)? {
+            Repetition::REQUIRED => element,
+            Repetition::OPTIONAL => element + 1,
+            Repetition::REPEATED => return None,
+        }
+    };
+    if descr.max_def_level() != max || descr.max_rep_level() != 1 {
+        return None;
+    }
+    let value_type = value_type(leaf_node, item.data_type())?;
+    Some(FastColumn {
+        leaf,
+        field,
+        value_type,
+        shape,
+        levels: ListLevels {
+            list_defined,
+            element,
+            max,
+        },
+    })
+}
+
+/// The byte ranges of a file that were read, as a `ChunkReader` for the
+/// page reader: every page it asks for must lie inside one of them.
+pub(crate) struct FetchedRanges {
+    ranges: Vec<(Range<u64>, Bytes)>,
+    file_len: u64,
+}
+
+impl FetchedRanges {
+    pub fn new(mut ranges: Vec<(Range<u64>, Bytes)>, file_len: u64) -> FetchedRanges {
+        ranges.sort_by_key(|(r, _)| r.start);
+        FetchedRanges { ranges, file_len }
+    }
+
+    fn find(&self, start: u64, len: u64) -> ParquetResult<(&Range<u64>, &Bytes)> {
+        let at = self.ranges.partition_point(|(r, _)| r.start <= start);
+        at.checked_sub(1)
+            .map(|i| &self.ranges[i])
+            .filter(|(r, _)| start + len <= r.end)
+            .map(|(r, b)| (r, b))
+            .ok_or_else(|| {
+                ParquetError::General(format!("bytes {start}..{} were not read", start + len))
+            })
+    }
+}
+
+impl Length for FetchedRanges {
+    fn len(&self) -> u64 {
+        self.file_len
+    }
+}
+
+impl ChunkReader for FetchedRanges {
+    type T = bytes::buf::Reader<Bytes>;
+
+    fn get_read(&self, start: u64) -> ParquetResult<Self::T> {
+        use bytes::Buf;
+        let (range, data) = self.find(start, 0)?;
+        Ok(data.slice((start - range.start) as usize..).reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> ParquetResult<Bytes> {
+        let (range, data) = self.find(start, length as u64)?;
+        let at = (start - range.start) as usize;
+        Ok(data.slice(at..at + length))
+    }
+}
+
+/// Where a piece's rows are in its row group.
+pub(crate) struct PieceRows<'a> {
+    pub metadata: &'a ParquetMetaData,
+    pub row_group: usize,
+    /// The rows to read (None: all).
+    pub selection: Option<&'a RowSelection>,
+    /// Rows the selection yields.
+    pub rows: usize,
+}
+
+/// Decode one column of a piece. `Err` means this path did not decode it
+/// (the caller hands the column to arrow-rs).
+pub(crate) fn decode_column(
+    column: &FastColumn,
+    piece: &PieceRows<'_>,
+    data: &Arc<FetchedRanges>,
+) -> ParquetResult<ArrayRef> {
+    use arrow_array::types as arrow;
+    use parquet::data_type as pq;
+    let physical = piece
+        .metadata
+        .row_group(piece.row_group)
+        .column(column.leaf)
+        .column_type();
+    match (physical, &column.value_type) {
+        (PhysicalType::INT32, DataType::Int32) => {
+            decode_as::<pq::Int32Type, arrow::Int32Type>(column, piece, data)
+        }
+        (PhysicalType::INT32, DataType::UInt32) => {
+            decode_as::<pq::Int32Type, arrow::UInt32Type>(column, piece, data)
+        }
+        (PhysicalType::INT64, DataType::Int64) => {
+            decode_as::<pq::Int64Type, arrow::Int64Type>(column, piece, data)
+        }
+        (PhysicalType::INT64, DataType::UInt64) => {
+            decode_as::<pq::Int64Type, arrow::UInt64Type>(column, piece, data)
+        }
+        (PhysicalType::FLOAT, DataType::Float32) => {
+            decode_as::<pq::FloatType, arrow::Float32Type>(column, piece, data)
+        }
+        (PhysicalType::DOUBLE, DataType::Float64) => {
+            decode_as::<pq::DoubleType, arrow::Float64Type>(column, piece, data)
+        }
+        (physical, arrow) => Err(ParquetError::General(format!(
+            "the fast path does not read {physical} as {arrow}"
+        ))),
+    }
+}
+
+/// Decode with Parquet type `P` into Arrow type `A` of the same width (the
+/// values' bits are kept).
+fn decode_as<P, A>(
+    column: &FastColumn,
+    piece: &PieceRows<'_>,
+    data: &Arc<FetchedRanges>,
+) -> ParquetResult<ArrayRef>
+where
+    P: ParquetType,
+    P::T: ArrowNativeType,
+    A: ArrowPrimitiveType,
+{
+    if std::mem::size_of::<P::T>() != std::mem::size_of::<A::Native>() {
+        return Err(ParquetError::General("value widths differ".into()));
+    }
+    let rg = piece.metadata.row_group(piece.row_group);
+    let chunk = rg.column(column.leaf);
+    let locations = piece
+        .metadata
+        .offset_index()
+        .and_then(|index| index.get(piece.row_group))
+        .and_then(|columns| columns.get(column.leaf))
+        .map(|o| o.page_locations().clone());
+    let pages = SerializedPageReader::new(
+        data.clone(),
+        chunk,
+        rg.num_rows().max(0) as usize,
+        locations,
+    )?;
+    // Every level of the chunk, scaled to the rows read, is what the
+    // vectors will hold: sized once, they rarely grow.
+    let total_rows = rg.num_rows().max(1) as u64;
+    let expected =
+        (chunk.num_values().max(0) as u64 * piece.rows as u64).div_ceil(total_rows) as usize;
+    let reader = ColumnReaderImpl::<P>::new(chunk.column_descr_ptr(), Box::new(pages));
+    let read = read_levels_and_values(reader, column, piece, expected)?;
+    let invalid = |e: arrow_schema::ArrowError| ParquetError::General(e.to_string());
+    let levels = column.levels;
+    let numbers = |values: Vec<P::T>, slots: Option<(&[i16], i16)>| -> ParquetResult<ArrayRef> {
+        let (values, nulls) = match slots {
+            None => (values, None),
+            Some((def, threshold)) => spread_nulls(values, def, threshold, levels.max),
+        };
+        let len = values.len();
+        let values = ScalarBuffer::<A::Native>::new(Buffer::from_vec(values), 0, len);
+        let array = PrimitiveArray::<A>::try_new(values, nulls).map_err(invalid)?;
+        Ok(Arc::new(array))
+    };
+    let item_field = match (column.shape, column.field.data_type()) {
+        (Shape::Primitive, _) => {
+            let slots = (levels.max > 0).then_some((read.def.as_slice(), 0));
+            return numbers(read.values, slots);
+        }
+        (_, DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)) => {
+            f.clone()
+        }
+        (_, other) => return Err(ParquetError::General(format!("{other} is not a list"))),
+    };
+    let array: ArrayRef = match column.shape {
+        Shape::LargeList => {
+            let layout = list_layout::<i64>(&read.rep, &read.def, levels)?;
+            let slots = layout
+                .has_null_elements
+                .then_some((read.def.as_slice(), levels.element));
+            let item = numbers(read.values, slots)?;
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(layout.offsets));
+            Arc::new(
+                LargeListArray::try_new(item_field, offsets, item, layout.list_nulls)
+                    .map_err(invalid)?,
+            )
+        }
+        Shape::List | Shape::FixedSizeList(_) => {
+            if read.rep.len() > i32::MAX as usize {
+                return Err(ParquetError::General("list offsets overflow".into()));
+            }
+            let layout = list_layout::<i32>(&read.rep, &read.def, levels)?;
+            let slots = layout
+                .has_null_elements
+                .then_some((read.def.as_slice(), levels.element));
+            let item = numbers(read.values, slots)?;
+            if let Shape::FixedSizeList(n) = column.shape {
+                // Rows of another length, and null rows, are left to arrow-rs.
+                if layout.list_nulls.is_some()
+                    || layout.offsets.windows(2).any(|w| w[1] - w[0] != n)
+                {
+                    return Err(ParquetError::General(
+                        "a fixed-size list row of another length".into(),
+                    ));
+                }
+                Arc::new(FixedSizeListArray::try_new(item_field, n, item, None).map_err(invalid)?)
+            } else {
+                let offsets = OffsetBuffer::new(ScalarBuffer::from(layout.offsets));
+                Arc::new(
+                    ListArray::try_new(item_field, offsets, item, layout.list_nulls)
+                        .map_err(invalid)?,
+                )
+            }
+        }
+        Shape::Primitive => return Err(ParquetError::General("not a list".into())),
+    };
+    Ok(array)
+}
+
+/// What `read_records` gave for a piece.
+struct Read<T> {
+    /// The non-null values.
+    values: Vec<T>,
+    /// Definition levels (empty when the column has none).
+    def: Vec<i16>,
+    /// Repetition levels (empty when the column has none).
+    rep: Vec<i16>,
+}
+
+fn read_levels_and_values<P: ParquetType>(
+    mut reader: ColumnReaderImpl<P>,
+    column: &FastColumn,
+    piece: &PieceRows<'_>,
+    expected: usize,
+) -> ParquetResult<Read<P::T>> {
+    let has_def = column.levels.max > 0;
+    let has_rep = column.shape != Shape::Primitive;
+    let mut read = Read {
+        values: Vec::with_capacity(expected),
+        def: Vec::with_capacity(if has_def { expected } else { 0 }),
+        rep: Vec::with_capacity(if has_rep { expected } else { 0 }),
+    };
+    let mut take = |reader: &mut ColumnReaderImpl<P>, n: usize| -> ParquetResult<()> {
+        let (got, _, _) = reader.read_records(
+            n,
+            has_def.then_some(&mut read.def),
+            has_rep.then_some(&mut read.rep),
+            &mut read.values,
+        )?;
+        if got != n {
+            return Err(ParquetError::General(format!(
+                "{got} rows where the metadata promises {n}"
+            )));
+        }
+        Ok(())
+    };
+    match piece.selection {
+        None => take(&mut reader, piece.rows)?,
+        Some(selection) => {
+            let mut left = piece.rows;
+            for selector in selection.iter() {
+                if left == 0 {
+                    break;
+                }
+                if selector.skip {
+                    if reader.skip_records(selector.row_count)? != selector.row_count {
+                        return Err(ParquetError::General("the chunk ended early".into()));
+                    }
+                } else {
+                    let n = selector.row_count.min(left);
+                    take(&mut reader, n)?;
+                    left -= n;
+                }
+            }
+            if left != 0 {
+                return Err(ParquetError::General(format!(
+                    "the selection has {} rows, not {}",
+                    piece.rows - left,
+                    piece.rows
+                )));
+            }
+        }
+    }
+    Ok(read)
+}
+
+#[cfg(test)]
+mod tests;

@@ -311,66 +311,50 @@ impl PieceContext {
         ));
         // A column the fast path fails on (for any reason, a panic included)
         // goes to arrow-rs, which decodes it or reports the error.
-        let arrays: Vec<Option<ArrayRef>> = fast
+        let chunks: Vec<Option<Vec<ArrayRef>>> = fast
             .columns
             .iter()
             .map(|column| {
                 let column = column.as_ref()?;
-                no_panic(|| decode_column(column, &piece, &fetched))
+                no_panic(|| decode_column(column, &piece, &fetched, self.batch_size))
                     .ok()?
                     .ok()
-                    .filter(|a| a.len() == rows)
+                    .filter(|c| c.iter().map(|a| a.len()).sum::<usize>() == rows)
             })
             .collect();
         let declined: Vec<usize> = scan
             .roots()
             .iter()
-            .zip(&arrays)
-            .filter(|(_, a)| a.is_none())
+            .zip(&chunks)
+            .filter(|(_, c)| c.is_none())
             .map(|(&root, _)| root)
             .collect();
-        self.count_columns(arrays.len() - declined.len(), declined.len());
-        let invalid = |e: arrow_schema::ArrowError| Error::invalid("reader", e.to_string());
-        if declined.is_empty() {
-            let columns: Vec<ArrayRef> = arrays.into_iter().flatten().collect();
-            return Ok(vec![scan.assemble(&columns, rows).map_err(invalid)?]);
-        }
-        let mask = ProjectionMask::roots(file.metadata().file_metadata().schema_descr(), declined);
-        let mut builder =
-            ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
-                .with_projection(mask)
-                .with_row_groups(vec![group.row_group])
-                .with_batch_size(self.batch_size);
-        if let Some(selection) = selection {
-            builder = builder.with_row_selection(selection);
-        }
-        let to_error = |e| decode_error(file, group.row_group, e);
-        let decoder = no_panic(|| -> Result<ParquetPushDecoder> {
-            let mut decoder = builder.build().map_err(to_error)?;
-            decoder
-                .push_ranges(pushed_ranges, pushed)
-                .map_err(to_error)?;
-            Ok(decoder)
-        })
-        .map_err(|panic| to_error(ParquetError::General(panic)))??;
-        let batches = decode_piece(scan, &segment, decoder, handle, &self.stats)?;
-        let mut at = 0;
-        let mut out = Vec::with_capacity(batches.len());
-        for batch in batches {
-            let n = batch.num_rows();
-            let mut slow = batch.columns().iter();
-            let columns: Vec<ArrayRef> = arrays
-                .iter()
-                .map(|a| match a {
-                    Some(a) => Some(a.slice(at, n)),
-                    None => slow.next().cloned(),
-                })
-                .collect::<Option<_>>()
-                .ok_or_else(|| Error::invalid("reader", "the decoder returned too few columns"))?;
-            out.push(scan.assemble(&columns, n).map_err(invalid)?);
-            at += n;
-        }
-        Ok(out)
+        self.count_columns(chunks.len() - declined.len(), declined.len());
+        let slow = if declined.is_empty() {
+            Vec::new()
+        } else {
+            let mask =
+                ProjectionMask::roots(file.metadata().file_metadata().schema_descr(), declined);
+            let mut builder =
+                ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
+                    .with_projection(mask)
+                    .with_row_groups(vec![group.row_group])
+                    .with_batch_size(self.batch_size);
+            if let Some(selection) = selection {
+                builder = builder.with_row_selection(selection);
+            }
+            let to_error = |e| decode_error(file, group.row_group, e);
+            let decoder = no_panic(|| -> Result<ParquetPushDecoder> {
+                let mut decoder = builder.build().map_err(to_error)?;
+                decoder
+                    .push_ranges(pushed_ranges, pushed)
+                    .map_err(to_error)?;
+                Ok(decoder)
+            })
+            .map_err(|panic| to_error(ParquetError::General(panic)))??;
+            decode_piece(scan, &segment, decoder, handle, &self.stats)?
+        };
+        align(scan, chunks, slow, rows)
     }
 
     fn count_columns(&self, fast: usize, arrow: usize) {
@@ -378,6 +362,87 @@ impl PieceContext {
         s.fast_columns += fast as u64;
         s.arrow_columns += arrow as u64;
     }
+}
+
+/// Batches of the piece's `rows` rows from the fast path's column chunks
+/// and arrow-rs's batches of the other columns (in root order): cut where
+/// either side's arrays end, so every column is a slice, never a copy.
+fn align(
+    scan: &Scan,
+    fast: Vec<Option<Vec<ArrayRef>>>,
+    slow: Vec<RecordBatch>,
+    rows: usize,
+) -> Result<Vec<RecordBatch>> {
+    let invalid = |e: arrow_schema::ArrowError| Error::invalid("reader", e.to_string());
+    // Where each array of each column ends, in rows of the piece.
+    let mut cuts: Vec<usize> = Vec::new();
+    let mut ends = |lens: &mut dyn Iterator<Item = usize>| {
+        let mut at = 0;
+        for n in lens {
+            at += n;
+            cuts.push(at);
+        }
+    };
+    for chunks in fast.iter().flatten() {
+        ends(&mut chunks.iter().map(|a| a.len()));
+    }
+    ends(&mut slow.iter().map(|b| b.num_rows()));
+    cuts.push(rows);
+    cuts.sort_unstable();
+    cuts.dedup();
+    // A cursor per column over its arrays.
+    struct Cursor<'a> {
+        arrays: Vec<&'a ArrayRef>,
+        index: usize,
+        offset: usize,
+    }
+    let mut slow_column = 0;
+    let mut cursors: Vec<Cursor<'_>> = fast
+        .iter()
+        .map(|chunks| match chunks {
+            Some(chunks) => Cursor {
+                arrays: chunks.iter().collect(),
+                index: 0,
+                offset: 0,
+            },
+            None => {
+                let column = slow_column;
+                slow_column += 1;
+                Cursor {
+                    arrays: slow.iter().map(|b| b.column(column)).collect(),
+                    index: 0,
+                    offset: 0,
+                }
+            }
+        })
+        .collect();
+    let mut out = Vec::with_capacity(cuts.len());
+    let mut at = 0;
+    for cut in cuts {
+        let n = cut - at;
+        if n == 0 {
+            continue;
+        }
+        let mut columns = Vec::with_capacity(cursors.len());
+        for c in &mut cursors {
+            let array = c
+                .arrays
+                .get(c.index)
+                .ok_or_else(|| Error::invalid("reader", "a column ended early"))?;
+            if c.offset + n > array.len() {
+                return Err(Error::invalid("reader", "columns of different lengths"));
+            }
+            columns.push(array.slice(c.offset, n));
+            c.offset += n;
+            if c.offset == array.len() {
+                c.index += 1;
+                c.offset = 0;
+            }
+        }
+        out.push(scan.assemble(&columns, n).map_err(invalid)?);
+        at = cut;
+    }
+    Ok(out)
 }
 
 fn reorder(scan: &Scan, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {

@@ -1,5 +1,5 @@
 //! From Parquet's definition and repetition levels to Arrow's offsets and
-//! validity, in one pass each.
+//! validity, one pass over each read's levels.
 //!
 //! A list column's leaf has one level pair per element, and one for each
 //! empty or null list. With the thresholds of [`ListLevels`]: a level below
@@ -8,27 +8,37 @@
 //! level of 0 starts a row.
 
 use arrow_array::OffsetSizeTrait;
-use arrow_buffer::{BooleanBufferBuilder, NullBuffer};
+use arrow_buffer::BooleanBufferBuilder;
 use parquet::errors::{ParquetError, Result};
 
 use super::ListLevels;
 
-/// A list column's offsets and row validity.
-pub(crate) struct ListLayout<O> {
-    /// Rows + 1 offsets into the elements.
-    pub offsets: Vec<O>,
-    /// Which rows are lists (None: all are).
-    pub list_nulls: Option<NullBuffer>,
+/// Repetition levels checked at once for a row start: wide enough for the
+/// compiler's vector loop, short next to a document of token ids.
+const ROW_SCAN: usize = 64;
+
+/// What one read's levels add to a list column.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ListRead {
+    /// Rows started.
+    pub rows: usize,
+    /// Elements (null ones included).
+    pub elements: usize,
     /// Whether some element is null.
-    pub has_null_elements: bool,
+    pub null_elements: bool,
 }
 
-/// Offsets and row validity from a list column's levels.
-pub(crate) fn list_layout<O: OffsetSizeTrait>(
+/// Append the row starts of `rep`/`def` to `offsets` (counting elements on
+/// from `elements`), and the index of each null row (numbering rows on from
+/// `offsets.len()`) to `null_rows`.
+pub(crate) fn append_list_levels<O: OffsetSizeTrait>(
     rep: &[i16],
     def: &[i16],
     levels: ListLevels,
-) -> Result<ListLayout<O>> {
+    elements: usize,
+    offsets: &mut Vec<O>,
+    null_rows: &mut Vec<usize>,
+) -> Result<ListRead> {
     if rep.len() != def.len() {
         return Err(ParquetError::General(format!(
             "{} repetition levels but {} definition levels",
@@ -38,7 +48,7 @@ pub(crate) fn list_layout<O: OffsetSizeTrait>(
     }
     if rep.first().is_some_and(|&r| r != 0) {
         return Err(ParquetError::General(
-            "the first level does not start a row".into(),
+            "a read does not start at a row".into(),
         ));
     }
     let ListLevels {
@@ -46,72 +56,101 @@ pub(crate) fn list_layout<O: OffsetSizeTrait>(
         element,
         max,
     } = levels;
-    let mut offsets: Vec<O> = Vec::with_capacity(rep.len() / 2 + 2);
-    let mut null_rows: Vec<usize> = Vec::new();
-    let mut count = 0usize;
-    let mut null_elements = false;
-    for (&r, &d) in rep.iter().zip(def) {
-        if r == 0 {
-            if d < list_defined {
-                null_rows.push(offsets.len());
+    // An empty or null list is a single level, at its row's start; every
+    // other level is an element. So the elements before a row start at
+    // level `p` are `p` less the empty and null rows before it, and only row
+    // starts need looking at: the scans below are wide and branch-free.
+    let first_row = offsets.len();
+    let mut not_elements = 0usize;
+    let mut at = 0usize;
+    for chunk in rep.chunks(ROW_SCAN) {
+        if chunk.iter().fold(false, |any, &r| any | (r == 0)) {
+            for (i, &r) in chunk.iter().enumerate() {
+                if r == 0 {
+                    let p = at + i;
+                    offsets.push(O::usize_as(elements + p - not_elements));
+                    let d = def[p];
+                    if d < element {
+                        not_elements += 1;
+                        if d < list_defined {
+                            null_rows.push(offsets.len() - 1);
+                        }
+                    }
+                }
             }
-            offsets.push(O::usize_as(count));
         }
-        if d >= element {
-            count += 1;
-            null_elements |= d < max;
-        }
+        at += chunk.len();
     }
-    offsets.push(O::usize_as(count));
-    let rows = offsets.len() - 1;
-    let list_nulls = (!null_rows.is_empty()).then(|| {
-        let mut valid = BooleanBufferBuilder::new(rows);
-        valid.append_n(rows, true);
-        for row in null_rows {
-            valid.set_bit(row, false);
-        }
-        NullBuffer::new(valid.finish())
-    });
-    Ok(ListLayout {
-        offsets,
-        list_nulls,
-        has_null_elements: null_elements,
+    let null_elements = max > element
+        && def
+            .iter()
+            .fold(false, |any, &d| any | ((d >= element) & (d < max)));
+    Ok(ListRead {
+        rows: offsets.len() - first_row,
+        elements: rep.len() - not_elements,
+        null_elements,
     })
 }
 
-/// Spread the non-null `values` over their slots (the levels at or above
-/// `threshold`), with a default value and a cleared validity bit where the
-/// level is below `max`. Values already one per slot come back as they are.
+/// The values of one read were appended to `values` from `start` without
+/// their nulls: spread them over their slots (the levels at or above
+/// `threshold`), a default value where the level is below `max`, and append
+/// the slots' validity to `validity` (started, all valid for the
+/// `slots_before` slots before, at the first null). Returns the slots.
 pub(crate) fn spread_nulls<T: Copy + Default>(
-    values: Vec<T>,
+    values: &mut Vec<T>,
+    start: usize,
     def: &[i16],
     threshold: i16,
     max: i16,
-) -> (Vec<T>, Option<NullBuffer>) {
+    validity: &mut Option<BooleanBufferBuilder>,
+    slots_before: usize,
+) -> Result<usize> {
     let slots = if threshold == 0 {
         def.len()
     } else {
         def.iter().filter(|&&d| d >= threshold).count()
     };
-    if values.len() == slots {
-        return (values, None);
+    let dense = values.len() - start;
+    if dense == slots {
+        if let Some(v) = validity {
+            v.append_n(slots, true);
+        }
+        return Ok(slots);
     }
-    let mut out = Vec::with_capacity(slots);
-    let mut valid = BooleanBufferBuilder::new(slots);
-    let mut next = values.iter();
-    for &d in def {
+    let valid = def.iter().filter(|&&d| d >= max).count();
+    if valid != dense || dense > slots {
+        return Err(ParquetError::General(format!(
+            "{dense} values for {valid} valid levels"
+        )));
+    }
+    let bits = validity.get_or_insert_with(|| {
+        let mut b = BooleanBufferBuilder::new(slots_before + slots);
+        b.append_n(slots_before, true);
+        b
+    });
+    values.resize(start + slots, T::default());
+    // From the back, each value moves to its slot, never over one not yet moved.
+    let mut next = start + dense;
+    let mut slot = start + slots;
+    for &d in def.iter().rev() {
         if d < threshold {
             continue;
         }
-        let is_value = d >= max;
-        valid.append(is_value);
-        out.push(if is_value {
-            next.next().copied().unwrap_or_default()
+        slot -= 1;
+        if d >= max {
+            next -= 1;
+            values[slot] = values[next];
         } else {
-            T::default()
-        });
+            values[slot] = T::default();
+        }
     }
-    (out, Some(NullBuffer::new(valid.finish())))
+    for &d in def {
+        if d >= threshold {
+            bits.append(d >= max);
+        }
+    }
+    Ok(slots)
 }
 
 #[cfg(test)]
@@ -129,32 +168,68 @@ mod tests {
         // Rows: [1, null, 3], null, [], [4]
         let rep = [0, 1, 1, 0, 0, 0];
         let def = [3, 2, 3, 0, 1, 3];
-        let layout = list_layout::<i32>(&rep, &def, OPTIONAL_LIST_OPTIONAL_ITEM).unwrap();
-        assert_eq!(layout.offsets, vec![0, 3, 3, 3, 4]);
-        let nulls = layout.list_nulls.unwrap();
+        let (mut offsets, mut null_rows) = (Vec::<i32>::new(), Vec::new());
+        let read = append_list_levels(
+            &rep,
+            &def,
+            OPTIONAL_LIST_OPTIONAL_ITEM,
+            0,
+            &mut offsets,
+            &mut null_rows,
+        )
+        .unwrap();
+        assert_eq!(offsets, vec![0, 3, 3, 3]);
+        assert_eq!(null_rows, vec![1]);
         assert_eq!(
-            (0..4).map(|i| nulls.is_valid(i)).collect::<Vec<_>>(),
-            [true, false, true, true]
+            read,
+            ListRead {
+                rows: 4,
+                elements: 4,
+                null_elements: true
+            }
         );
-        assert!(layout.has_null_elements);
-        let (values, nulls) = spread_nulls(vec![1, 3, 4], &def, 2, 3);
-        assert_eq!(values, vec![1, 0, 3, 4]);
-        let nulls = nulls.unwrap();
-        assert_eq!(nulls.null_count(), 1);
-        assert!(nulls.is_null(1));
+        // Values of an earlier read stay; this read's are spread.
+        let mut values = vec![9, 9, 1, 3, 4];
+        let mut validity = None;
+        let slots = spread_nulls(&mut values, 2, &def, 2, 3, &mut validity, 2).unwrap();
+        assert_eq!(slots, 4);
+        assert_eq!(values, vec![9, 9, 1, 0, 3, 4]);
+        let bits = validity.unwrap().finish();
+        assert_eq!(
+            bits.iter().collect::<Vec<_>>(),
+            [true, true, true, false, true, true]
+        );
     }
 
     #[test]
     fn without_nulls_nothing_is_built() {
         let rep = [0, 1, 0, 1, 1];
         let def = [3, 3, 3, 3, 3];
-        let layout = list_layout::<i64>(&rep, &def, OPTIONAL_LIST_OPTIONAL_ITEM).unwrap();
-        assert_eq!(layout.offsets, vec![0, 2, 5]);
-        assert!(layout.list_nulls.is_none() && !layout.has_null_elements);
-        let (values, nulls) = spread_nulls(vec![1, 2, 3, 4, 5], &def, 2, 3);
-        assert_eq!(values.len(), 5);
-        assert!(nulls.is_none());
-        assert!(list_layout::<i32>(&[1], &[3], OPTIONAL_LIST_OPTIONAL_ITEM).is_err());
-        assert!(list_layout::<i32>(&[0], &[], OPTIONAL_LIST_OPTIONAL_ITEM).is_err());
+        let (mut offsets, mut null_rows) = (Vec::<i64>::new(), Vec::new());
+        let read = append_list_levels(
+            &rep,
+            &def,
+            OPTIONAL_LIST_OPTIONAL_ITEM,
+            7,
+            &mut offsets,
+            &mut null_rows,
+        )
+        .unwrap();
+        assert_eq!(offsets, vec![7, 9]);
+        assert!(null_rows.is_empty() && !read.null_elements);
+        let mut values = vec![1, 2, 3, 4, 5];
+        let mut validity = None;
+        assert_eq!(
+            spread_nulls(&mut values, 0, &def, 2, 3, &mut validity, 0).unwrap(),
+            5
+        );
+        assert!(validity.is_none());
+        let mut none = Vec::<i32>::new();
+        let levels = OPTIONAL_LIST_OPTIONAL_ITEM;
+        assert!(append_list_levels(&[1], &[3], levels, 0, &mut none, &mut Vec::new()).is_err());
+        assert!(append_list_levels(&[0], &[], levels, 0, &mut none, &mut Vec::new()).is_err());
+        // More values than valid levels is corrupt data, not a panic.
+        let mut values = vec![1, 2, 3];
+        assert!(spread_nulls(&mut values, 0, &[1, 0], 0, 1, &mut None, 0).is_err());
     }
 }

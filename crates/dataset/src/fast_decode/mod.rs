@@ -14,14 +14,15 @@
 //! corrupt data) is decoded by arrow-rs instead, so both paths always give
 //! the same Arrow arrays and arrow-rs reports any real error.
 
+mod chunk;
 mod levels;
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::types::ArrowPrimitiveType;
-use arrow_array::{ArrayRef, FixedSizeListArray, LargeListArray, ListArray, PrimitiveArray};
-use arrow_buffer::{ArrowNativeType, Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::ArrayRef;
+use arrow_buffer::ArrowNativeType;
 use arrow_schema::{DataType, FieldRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::RowSelection;
@@ -34,7 +35,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::schema::types::{SchemaDescriptor, Type as SchemaType};
 
-use levels::{list_layout, spread_nulls};
+use chunk::ChunkBuilder;
 
 /// How a qualifying column is laid out in Arrow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,13 +281,20 @@ pub(crate) struct PieceRows<'a> {
     pub rows: usize,
 }
 
-/// Decode one column of a piece. `Err` means this path did not decode it
-/// (the caller hands the column to arrow-rs).
+/// Levels decoded at once: the level buffers are reused for every run of
+/// rows, so they stay in cache (32 Ki levels are 64 KiB each).
+const LEVELS_PER_READ: usize = 32 << 10;
+
+/// Decode one column of a piece, in arrays of `chunk_rows` rows (the last
+/// one shorter): a batch's worth of memory each, which the allocator
+/// reuses batch after batch. `Err` means this path did not decode it (the
+/// caller hands the column to arrow-rs).
 pub(crate) fn decode_column(
     column: &FastColumn,
     piece: &PieceRows<'_>,
     data: &Arc<FetchedRanges>,
-) -> ParquetResult<ArrayRef> {
+    chunk_rows: usize,
+) -> ParquetResult<Vec<ArrayRef>> {
     use arrow_array::types as arrow;
     use parquet::data_type as pq;
     let physical = piece
@@ -294,24 +302,25 @@ pub(crate) fn decode_column(
         .row_group(piece.row_group)
         .column(column.leaf)
         .column_type();
+    let chunk_rows = chunk_rows.max(1);
     match (physical, &column.value_type) {
         (PhysicalType::INT32, DataType::Int32) => {
-            decode_as::<pq::Int32Type, arrow::Int32Type>(column, piece, data)
+            decode_as::<pq::Int32Type, arrow::Int32Type>(column, piece, data, chunk_rows)
         }
         (PhysicalType::INT32, DataType::UInt32) => {
-            decode_as::<pq::Int32Type, arrow::UInt32Type>(column, piece, data)
+            decode_as::<pq::Int32Type, arrow::UInt32Type>(column, piece, data, chunk_rows)
         }
         (PhysicalType::INT64, DataType::Int64) => {
-            decode_as::<pq::Int64Type, arrow::Int64Type>(column, piece, data)
+            decode_as::<pq::Int64Type, arrow::Int64Type>(column, piece, data, chunk_rows)
         }
         (PhysicalType::INT64, DataType::UInt64) => {
-            decode_as::<pq::Int64Type, arrow::UInt64Type>(column, piece, data)
+            decode_as::<pq::Int64Type, arrow::UInt64Type>(column, piece, data, chunk_rows)
         }
         (PhysicalType::FLOAT, DataType::Float32) => {
-            decode_as::<pq::FloatType, arrow::Float32Type>(column, piece, data)
+            decode_as::<pq::FloatType, arrow::Float32Type>(column, piece, data, chunk_rows)
         }
         (PhysicalType::DOUBLE, DataType::Float64) => {
-            decode_as::<pq::DoubleType, arrow::Float64Type>(column, piece, data)
+            decode_as::<pq::DoubleType, arrow::Float64Type>(column, piece, data, chunk_rows)
         }
         (physical, arrow) => Err(ParquetError::General(format!(
             "the fast path does not read {physical} as {arrow}"
@@ -321,11 +330,12 @@ pub(crate) fn decode_column(
 
 /// Decode with Parquet type `P` into Arrow type `A` of the same width (the
 /// values' bits are kept).
-fn decode_as<P, A>(
-    column: &FastColumn,
+fn decode_as<'c, P, A>(
+    column: &'c FastColumn,
     piece: &PieceRows<'_>,
     data: &Arc<FetchedRanges>,
-) -> ParquetResult<ArrayRef>
+    chunk_rows: usize,
+) -> ParquetResult<Vec<ArrayRef>>
 where
     P: ParquetType,
     P::T: ArrowNativeType,
@@ -342,125 +352,37 @@ where
         .and_then(|index| index.get(piece.row_group))
         .and_then(|columns| columns.get(column.leaf))
         .map(|o| o.page_locations().clone());
-    let pages = SerializedPageReader::new(
-        data.clone(),
-        chunk,
-        rg.num_rows().max(0) as usize,
-        locations,
-    )?;
-    // Every level of the chunk, scaled to the rows read, is what the
-    // vectors will hold: sized once, they rarely grow.
-    let total_rows = rg.num_rows().max(1) as u64;
-    let expected =
-        (chunk.num_values().max(0) as u64 * piece.rows as u64).div_ceil(total_rows) as usize;
-    let reader = ColumnReaderImpl::<P>::new(chunk.column_descr_ptr(), Box::new(pages));
-    let read = read_levels_and_values(reader, column, piece, expected)?;
-    let invalid = |e: arrow_schema::ArrowError| ParquetError::General(e.to_string());
-    let levels = column.levels;
-    let numbers = |values: Vec<P::T>, slots: Option<(&[i16], i16)>| -> ParquetResult<ArrayRef> {
-        let (values, nulls) = match slots {
-            None => (values, None),
-            Some((def, threshold)) => spread_nulls(values, def, threshold, levels.max),
-        };
-        let len = values.len();
-        let values = ScalarBuffer::<A::Native>::new(Buffer::from_vec(values), 0, len);
-        let array = PrimitiveArray::<A>::try_new(values, nulls).map_err(invalid)?;
-        Ok(Arc::new(array))
-    };
-    let item_field = match (column.shape, column.field.data_type()) {
-        (Shape::Primitive, _) => {
-            let slots = (levels.max > 0).then_some((read.def.as_slice(), 0));
-            return numbers(read.values, slots);
-        }
-        (_, DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)) => {
-            f.clone()
-        }
-        (_, other) => return Err(ParquetError::General(format!("{other} is not a list"))),
-    };
-    let array: ArrayRef = match column.shape {
-        Shape::LargeList => {
-            let layout = list_layout::<i64>(&read.rep, &read.def, levels)?;
-            let slots = layout
-                .has_null_elements
-                .then_some((read.def.as_slice(), levels.element));
-            let item = numbers(read.values, slots)?;
-            let offsets = OffsetBuffer::new(ScalarBuffer::from(layout.offsets));
-            Arc::new(
-                LargeListArray::try_new(item_field, offsets, item, layout.list_nulls)
-                    .map_err(invalid)?,
-            )
-        }
-        Shape::List | Shape::FixedSizeList(_) => {
-            if read.rep.len() > i32::MAX as usize {
-                return Err(ParquetError::General("list offsets overflow".into()));
+    let total_rows = rg.num_rows().max(0) as usize;
+    let pages = SerializedPageReader::new(data.clone(), chunk, total_rows, locations)?;
+    let mut reader = ColumnReaderImpl::<P>::new(chunk.column_descr_ptr(), Box::new(pages));
+    // Levels a row has on average, from the footer's counts: the vectors
+    // are sized once from it.
+    let levels_per_row = (chunk.num_values().max(0) as f64 / total_rows.max(1) as f64).max(1.0);
+    let rows_per_read = ((LEVELS_PER_READ as f64 / levels_per_row) as usize).clamp(1, chunk_rows);
+    let values_per_chunk =
+        (levels_per_row * chunk_rows.min(piece.rows) as f64 * 1.02) as usize + 16;
+    let mut levels = Levels::new(column, rows_per_read, levels_per_row);
+    let new_chunk = || ChunkBuilder::<P::T>::new(column, values_per_chunk);
+    let mut out = Vec::with_capacity(piece.rows.div_ceil(chunk_rows));
+    let mut current = new_chunk();
+    let mut read_rows = |reader: &mut ColumnReaderImpl<P>,
+                         mut n: usize,
+                         current: &mut ChunkBuilder<'c, P::T>,
+                         out: &mut Vec<ArrayRef>|
+     -> ParquetResult<()> {
+        while n > 0 {
+            let k = n.min(rows_per_read).min(chunk_rows - current.rows);
+            levels.read(reader, k, current)?;
+            n -= k;
+            if current.rows == chunk_rows {
+                let full = std::mem::replace(current, new_chunk());
+                out.push(full.finish::<A>()?);
             }
-            let layout = list_layout::<i32>(&read.rep, &read.def, levels)?;
-            let slots = layout
-                .has_null_elements
-                .then_some((read.def.as_slice(), levels.element));
-            let item = numbers(read.values, slots)?;
-            if let Shape::FixedSizeList(n) = column.shape {
-                // Rows of another length, and null rows, are left to arrow-rs.
-                if layout.list_nulls.is_some()
-                    || layout.offsets.windows(2).any(|w| w[1] - w[0] != n)
-                {
-                    return Err(ParquetError::General(
-                        "a fixed-size list row of another length".into(),
-                    ));
-                }
-                Arc::new(FixedSizeListArray::try_new(item_field, n, item, None).map_err(invalid)?)
-            } else {
-                let offsets = OffsetBuffer::new(ScalarBuffer::from(layout.offsets));
-                Arc::new(
-                    ListArray::try_new(item_field, offsets, item, layout.list_nulls)
-                        .map_err(invalid)?,
-                )
-            }
-        }
-        Shape::Primitive => return Err(ParquetError::General("not a list".into())),
-    };
-    Ok(array)
-}
-
-/// What `read_records` gave for a piece.
-struct Read<T> {
-    /// The non-null values.
-    values: Vec<T>,
-    /// Definition levels (empty when the column has none).
-    def: Vec<i16>,
-    /// Repetition levels (empty when the column has none).
-    rep: Vec<i16>,
-}
-
-fn read_levels_and_values<P: ParquetType>(
-    mut reader: ColumnReaderImpl<P>,
-    column: &FastColumn,
-    piece: &PieceRows<'_>,
-    expected: usize,
-) -> ParquetResult<Read<P::T>> {
-    let has_def = column.levels.max > 0;
-    let has_rep = column.shape != Shape::Primitive;
-    let mut read = Read {
-        values: Vec::with_capacity(expected),
-        def: Vec::with_capacity(if has_def { expected } else { 0 }),
-        rep: Vec::with_capacity(if has_rep { expected } else { 0 }),
-    };
-    let mut take = |reader: &mut ColumnReaderImpl<P>, n: usize| -> ParquetResult<()> {
-        let (got, _, _) = reader.read_records(
-            n,
-            has_def.then_some(&mut read.def),
-            has_rep.then_some(&mut read.rep),
-            &mut read.values,
-        )?;
-        if got != n {
-            return Err(ParquetError::General(format!(
-                "{got} rows where the metadata promises {n}"
-            )));
         }
         Ok(())
     };
     match piece.selection {
-        None => take(&mut reader, piece.rows)?,
+        None => read_rows(&mut reader, piece.rows, &mut current, &mut out)?,
         Some(selection) => {
             let mut left = piece.rows;
             for selector in selection.iter() {
@@ -473,7 +395,7 @@ fn read_levels_and_values<P: ParquetType>(
                     }
                 } else {
                     let n = selector.row_count.min(left);
-                    take(&mut reader, n)?;
+                    read_rows(&mut reader, n, &mut current, &mut out)?;
                     left -= n;
                 }
             }
@@ -486,7 +408,58 @@ fn read_levels_and_values<P: ParquetType>(
             }
         }
     }
-    Ok(read)
+    if current.rows > 0 {
+        out.push(current.finish::<A>()?);
+    }
+    Ok(out)
+}
+
+/// The level buffers of one column, reused for every read.
+struct Levels {
+    def: Option<Vec<i16>>,
+    rep: Option<Vec<i16>>,
+}
+
+impl Levels {
+    fn new(column: &FastColumn, rows_per_read: usize, levels_per_row: f64) -> Levels {
+        let capacity = (rows_per_read as f64 * levels_per_row) as usize + 16;
+        Levels {
+            def: (column.levels.max > 0).then(|| Vec::with_capacity(capacity)),
+            rep: (column.shape != Shape::Primitive).then(|| Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Read `n` rows into `chunk`.
+    fn read<P: ParquetType>(
+        &mut self,
+        reader: &mut ColumnReaderImpl<P>,
+        n: usize,
+        chunk: &mut ChunkBuilder<P::T>,
+    ) -> ParquetResult<()>
+    where
+        P::T: ArrowNativeType,
+    {
+        if let Some(def) = &mut self.def {
+            def.clear();
+        }
+        if let Some(rep) = &mut self.rep {
+            rep.clear();
+        }
+        let start = chunk.values.len();
+        let (got, _, _) =
+            reader.read_records(n, self.def.as_mut(), self.rep.as_mut(), &mut chunk.values)?;
+        if got != n {
+            return Err(ParquetError::General(format!(
+                "{got} rows where the metadata promises {n}"
+            )));
+        }
+        chunk.append(
+            start,
+            self.def.as_deref().unwrap_or_default(),
+            self.rep.as_deref().unwrap_or_default(),
+            n,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,8 @@ struct Case {
     /// Row range to read within the chosen row group, as fractions.
     cut: (f64, f64),
     group_pick: usize,
+    /// Rows per output array.
+    chunk_rows: usize,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -93,7 +95,7 @@ fn case() -> impl Strategy<Value = Case> {
         (1usize..400, 0u32..4, 0u32..3),
         (any::<bool>(), 0u8..3, codec, any::<bool>()),
         (1usize..64, 1usize..300, any::<bool>()),
-        (0.0f64..1.0, 0.0f64..1.0, 0usize..8),
+        (0.0f64..1.0, 0.0f64..1.0, 0usize..8, 1usize..200),
         any::<u64>(),
     )
         .prop_map(
@@ -102,7 +104,7 @@ fn case() -> impl Strategy<Value = Case> {
                 (n, null_rows_in_8, null_items_in_8),
                 (dictionary, encoding, codec, v2),
                 (page_rows, group_rows, offset_index),
-                (a, b, group_pick),
+                (a, b, group_pick, chunk_rows),
                 seed,
             )| {
                 let mut rng = seed;
@@ -154,6 +156,7 @@ fn case() -> impl Strategy<Value = Case> {
                     offset_index,
                     cut: (a.min(b), a.max(b)),
                     group_pick,
+                    chunk_rows,
                 }
             },
         )
@@ -352,7 +355,15 @@ fn both_ways(case: &Case) -> (Option<ArrayRef>, ArrayRef, bool) {
         selection: Some(&selection),
         rows: end - start,
     };
-    let fast = decode_column(&column, &piece, &data).ok();
+    let fast = decode_column(&column, &piece, &data, case.chunk_rows)
+        .ok()
+        .map(|chunks| {
+            let (last, full) = chunks.split_last().expect("one chunk at least");
+            assert!(full.iter().all(|c| c.len() == case.chunk_rows));
+            assert!((1..=case.chunk_rows).contains(&last.len()));
+            let arrays: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
+            arrow_select::concat::concat(&arrays).unwrap()
+        });
     (fast, expected, partial)
 }
 

@@ -17,7 +17,11 @@ order. The readers:
 * ``pyarrow-file``: ``pyarrow.parquet.ParquetFile(f).iter_batches()`` per file;
 * ``pyarrow-dataset``: ``pyarrow.dataset.dataset(dir).to_batches()``;
 * ``hf-datasets``: ``load_dataset("parquet", streaming=True)``, arrow format;
-* ``polars``: ``pl.scan_parquet(glob).select(...).collect_batches()``.
+* ``polars``: ``pl.scan_parquet(glob).select(...).collect_batches()``;
+* ``daft``: ``daft.read_parquet(glob).select(...).to_arrow_iter()``, its
+  batches sliced to 1,024 rows;
+* ``duckdb``: ``SELECT ... FROM read_parquet(glob)`` fetched as Arrow record
+  batches of 1,024 rows.
 
 Every reader runs in a subprocess of its own, so peak RSS is its alone (the
 child's ``VmHWM``: its ``ru_maxrss`` would include this parent's peak, which
@@ -36,8 +40,11 @@ the Parquet footers. Modes:
   system that sleeps ``--latency-ms`` first (listing, info and open do not
   sleep, for any reader): ``FileSystem.slow(metadata_latency=0)`` for hf3fs,
   an fsspec file system (wrapped in ``pyarrow.fs.PyFileSystem`` for pyarrow,
-  a registered ``slowfile://`` protocol for HF datasets); polars has no
-  file-system hook for ``scan_parquet`` (n/a). A comma list (``2,20,100``)
+  a registered ``slowfile://`` protocol for HF datasets); polars, Daft and
+  DuckDB are n/a there (no hook this benchmark can give them that sleeps
+  per read call: polars and Daft take no fsspec file system, and DuckDB's
+  fsspec bridge reads through Python buffers, which would measure that
+  bridge, not its reader). A comma list (``2,20,100``)
   runs the mode once per value, as modes ``latency-2ms``, ``latency-20ms``...
 
 Targets for hf3fs, each reported met or not: >= 1.5x the fastest peer (warm),
@@ -82,13 +89,15 @@ BATCH_SIZE = 1024
 ROW_GROUP = 8192
 VOCAB = 50_000
 SOURCES = ["web", "books", "code", "arxiv", "wiki"]
-READERS = ["hf3fs", "pyarrow-file", "pyarrow-dataset", "hf-datasets", "polars"]
+READERS = ["hf3fs", "pyarrow-file", "pyarrow-dataset", "hf-datasets", "polars", "daft", "duckdb"]
 LABELS = {
     "hf3fs": "hf3fs ParquetDataset",
     "pyarrow-file": "pyarrow ParquetFile",
     "pyarrow-dataset": "pyarrow.dataset",
     "hf-datasets": "HF datasets streaming",
     "polars": "polars collect_batches",
+    "daft": "Daft to_arrow_iter",
+    "duckdb": "DuckDB record batches",
 }
 MODES = ["warm", "cold", "latency"]
 MODE_TEXT = {
@@ -428,6 +437,37 @@ class Child:
                 frames = lazy.collect().iter_slices(BATCH_SIZE)
             for df in frames:
                 yield from arrow_batches(df.to_arrow().to_batches())
+
+        return batches
+
+    def daft(self):
+        if self.mode == "latency":
+            raise NotApplicable("read_parquet takes no fsspec file system")
+        import daft
+
+        pattern = os.path.join(self.spec["dir"], "*.parquet")
+
+        def batches():
+            df = daft.read_parquet(pattern).select(*COLUMNS)
+            for rb in df.to_arrow_iter():
+                yield from arrow_batches(
+                    rb.slice(i, BATCH_SIZE) for i in range(0, rb.num_rows, BATCH_SIZE)
+                )
+
+        return batches
+
+    def duckdb(self):
+        if self.mode == "latency":
+            raise NotApplicable("no per-read latency hook for read_parquet")
+        import duckdb
+
+        pattern = os.path.join(self.spec["dir"], "*.parquet")
+
+        def batches():
+            con = duckdb.connect()
+            rel = con.sql(f"SELECT {', '.join(COLUMNS)} FROM read_parquet('{pattern}')")
+            yield from arrow_batches(rel.fetch_record_batch(BATCH_SIZE))
+            con.close()
 
         return batches
 

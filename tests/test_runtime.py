@@ -75,8 +75,8 @@ def run_child(tmp_path: Path, body: str, *args: str, timeout: float = 300) -> di
 def test_runtime_info_reports_limits_from_the_settings():
     info = runtime_info()
     assert info["max_request_threads"] == info["local_requests"] + info["remote_requests"]
-    assert info["max_io_threads"] >= 1 and info["max_decode_threads"] >= 1
-    for key in ("request_threads", "io_threads", "decode_threads"):
+    assert info["max_io_threads"] >= 1 and info["max_cpu_threads"] >= 1
+    for key in ("request_threads", "io_threads", "cpu_threads"):
         assert 0 <= info[key] <= info[f"max_{key}"]
     assert info["engine_threads"] >= 0
 
@@ -129,13 +129,15 @@ def test_threads_stay_bounded_for_many_files_and_datasets_and_drop_back(tmp_path
     )
     assert result["rows"] == 4000 and result["many_rows"] == 4000
     info = result["info"]
-    cores = info["max_decode_threads"]
+    cores = info["max_cpu_threads"]
     # Every thread is a runtime pool's: IO engine + local request lane + file
-    # system pool + decode pool (+ the filter pre-scan's scoped threads, one per core).
-    bound = IO_THREADS + LOCAL_REQUESTS + info["max_io_threads"] + 2 * cores
+    # system pool + the one CPU pool (no pool per dataset or reader).
+    bound = IO_THREADS + LOCAL_REQUESTS + info["max_io_threads"] + cores
     assert result["peak"] - result["base"] <= bound, result
-    # Pools give their threads back; only the IO engine's stay.
-    assert result["after"] <= result["base"] + IO_THREADS, result
+    assert info["cpu_threads"] == cores, info
+    # The elastic pools give their threads back; the IO engine's and the CPU
+    # pool's (rayon's, started once) stay.
+    assert result["after"] <= result["base"] + IO_THREADS + cores, result
 
 
 def test_threads_stay_bounded_in_a_forked_dataloader_worker(tmp_path):
@@ -166,8 +168,8 @@ def test_threads_stay_bounded_in_a_forked_dataloader_worker(tmp_path):
         str(tmp_path / "paths.json"),
     )
     assert result["rows"] == 800
-    cores = result["info"]["max_decode_threads"]
-    bound = IO_THREADS + LOCAL_REQUESTS + result["info"]["max_io_threads"] + 2 * cores
+    cores = result["info"]["max_cpu_threads"]
+    bound = IO_THREADS + LOCAL_REQUESTS + result["info"]["max_io_threads"] + cores
     # A worker starts with one thread (the fork copies only the caller's); a few
     # more may come from torch's worker machinery.
     assert result["peak"] <= 1 + bound + 4, result

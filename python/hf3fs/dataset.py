@@ -230,7 +230,7 @@ class _ParquetDatasetImpl:
         ``aws_allow_http``, ``max_retries``, ``retry_timeout``, ...), over the
         ``AWS_*`` environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...).
     num_threads : int, optional
-        Pieces one reader decodes at once, on the process's decode pool
+        Pieces one reader decodes at once, on the process's CPU pool
         (default: the cores available, divided among DataLoader workers).
     progress : bool, optional
         Show progress bars (footers read while opening, rows while iterating

@@ -79,8 +79,8 @@ def runtime_info() -> dict[str, int]:
         ``engine_threads`` (batched ``preadv``/``pwritev``; up to
         ``HF3FS_IO_THREADS``), ``request_threads`` / ``max_request_threads``
         (read requests in flight), ``io_threads`` / ``max_io_threads``
-        (metadata calls, footer reads), ``decode_threads`` /
-        ``max_decode_threads`` (Parquet decoding), and the request limits
+        (metadata calls, footer reads), ``cpu_threads`` /
+        ``max_cpu_threads`` (the CPU pool: Parquet decoding, filters), and the request limits
         ``local_requests`` (``HF3FS_IO_LOCAL_REQUESTS``) and
         ``remote_requests`` (``HF3FS_IO_REMOTE_REQUESTS``).
 

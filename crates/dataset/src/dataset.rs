@@ -48,8 +48,8 @@ pub struct DatasetOptions {
     /// How piece reads are merged; None: as the files' file system suits
     /// ([`hf3fs_core::fs::FileSystem::read_coalescing`]).
     pub cache: Option<CacheOptions>,
-    /// Pieces each reader decodes at once on the runtime's decode pool (0:
-    /// one per core).
+    /// Pieces each reader decodes at once on the runtime's CPU pool (0:
+    /// as many as it has threads).
     pub decode_threads: usize,
     /// Decode primitive and list-of-primitive columns with the fast path
     /// (see [`crate::scan::fast_decode_from_env`]).
@@ -139,7 +139,6 @@ impl Dataset {
             &ScanOptions {
                 columns: options.columns.clone(),
                 filter: options.filter.clone(),
-                threads: default_threads(),
                 cancel: cancel.clone(),
                 fast_decode: options.fast_decode,
             },
@@ -330,7 +329,9 @@ impl Dataset {
         };
         skip_rows(&mut segments, skip);
         let threads = match self.options.decode_threads {
-            0 => default_threads(),
+            // All of the CPU pool: pieces beyond its threads would only queue.
+            0 => hf3fs_core::runtime::cpu::cpu_threads()
+                .map_err(|e| Error::io("<CPU pool>", None, e))?,
             n => n,
         };
         BatchReader::new(
@@ -367,11 +368,4 @@ fn skip_rows(segments: &mut Vec<crate::plan::Segment>, mut rows: u64) {
         }
     }
     segments.drain(..drop_count);
-}
-
-/// Cores available to this process (its affinity mask).
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }

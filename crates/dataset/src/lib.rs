@@ -3,11 +3,11 @@
 //! and decoded into Arrow record batches.
 //!
 //! index (footers) → scan (projection, filter) → plan (spans per rank and
-//! worker) → pipeline (IO plan, slabs, scheduled reads, push decoder) →
-//! reader (pieces in order, batches). IO and decoding run on the process
-//! runtime's pools (hf3fs-core `runtime`); a dataset or reader owns no
-//! thread (the filter pre-scan at open spreads over scoped threads that end
-//! before it returns).
+//! worker) → pipeline (IO plan, slabs, scheduled reads) → decode (the fast
+//! path for primitive and list columns, arrow-rs's push decoder for the
+//! rest) → reader (pieces in order, batches). IO and decoding run on the
+//! process runtime's pools (hf3fs-core `runtime`: the scheduler, the file
+//! system pool, the rayon CPU pool); a dataset or reader owns no thread.
 
 pub mod dataset;
 pub mod error;

@@ -1,12 +1,12 @@
-//! Parallel maps: [`try_map_io`] runs latency-bound calls (listing, footer
-//! reads) on the runtime's file system pool, a window at a time, and gives
-//! up as soon as the caller's token fires; [`map`] spreads CPU work (the
-//! filter pre-scan) over scoped threads that end before it returns, while
-//! the caller watches the token.
+//! [`try_map_io`] runs latency-bound calls (listing, footer reads) on the
+//! runtime's file system pool, a window at a time, and gives up as soon as
+//! the caller's token fires. They stay off the CPU pool
+//! ([`hf3fs_core::runtime::cpu`], where CPU work runs through rayon): a
+//! footer read on a network mount blocks for a round trip, and would hold
+//! one of the few threads decoding needs.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hf3fs_core::fs::{IoContext, IoFuture};
 use hf3fs_core::CancelToken;
@@ -64,72 +64,10 @@ where
     result
 }
 
-/// `f(state, item)` for every item on up to `threads` threads, each with its
-/// own `state` from `init`; results in item order. An item whose call
-/// panicked is `Err(message)`. The calling thread polls `cancel` meanwhile;
-/// once it fires, items not started are skipped and the call returns
-/// `Err(Interrupted(what))`.
-pub fn map<T, S, R>(
-    items: &[T],
-    threads: usize,
-    what: &'static str,
-    cancel: &CancelToken,
-    init: impl Fn() -> S + Sync,
-    f: impl Fn(&mut S, &T) -> R + Sync,
-) -> Result<Vec<Result<R, String>>>
-where
-    T: Sync,
-    R: Send,
-{
-    let slots: Vec<Mutex<Option<Result<R, String>>>> =
-        items.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let workers = threads.clamp(1, items.len().max(1));
-    std::thread::scope(|scope| {
-        let (exited, exits) = std::sync::mpsc::channel::<()>();
-        for _ in 0..workers {
-            let exited = exited.clone();
-            scope.spawn(|| {
-                let exited = exited;
-                let mut state = init();
-                while !cancel.is_cancelled() {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let outcome = no_panic(|| f(&mut state, item));
-                    *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
-                }
-                let _ = exited.send(());
-            });
-        }
-        drop(exited);
-        // Only this thread can see Ctrl-C: poll while the workers run.
-        let mut running = workers;
-        while running > 0 {
-            match exits.recv_timeout(hf3fs_core::cancel::POLL_INTERVAL) {
-                Ok(()) => running -= 1,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    cancel.poll();
-                }
-            }
-        }
-    });
-    if cancel.is_cancelled() {
-        return Err(Error::Interrupted(what));
-    }
-    Ok(slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_else(|| Err("the worker thread stopped".to_string()))
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn io_map_keeps_order_stops_at_the_first_error_and_on_cancel() {
@@ -166,34 +104,5 @@ mod tests {
         cancel.cancel();
         let err = try_map_io(vec![1u32], 1, "opening", &cancel, |_| {}, |x, _| Ok(x)).unwrap_err();
         assert!(matches!(err, Error::Interrupted("opening")), "{err}");
-    }
-
-    #[test]
-    fn results_come_back_in_order_and_panics_become_errors() {
-        let items: Vec<u32> = (0..50).collect();
-        let out = map(
-            &items,
-            4,
-            "t",
-            &CancelToken::never(),
-            || 0u32,
-            |calls, &x| {
-                *calls += 1;
-                assert!(x != 7, "seven");
-                x * 2
-            },
-        )
-        .unwrap();
-        let cancel = CancelToken::new();
-        cancel.cancel();
-        let err = map(&items, 2, "scanning", &cancel, || (), |_, &x| x).unwrap_err();
-        assert!(matches!(err, Error::Interrupted("scanning")), "{err}");
-        for (i, r) in out.iter().enumerate() {
-            if i == 7 {
-                assert_eq!(r.as_ref().unwrap_err(), "seven");
-            } else {
-                assert_eq!(*r.as_ref().unwrap(), i as u32 * 2);
-            }
-        }
     }
 }

@@ -4,7 +4,7 @@
 //! against the reader's byte budget — then its reads go to the process's
 //! scheduler, many pieces at once, into one pinned slab per piece. When a
 //! piece's reads complete (in any order), it is decoded on the runtime's
-//! decode pool, and its result waits in the piece's slot until the consumer,
+//! CPU pool, and its result waits in the piece's slot until the consumer,
 //! which takes slots in plan order, comes to it.
 
 use std::collections::BinaryHeap;
@@ -17,7 +17,7 @@ use hf3fs_core::fs::{
     ReadRequest, Scheduler,
 };
 use hf3fs_core::runtime::budget::Reservation;
-use hf3fs_core::runtime::{decode_executor, io_executor, Executor, Task};
+use hf3fs_core::runtime::{cpu, io_executor, Executor, Task};
 use hf3fs_core::CancelToken;
 use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder};
 use parquet::arrow::ProjectionMask;
@@ -527,7 +527,7 @@ fn file_display(scan: &Scan, segment: &Segment) -> String {
         .to_string()
 }
 
-/// Runs one reader's decodes on the runtime's decode pool, at most `limit`
+/// Runs one reader's decodes on the runtime's CPU pool, at most `limit`
 /// at a time (DataLoader workers share the cores, so each reader decodes
 /// with its share), the piece the consumer needs first first: reads
 /// complete in any order, and a piece far ahead must not hold up the next.
@@ -589,7 +589,7 @@ impl DecodeQueue {
 
     fn run(self: &Arc<Self>, task: Task) {
         let queue = self.clone();
-        decode_executor().spawn(Box::new(move || {
+        cpu::spawn(Box::new(move || {
             let mut task = task;
             loop {
                 // A panicking decode must not strand the queue: the piece's

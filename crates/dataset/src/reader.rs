@@ -52,7 +52,7 @@ pub struct ReaderOptions {
     pub cache: CacheOptions,
     /// NUMA node of the read buffers (-1: none).
     pub numa: i32,
-    /// Pieces this reader decodes at once (on the runtime's decode pool).
+    /// Pieces this reader decodes at once (on the runtime's CPU pool).
     pub decode_threads: usize,
     /// Rows per shuffle window (0: no row shuffle).
     pub shuffle_window: u64,

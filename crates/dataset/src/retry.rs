@@ -1,26 +1,13 @@
 //! How many times the loader retries transient IO errors (the retrying is
 //! the runtime's), and panics from the Parquet decoder turned into errors.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
+pub use hf3fs_core::runtime::no_panic;
 pub use hf3fs_core::runtime::retry::with_retries;
 
 /// How many times a transient error is retried. Three retries with the
 /// runtime's backoff (10, 50, 250 ms) wait 0.31 s in all: long enough to ride out a network
 /// mount's brief hiccup, short enough that a real failure surfaces quickly.
 pub const DEFAULT_IO_RETRIES: u32 = 3;
-
-/// Run `f`, turning a panic (arrow-rs asserts on some malformed inputs)
-/// into `Err(message)`.
-pub fn no_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
-        panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "malformed data".to_string())
-    })
-}
 
 #[cfg(test)]
 mod tests {

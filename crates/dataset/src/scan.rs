@@ -19,9 +19,9 @@ use crate::error::{Error, Result};
 use crate::fast_decode::FastColumns;
 use crate::filter::Predicate;
 use crate::index::{DatasetIndex, IndexedFile};
-use crate::parallel;
 use crate::plan::Segment;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
+use hf3fs_core::runtime::cpu;
 use hf3fs_core::CancelToken;
 
 /// Rows per batch when reading filter columns: large enough that kernel
@@ -35,8 +35,6 @@ pub struct ScanOptions {
     pub columns: Option<Vec<String>>,
     /// Rows to keep.
     pub filter: Option<Predicate>,
-    /// Threads reading filter columns.
-    pub threads: usize,
     /// Stops the filter pre-scan (Ctrl-C while opening).
     pub cancel: CancelToken,
     /// Decode primitive and list-of-primitive columns with the fast path
@@ -49,7 +47,6 @@ impl Default for ScanOptions {
         ScanOptions {
             columns: None,
             filter: None,
-            threads: 0,
             cancel: CancelToken::default(),
             fast_decode: fast_decode_from_env(),
         }
@@ -182,13 +179,7 @@ impl Scan {
             }
         }
         if let Some(filter) = &options.filter {
-            groups = apply_filter(
-                &index,
-                filter,
-                groups,
-                options.threads.max(1),
-                &options.cancel,
-            )?;
+            groups = apply_filter(&index, filter, groups, &options.cancel)?;
         }
         groups.retain(|g| g.rows() > 0);
         let fast = index
@@ -416,7 +407,6 @@ fn apply_filter(
     index: &DatasetIndex,
     filter: &Predicate,
     groups: Vec<GroupRef>,
-    threads: usize,
     cancel: &CancelToken,
 ) -> Result<Vec<GroupRef>> {
     let filter_columns = filter.columns();
@@ -430,14 +420,19 @@ fn apply_filter(
         .into_iter()
         .filter(|g| may[g.file].get(g.row_group).copied().unwrap_or(true))
         .collect();
-    let results = parallel::map(
+    // Each pool thread keeps the files it opened for the groups it scans.
+    let what = "opening the dataset";
+    let results = cpu::map_init(
         &candidates,
-        threads,
-        "opening the dataset",
+        what,
         cancel,
         || vec![None; index.files.len()],
         |handles, group| matching_rows(index, filter, &filter_roots, group, handles),
-    )?;
+    )
+    .map_err(|e| match e {
+        hf3fs_core::Error::Cancelled { .. } => Error::Interrupted(what),
+        other => Error::io("<CPU pool>", None, other),
+    })?;
     let mut kept = Vec::with_capacity(candidates.len());
     for (mut group, result) in candidates.into_iter().zip(results) {
         let file = index.files[group.file].display().to_string();

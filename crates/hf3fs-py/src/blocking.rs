@@ -76,11 +76,7 @@ where
             (None, None) => Err(e.into_pyerr()),
         },
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
+            let msg = hf3fs_core::runtime::panic_message(&*panic);
             Err(PyRuntimeError::new_err(format!(
                 "internal error in hf3fs (please report it): {msg}"
             )))

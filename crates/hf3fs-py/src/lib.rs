@@ -55,8 +55,8 @@ fn _runtime_info(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     d.set_item("max_request_threads", info.max_request_threads)?;
     d.set_item("io_threads", info.io_threads)?;
     d.set_item("max_io_threads", info.max_io_threads)?;
-    d.set_item("decode_threads", info.decode_threads)?;
-    d.set_item("max_decode_threads", info.max_decode_threads)?;
+    d.set_item("cpu_threads", info.cpu_threads)?;
+    d.set_item("max_cpu_threads", info.max_cpu_threads)?;
     d.set_item("net_threads", info.net_threads)?;
     d.set_item("local_requests", info.settings.local_requests)?;
     d.set_item("remote_requests", info.settings.remote_requests)?;

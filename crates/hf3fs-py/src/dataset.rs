@@ -1,12 +1,11 @@
 //! Bindings of the dataset crate: the dataset, its reader, and Arrow batches
-//! exported without copying (Arrow PyCapsules, buffers for numpy).
+//! exported without copying (Arrow PyCapsules; numpy arrays in
+//! [`crate::numpy_batch`]).
 
 use std::sync::{Arc, Mutex};
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, GenericListArray, OffsetSizeTrait, RecordBatch, StructArray};
-use arrow_schema::{DataType, Field, TimeUnit};
-use bytes::Bytes;
+use arrow_array::{ArrayRef, RecordBatch, StructArray};
+use arrow_schema::{DataType, Field};
 use dataset::filter::{CmpOp, Predicate, Scalar};
 use dataset::index::{IndexOptions, IndexProgress};
 use dataset::plan::{decode_intervals, encode_intervals};
@@ -16,15 +15,16 @@ use dataset::{Dataset, DatasetOptions, Progress};
 use hf3fs_core::fs::UriOptions;
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyCapsule, PyTuple};
 use pyo3_arrow::ffi::{
     to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator,
 };
 
 use crate::blocking::blocking;
-use crate::cache::{PyBuffer, PyCacheOptions};
+use crate::cache::PyCacheOptions;
 use crate::client::PyClient;
 use crate::fs::{PyFileSystem, StorageOptionsArg};
+use crate::numpy_batch::NumpyBatch;
 
 fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
     let tuple = obj.cast::<PyTuple>()?;
@@ -412,13 +412,9 @@ pub struct PyBatchReader {
     closed_stats: Mutex<ReaderStats>,
 }
 
-#[pymethods]
 impl PyBatchReader {
-    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
+    /// The next batch; StopIteration (and the reader closed) at the end.
+    fn next_record_batch(&self, py: Python<'_>) -> PyResult<RecordBatch> {
         let next = blocking(py, |cancel| {
             let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             match guard.as_mut() {
@@ -427,16 +423,36 @@ impl PyBatchReader {
             }
         })?;
         match next {
-            Some(batch) => Ok(ArrowBatch { batch }),
+            Some(batch) => Ok(batch),
             None => {
                 self.close(py);
                 Err(PyStopIteration::new_err(()))
             }
         }
     }
+}
+
+#[pymethods]
+impl PyBatchReader {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
+        let batch = self.next_record_batch(py)?;
+        Ok(ArrowBatch { batch })
+    }
+
+    /// The next batch as numpy arrays, made from the batch's own memory
+    /// (writable: handed over where no other batch shares it, else copied).
+    #[pyo3(signature = (*, writable))]
+    fn next_numpy(&self, py: Python<'_>, writable: bool) -> PyResult<NumpyBatch> {
+        let batch = self.next_record_batch(py)?;
+        NumpyBatch::new(py, batch, writable)
+    }
 
     /// Stop the reader's threads and free its buffers.
-    fn close(&self, py: Python<'_>) {
+    pub(crate) fn close(&self, py: Python<'_>) {
         let reader = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(r) = &reader {
             *self.closed_stats.lock().unwrap_or_else(|p| p.into_inner()) = r.stats();
@@ -550,229 +566,10 @@ impl ArrowBatch {
         Ok(to_stream_pycapsule(py, Box::new(reader), requested_schema)?)
     }
 
-    /// Per column, a description numpy arrays are built from (see
-    /// ``hf3fs.dataset._to_numpy``): value buffers are shared, not copied.
-    fn _numpy_columns<'py>(&self, py: Python<'py>) -> PyResult<Vec<(String, Bound<'py, PyAny>)>> {
-        let schema = self.batch.schema();
-        schema
-            .fields()
-            .iter()
-            .zip(self.batch.columns())
-            .map(|(f, c)| Ok((f.name().clone(), describe(py, f.name(), c)?)))
-            .collect()
-    }
-}
-
-/// An arrow buffer as `AsRef<[u8]>`, so `Bytes::from_owner` can hold it.
-struct ArrowBytes(arrow_buffer::Buffer);
-
-impl AsRef<[u8]> for ArrowBytes {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_slice()
-    }
-}
-
-fn buffer_of(data: &arrow_buffer::Buffer, start: usize, len: usize) -> PyBuffer {
-    // The arrow buffer (an Arc) owns the memory; slicing shares it.
-    PyBuffer::new(Bytes::from_owner(ArrowBytes(
-        data.slice_with_length(start, len),
-    )))
-}
-
-/// 1 per null row, as bytes (numpy's mask), or None without nulls.
-fn null_mask(py: Python<'_>, array: &dyn Array) -> PyResult<Option<Py<PyAny>>> {
-    match array.logical_nulls() {
-        Some(nulls) if nulls.null_count() > 0 => {
-            let mask: Vec<u8> = nulls.iter().map(|valid| u8::from(!valid)).collect();
-            Ok(Some(
-                Py::new(py, PyBuffer::new(Bytes::from(mask)))?.into_any(),
-            ))
-        }
-        _ => Ok(None),
-    }
-}
-
-fn numpy_dtype(t: &DataType) -> Option<String> {
-    let unit = |u: &TimeUnit| match u {
-        TimeUnit::Second => "s",
-        TimeUnit::Millisecond => "ms",
-        TimeUnit::Microsecond => "us",
-        TimeUnit::Nanosecond => "ns",
-    };
-    Some(match t {
-        DataType::Int8 => "i1".into(),
-        DataType::Int16 => "<i2".into(),
-        DataType::Int32 => "<i4".into(),
-        DataType::Int64 => "<i8".into(),
-        DataType::UInt8 => "u1".into(),
-        DataType::UInt16 => "<u2".into(),
-        DataType::UInt32 => "<u4".into(),
-        DataType::UInt64 => "<u8".into(),
-        DataType::Float16 => "<f2".into(),
-        DataType::Float32 => "<f4".into(),
-        DataType::Float64 => "<f8".into(),
-        DataType::Timestamp(u, _) => format!("<M8[{}]", unit(u)),
-        DataType::Date64 => "<M8[ms]".into(),
-        DataType::Duration(u) => format!("<m8[{}]", unit(u)),
-        DataType::Time32(_) => "<i4".into(),
-        DataType::Time64(_) => "<i8".into(),
-        _ => return None,
-    })
-}
-
-/// Python objects for arrays numpy has no native type for.
-fn objects<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bound<'py, PyAny>> {
-    let list = PyList::empty(py);
-    match array.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let strings = arrow_cast::cast(array, &DataType::LargeUtf8)
-                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-            for v in strings.as_string::<i64>().iter() {
-                list.append(v)?;
-            }
-        }
-        DataType::Binary
-        | DataType::LargeBinary
-        | DataType::BinaryView
-        | DataType::FixedSizeBinary(_) => {
-            let bytes = match array.data_type() {
-                DataType::FixedSizeBinary(_) => {
-                    let a = array.as_fixed_size_binary();
-                    (0..a.len())
-                        .map(|i| a.is_valid(i).then(|| a.value(i).to_vec()))
-                        .collect::<Vec<_>>()
-                }
-                _ => {
-                    let b = arrow_cast::cast(array, &DataType::LargeBinary)
-                        .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-                    b.as_binary::<i64>()
-                        .iter()
-                        .map(|v| v.map(<[u8]>::to_vec))
-                        .collect()
-                }
-            };
-            for v in bytes {
-                list.append(v.map(|b| PyBytes::new(py, &b)))?;
-            }
-        }
-        DataType::Decimal32(..)
-        | DataType::Decimal64(..)
-        | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => {
-            let decimal = py.import("decimal")?.getattr("Decimal")?;
-            let strings = arrow_cast::cast(array, &DataType::LargeUtf8)
-                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-            for v in strings.as_string::<i64>().iter() {
-                match v {
-                    Some(s) => list.append(decimal.call1((s,))?)?,
-                    None => list.append(py.None())?,
-                }
-            }
-        }
-        DataType::Null => {
-            for _ in 0..array.len() {
-                list.append(py.None())?;
-            }
-        }
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "column {column:?}: type {other} has no numpy form; use format=\"arrow\""
-            )))
-        }
-    }
-    Ok(("obj", list, null_mask(py, array.as_ref())?)
-        .into_pyobject(py)?
-        .into_any())
-}
-
-/// A list column as (offsets from 0, offsets dtype, its values, nulls).
-fn describe_list<'py, O: OffsetSizeTrait>(
-    py: Python<'py>,
-    column: &str,
-    list: &GenericListArray<O>,
-    offsets_dtype: &str,
-    mask: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let offsets = list.value_offsets();
-    let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
-    // Offsets that already start at 0 (an unsliced list) are shared as they are.
-    let normalized = if first.as_usize() == 0 {
-        let inner = list.offsets().inner().inner();
-        buffer_of(inner, 0, inner.len())
-    } else {
-        let shifted = arrow_buffer::Buffer::from_iter(offsets.iter().map(|&o| o - first));
-        buffer_of(&shifted, 0, shifted.len())
-    };
-    let values = list
-        .values()
-        .slice(first.as_usize(), (last - first).as_usize());
-    let child = describe(py, column, &values)?;
-    Ok(("list", normalized, offsets_dtype, child, mask)
-        .into_pyobject(py)?
-        .into_any())
-}
-
-/// A numpy-ready description of `array`:
-/// ("prim", dtype, values, mask) | ("bool", values, mask) | ("obj", list, mask)
-/// | ("list", offsets, offsets dtype, child, mask) | ("fixed", size, child, mask)
-/// | ("struct", [(name, child)], mask).
-fn describe<'py>(py: Python<'py>, column: &str, array: &ArrayRef) -> PyResult<Bound<'py, PyAny>> {
-    let mask = null_mask(py, array.as_ref())?;
-    let t = array.data_type();
-    if let Some(dtype) = numpy_dtype(t) {
-        let data = array.to_data();
-        let width = t.primitive_width().unwrap_or(1);
-        let values = buffer_of(
-            &data.buffers()[0],
-            data.offset() * width,
-            data.len() * width,
-        );
-        return Ok(("prim", dtype, values, mask).into_pyobject(py)?.into_any());
-    }
-    match t {
-        DataType::Date32 => {
-            // numpy's datetime64[D] counts days in 64 bits; Date32 in 32.
-            let days = arrow_cast::cast(array, &DataType::Int64)
-                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-            let data = days.to_data();
-            let values = buffer_of(&data.buffers()[0], data.offset() * 8, data.len() * 8);
-            Ok(("prim", "<M8[D]", values, mask)
-                .into_pyobject(py)?
-                .into_any())
-        }
-        DataType::Boolean => {
-            let b = array.as_boolean();
-            let values: Vec<u8> = b.values().iter().map(u8::from).collect();
-            Ok(("bool", PyBuffer::new(Bytes::from(values)), mask)
-                .into_pyobject(py)?
-                .into_any())
-        }
-        DataType::Dictionary(_, value_type) => {
-            let decoded = arrow_cast::cast(array, value_type)
-                .map_err(|e| PyValueError::new_err(format!("column {column:?}: {e}")))?;
-            describe(py, column, &decoded)
-        }
-        DataType::List(_) => describe_list(py, column, array.as_list::<i32>(), "<i4", mask),
-        DataType::LargeList(_) => describe_list(py, column, array.as_list::<i64>(), "<i8", mask),
-        DataType::FixedSizeList(_, size) => {
-            let l = array.as_fixed_size_list();
-            let size = *size as usize;
-            let child = describe(
-                py,
-                column,
-                &l.values().slice(l.offset() * size, l.len() * size),
-            )?;
-            Ok(("fixed", size, child, mask).into_pyobject(py)?.into_any())
-        }
-        DataType::Struct(fields) => {
-            let s = array.as_struct();
-            let children = fields
-                .iter()
-                .zip(s.columns())
-                .map(|(f, c)| Ok((f.name().clone(), describe(py, column, c)?)))
-                .collect::<PyResult<Vec<_>>>()?;
-            Ok(("struct", children, mask).into_pyobject(py)?.into_any())
-        }
-        _ => objects(py, column, array),
+    /// The batch as numpy arrays (see :class:`NumpyBatch`); writable arrays
+    /// are copies, as this batch keeps its memory.
+    #[pyo3(signature = (*, writable=false))]
+    fn to_numpy(&self, py: Python<'_>, writable: bool) -> PyResult<NumpyBatch> {
+        NumpyBatch::new(py, self.batch.clone(), writable)
     }
 }

@@ -9,6 +9,7 @@ mod dataset;
 mod error;
 mod fs;
 mod iovec;
+mod numpy_batch;
 mod types;
 
 use pyo3::prelude::*;
@@ -79,6 +80,7 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::PyDataset>()?;
     m.add_class::<dataset::PyBatchReader>()?;
     m.add_class::<dataset::ArrowBatch>()?;
+    m.add_class::<numpy_batch::NumpyBatch>()?;
     m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;

@@ -458,6 +458,20 @@ class _ParquetDatasetImpl:
         import numpy as np
         import torch
 
+        if _worker_info() is not None:
+            from ._shared import SharedBatch
+
+            def shared() -> tuple[int, Any]:
+                # In a DataLoader worker: the batch goes to the training
+                # process by file descriptor (see hf3fs._shared).
+                batch = reader.next_shared()
+                if isinstance(batch, _hf3fs.SharedLayout):
+                    return batch.num_rows, SharedBatch(batch)
+                columns = {k: _to_torch(v, k, torch, np) for k, v in batch.columns.items()}
+                return batch.num_rows, columns
+
+            return shared
+
         def tensors() -> tuple[int, Any]:
             # Writable arrays of the batch's own memory: tensors training code
             # may write into, sharing nothing with another batch.

@@ -19,6 +19,7 @@ pub mod iov;
 pub mod numa;
 pub mod resolve;
 pub mod runtime;
+pub mod shm;
 pub mod stat;
 mod sync;
 

@@ -25,6 +25,7 @@ use crate::cache::PyCacheOptions;
 use crate::client::PyClient;
 use crate::fs::{PyFileSystem, StorageOptionsArg};
 use crate::numpy_batch::NumpyBatch;
+use crate::shared_batch::share_batch;
 
 fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
     let tuple = obj.cast::<PyTuple>()?;
@@ -441,6 +442,17 @@ impl PyBatchReader {
     fn __next__(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
         let batch = self.next_record_batch(py)?;
         Ok(ArrowBatch { batch })
+    }
+
+    /// The next batch laid out in shared memory (a :class:`SharedLayout`),
+    /// or as writable numpy arrays (a :class:`NumpyBatch`) when a column is
+    /// not numbers without nulls.
+    fn next_shared(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let batch = self.next_record_batch(py)?;
+        match share_batch(py, &batch)? {
+            Some(layout) => Ok(Py::new(py, layout)?.into_any()),
+            None => Ok(Py::new(py, NumpyBatch::new(py, batch, true)?)?.into_any()),
+        }
     }
 
     /// The next batch as numpy arrays, made from the batch's own memory

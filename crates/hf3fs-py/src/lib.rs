@@ -10,6 +10,7 @@ mod error;
 mod fs;
 mod iovec;
 mod numpy_batch;
+mod shared_batch;
 mod types;
 
 use pyo3::prelude::*;
@@ -81,6 +82,9 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::PyBatchReader>()?;
     m.add_class::<dataset::ArrowBatch>()?;
     m.add_class::<numpy_batch::NumpyBatch>()?;
+    m.add_class::<shared_batch::SharedArray>()?;
+    m.add_class::<shared_batch::PySharedMemory>()?;
+    m.add_class::<shared_batch::SharedLayout>()?;
     m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;

@@ -1,0 +1,251 @@
+//! Shared-memory segments that carry batches from a DataLoader worker to
+//! the training process without copying: a `memfd` (never a file in
+//! `/dev/shm`, so a crash leaves nothing behind) whose first bytes hold a
+//! count of the processes using its batch. The worker writes a batch into a
+//! free segment and sends its file descriptor; the training process maps
+//! the same pages and gives its count back when the batch's last view is
+//! gone; the worker reuses a segment only when the count is zero, so a
+//! segment's pages (already faulted in) serve batch after batch and no
+//! batch ever shares memory with another still in use.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+
+use crate::error::{Error, Result};
+use crate::sync::PerProcess;
+
+/// Name of batch memfds: `/proc/<pid>/fd/<n>` reads `/memfd:hf3fs-batch (deleted)`.
+pub const SEGMENT_NAME: &str = "hf3fs-batch";
+
+/// Bytes before a segment's data: the use count, padded so the data starts
+/// on a cache line (and any element type's alignment).
+pub const SEGMENT_HEADER: usize = 64;
+
+/// Segments are sized in multiples of this, so one freed by a batch fits
+/// the next batch of similar size.
+const SEGMENT_GRANULE: usize = 1 << 20;
+
+/// Free segments a process keeps for reuse: enough for the batches a
+/// DataLoader keeps in flight per worker (`prefetch_factor`, 2 by default,
+/// plus the one being trained on); more are unmapped.
+const KEEP_FREE_SEGMENTS: usize = 4;
+
+/// One process's mapping of a segment.
+pub struct Segment {
+    ptr: NonNull<u8>,
+    len: usize,
+    memfd: OwnedFd,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value and only
+// unmapped in Drop; the use count is an atomic, and the data region is
+// written only by the process that holds the segment before sharing it.
+unsafe impl Send for Segment {}
+// SAFETY: as above; &Segment hands out addresses and the atomic count.
+unsafe impl Sync for Segment {}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("len", &self.len)
+            .field("fd", &self.memfd.as_raw_fd())
+            .field("users", &self.users().load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Segment {
+    /// A new segment with room for at least `data` bytes, used by this
+    /// process (count 1).
+    fn create(data: usize) -> Result<Segment> {
+        let len = (SEGMENT_HEADER + data.max(1)).div_ceil(SEGMENT_GRANULE) * SEGMENT_GRANULE;
+        let memfd = rustix::fs::memfd_create(SEGMENT_NAME, rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| Error::os_nopath("batch shared memory", e))?;
+        rustix::fs::ftruncate(&memfd, len as u64)
+            .map_err(|e| Error::os_nopath("batch shared memory", e))?;
+        let segment = Segment::map_fd(memfd, len, false)?;
+        segment.users().store(1, Ordering::Release);
+        Ok(segment)
+    }
+
+    /// Map a segment another process sent (`fd`, taken over) of `len`
+    /// bytes; its pages are mapped at once (they exist already), not one
+    /// fault at a time. The caller counts itself in with the sender.
+    pub fn open(fd: OwnedFd, len: usize) -> Result<Segment> {
+        let size = rustix::fs::fstat(&fd)
+            .map_err(|e| Error::os_nopath("batch shared memory", e))?
+            .st_size;
+        if len < SEGMENT_HEADER || size < len as i64 {
+            return Err(Error::InvalidArgument(format!(
+                "batch shared memory: {len} bytes asked of a segment of {size}"
+            )));
+        }
+        Segment::map_fd(fd, len, true)
+    }
+
+    fn map_fd(memfd: OwnedFd, len: usize, populate: bool) -> Result<Segment> {
+        let flags = if populate {
+            MapFlags::SHARED | MapFlags::POPULATE
+        } else {
+            MapFlags::SHARED
+        };
+        // SAFETY: a fresh shared mapping of a memfd we hold, at an address the
+        // kernel picks; it does not alias any Rust object.
+        let addr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                flags,
+                &memfd,
+                0,
+            )
+        }
+        .map_err(|e| Error::os_nopath("batch shared memory", e))?;
+        let ptr = NonNull::new(addr.cast::<u8>())
+            .ok_or_else(|| Error::os_nopath("batch shared memory", Errno::NOMEM))?;
+        Ok(Segment { ptr, len, memfd })
+    }
+
+    /// How many processes use the segment's batch (0: free).
+    pub fn users(&self) -> &AtomicU32 {
+        // SAFETY: the header is inside the mapping, 64-byte aligned (mmap
+        // returns page-aligned memory), and only ever accessed atomically.
+        unsafe { &*self.ptr.as_ptr().cast::<AtomicU32>() }
+    }
+
+    /// Count one more process in (before sending the segment to it).
+    pub fn add_user(&self) {
+        self.users().fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Count one process out (its last view of the batch is gone).
+    pub fn remove_user(&self) {
+        // Saturating: a count already at zero (a peer that misbehaved) stays there.
+        let _ = self
+            .users()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// The data region's address.
+    pub fn data(&self) -> *mut u8 {
+        // SAFETY: the mapping is at least SEGMENT_HEADER bytes long.
+        unsafe { self.ptr.as_ptr().add(SEGMENT_HEADER) }
+    }
+
+    /// Bytes of data the segment holds.
+    pub fn capacity(&self) -> usize {
+        self.len - SEGMENT_HEADER
+    }
+
+    /// Bytes mapped (header included): what a receiver maps.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never: a segment has a header at least.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The memfd (to send to another process).
+    pub fn raw_fd(&self) -> RawFd {
+        self.memfd.as_fd().as_raw_fd()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly the mapping made in `map_fd`, unmapped once here.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+// Segments of this process. A forked child never touches its parent's (the
+// parent may reuse them), so the inherited list is forgotten, not dropped.
+static SEGMENTS: PerProcess<Arc<Mutex<Vec<Arc<Segment>>>>> = PerProcess::new();
+
+/// A segment with room for `data` bytes that no process uses, counted as
+/// used by this one: a free one of this process when there is one (its
+/// pages already faulted in), else a new one.
+pub fn take_segment(data: usize) -> Result<Arc<Segment>> {
+    SEGMENTS.guard_across_fork();
+    let pool = SEGMENTS.get_or_init(Default::default, std::mem::forget);
+    let mut segments = crate::sync::lock(&pool);
+    let mut best: Option<usize> = None;
+    for (i, s) in segments.iter().enumerate() {
+        if s.capacity() >= data
+            && s.users().load(Ordering::Acquire) == 0
+            && best.is_none_or(|b| segments[b].capacity() > s.capacity())
+        {
+            best = Some(i);
+        }
+    }
+    if let Some(i) = best {
+        let segment = segments[i].clone();
+        // Only this process takes its own segments, under this lock.
+        if segment
+            .users()
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Ok(segment);
+        }
+    }
+    let segment = Arc::new(Segment::create(data)?);
+    segments.push(segment.clone());
+    // Unmap free segments beyond the few kept.
+    let mut free = 0;
+    segments.retain(|s| {
+        if s.users().load(Ordering::Acquire) != 0 || Arc::strong_count(s) > 1 {
+            return true;
+        }
+        free += 1;
+        free <= KEEP_FREE_SEGMENTS
+    });
+    Ok(segment)
+}
+
+/// Segments this process holds (in use or free), for tests and stats.
+pub fn segments_held() -> usize {
+    SEGMENTS
+        .get()
+        .map_or(0, |pool| crate::sync::lock(&pool).len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_reused_only_when_no_process_uses_them() {
+        let a = take_segment(3 << 20).unwrap();
+        assert!(a.capacity() >= 3 << 20);
+        assert_eq!(a.users().load(Ordering::Acquire), 1);
+        // SAFETY: the data region is ours and 3 MiB long.
+        unsafe { a.data().write_bytes(7, 3 << 20) };
+        // A receiver maps the same pages.
+        let fd = rustix::io::dup(&a.memfd).unwrap();
+        a.add_user();
+        let b = Segment::open(fd, a.len()).unwrap();
+        // SAFETY: both mappings are at least 3 MiB of data long.
+        assert_eq!(unsafe { *b.data().add(12345) }, 7);
+        a.remove_user();
+        // Still used by the receiver: a new segment is made.
+        let c = take_segment(1 << 20).unwrap();
+        assert_ne!(c.data(), a.data());
+        b.remove_user();
+        let a_data = a.data();
+        drop(a);
+        let d = take_segment(2 << 20).unwrap();
+        assert_eq!(d.data(), a_data, "the free segment is reused");
+        assert!(Segment::open(rustix::io::dup(&d.memfd).unwrap(), d.len() * 2).is_err());
+    }
+}

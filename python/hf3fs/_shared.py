@@ -1,0 +1,103 @@
+"""Batches that cross from DataLoader workers to the training process without a copy.
+
+In a DataLoader worker, a ``format="torch"`` batch is laid out in one
+shared-memory segment (a ``memfd``; nothing is ever created in ``/dev/shm``)
+and yielded as a :class:`SharedBatch`. DataLoader's default conversion
+passes it through untouched, and its pickling (registered with
+``multiprocessing``'s ``ForkingPickler``, as torch registers its tensors')
+sends the segment's file descriptor, not its bytes. The training process
+maps the same pages and receives a plain dict of tensors over them:
+writable, and sharing memory with no other batch (the worker reuses a
+segment only after every process has dropped the batch it held).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from multiprocessing.reduction import DupFd, ForkingPickler
+from typing import Any
+
+from . import _hf3fs
+
+
+def _tensor(memory: Any, array: Any, np: Any, torch: Any) -> Any:
+    values = np.frombuffer(memory, dtype=np.dtype(array.dtype), count=array.count, offset=array.offset)
+    return torch.from_numpy(values.reshape(array.shape))
+
+
+def _tensors(memory: Any, columns: dict[str, Any]) -> dict[str, Any]:
+    """The layout's arrays as tensors over ``memory`` (which they keep alive)."""
+    import numpy as np
+    import torch
+
+    def build(node: Any) -> Any:
+        if isinstance(node, _hf3fs.SharedArray):
+            return _tensor(memory, node, np, torch)
+        if isinstance(node, tuple):
+            return tuple(build(n) for n in node)
+        return {k: build(v) for k, v in node.items()}
+
+    return {name: build(node) for name, node in columns.items()}
+
+
+class SharedBatch:
+    """A batch in shared memory, as a DataLoader worker yields it.
+
+    It reads like the dict of tensors it stands for (``batch["input_ids"]``,
+    ``keys()``, ``items()``), so a ``collate_fn`` in the worker can use it;
+    pickled to the training process, it arrives as that dict.
+    """
+
+    __slots__ = ("_layout", "_tensors", "num_rows")
+
+    def __init__(self, layout: Any) -> None:
+        self._layout = layout
+        self._tensors: dict[str, Any] | None = None
+        self.num_rows: int = layout.num_rows
+
+    def tensors(self) -> dict[str, Any]:
+        """The batch as a dict of tensors over the shared memory."""
+        if self._tensors is None:
+            self._tensors = _tensors(self._layout.memory, self._layout.columns)
+        return self._tensors
+
+    def __getitem__(self, key: str) -> Any:
+        return self.tensors()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._layout.columns
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layout.columns)
+
+    def __len__(self) -> int:
+        return len(self._layout.columns)
+
+    def keys(self) -> Any:
+        return self.tensors().keys()
+
+    def values(self) -> Any:
+        return self.tensors().values()
+
+    def items(self) -> Any:
+        return self.tensors().items()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.tensors().get(key, default)
+
+    def __repr__(self) -> str:
+        return f"<hf3fs SharedBatch {self.num_rows} rows: {', '.join(self._layout.columns)}>"
+
+
+def _rebuild(fd: Any, size: int, used: int, columns: dict[str, Any]) -> dict[str, Any]:
+    # The descriptor is ours once detached; the mapping takes it over.
+    memory = _hf3fs.SharedMemory.open(fd.detach(), size, used)
+    return _tensors(memory, columns)
+
+
+def _reduce(batch: SharedBatch) -> tuple:
+    fd, size, used = batch._layout.memory.share()
+    return (_rebuild, (DupFd(fd), size, used, batch._layout.columns))
+
+
+ForkingPickler.register(SharedBatch, _reduce)

@@ -21,7 +21,9 @@ from . import _hf3fs
 
 
 def _tensor(memory: Any, array: Any, np: Any, torch: Any) -> Any:
-    values = np.frombuffer(memory, dtype=np.dtype(array.dtype), count=array.count, offset=array.offset)
+    values = np.frombuffer(
+        memory, dtype=np.dtype(array.dtype), count=array.count, offset=array.offset
+    )
     return torch.from_numpy(values.reshape(array.shape))
 
 

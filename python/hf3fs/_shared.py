@@ -20,11 +20,17 @@ from typing import Any
 from . import _hf3fs
 
 
-def _tensor(memory: Any, array: Any, np: Any, torch: Any) -> Any:
-    values = np.frombuffer(
-        memory, dtype=np.dtype(array.dtype), count=array.count, offset=array.offset
-    )
-    return torch.from_numpy(values.reshape(array.shape))
+def _build(memory: Any, node: Any, np: Any, torch: Any) -> Any:
+    # A module function, not a closure: a closure calling itself is a reference
+    # cycle that would keep ``memory`` mapped until the cyclic GC runs.
+    if isinstance(node, _hf3fs.SharedArray):
+        values = np.frombuffer(
+            memory, dtype=np.dtype(node.dtype), count=node.count, offset=node.offset
+        )
+        return torch.from_numpy(values.reshape(node.shape))
+    if isinstance(node, tuple):
+        return tuple(_build(memory, n, np, torch) for n in node)
+    return {k: _build(memory, v, np, torch) for k, v in node.items()}
 
 
 def _tensors(memory: Any, columns: dict[str, Any]) -> dict[str, Any]:
@@ -32,14 +38,7 @@ def _tensors(memory: Any, columns: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    def build(node: Any) -> Any:
-        if isinstance(node, _hf3fs.SharedArray):
-            return _tensor(memory, node, np, torch)
-        if isinstance(node, tuple):
-            return tuple(build(n) for n in node)
-        return {k: build(v) for k, v in node.items()}
-
-    return {name: build(node) for name, node in columns.items()}
+    return {name: _build(memory, node, np, torch) for name, node in columns.items()}
 
 
 class SharedBatch:

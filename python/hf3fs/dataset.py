@@ -458,7 +458,7 @@ class _ParquetDatasetImpl:
         import numpy as np
         import torch
 
-        if _worker_info() is not None:
+        if _worker_info() is not None and os.environ.get("HF3FS_SHARED_BATCHES", "1") != "0":
             from ._shared import SharedBatch
 
             def shared() -> tuple[int, Any]:

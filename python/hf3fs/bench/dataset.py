@@ -24,8 +24,9 @@ order. The readers:
   batches of 1,024 rows;
 * ``hf3fs-workers-N`` (N = 0, 1, 2, 4; warm mode only): ``ParquetDataset(...,
   format="torch")`` through ``torch.utils.data.DataLoader(num_workers=N,
-  batch_size=None)`` (fork), to compare the handoff from worker processes with
-  the same loader in-process (N = 0).
+  batch_size=None, persistent_workers=True)`` (fork; the untimed pass starts the
+  workers), to compare the handoff from worker processes with the same loader
+  in-process (N = 0).
 
 Every reader runs in a subprocess of its own, so peak RSS is its alone (the
 child's ``VmHWM``: its ``ru_maxrss`` would include this parent's peak, which

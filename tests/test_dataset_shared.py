@@ -168,7 +168,9 @@ def test_received_tensors_are_writable_and_share_memory_with_no_other_batch(data
     held = list(loader(make(data_dir), 2))  # and the workers are gone by now
     for got, ref in zip(held, want, strict=True):
         assert_same(got, ref)
-    assert len(segment_fds()) >= len(held)
+    # One mapping per held batch (the descriptor is closed once mapped).
+    assert len(segment_maps()) >= len(held)
+    assert not segment_fds()
     victim = held[3]
     values, offsets = victim["tokens"]
     values.fill_(-1)
@@ -228,7 +230,8 @@ def test_no_leak_when_a_worker_is_killed_mid_epoch(data_dir, tmp_path):
     assert proc.returncode == 0, describe_exit(proc)
     r = json.loads(result.read_text())
     (fds, maps, shm), holding = r["start"], r["holding"]
-    assert holding[0] >= fds + 6 and holding[1] >= maps + 6 and holding[2] == shm, r
+    # Received batches are mapped; their descriptors are closed once mapped.
+    assert holding[0] == fds and holding[1] >= maps + 6 and holding[2] == shm, r
     assert str(r["victim"]) in (r["error"] or ""), "killing a worker did not stop the loader"
     assert r["after_kill"] == r["start"], f"segments leaked after the worker died: {r}"
     assert r["rows"], "a new loader after the failure did not read every row once"
@@ -297,3 +300,19 @@ def test_collate_fn_in_worker_reads_the_shared_batch(data_dir, context):
     assert [g[1:] for g in got] == [summarize(b)[1:] for b in want]
     for g, ref in zip(loader(make(data_dir), 2, context, collate_fn=select), want, strict=True):
         assert_same(g, select(ref))
+
+
+def test_dataloader_batch_size_collates_shared_batches_as_dicts(data_dir):
+    # DataLoader(batch_size=k) stacks k batches of numbers, as for dicts of tensors.
+    columns = ["row_id", "f", "emb"]
+    stacked = DataLoader(
+        make(data_dir, columns=columns, shuffle=False),
+        batch_size=2,
+        num_workers=2,
+        multiprocessing_context="fork",
+    )
+    got = list(stacked)
+    assert got and all(isinstance(g, dict) and g["row_id"].shape == (2, BS) for g in got)
+    assert all(g["emb"].shape == (2, BS, 3) for g in got)
+    rows = sorted(torch.cat([g["row_id"].flatten() for g in got]).tolist())
+    assert rows == list(range(len(rows))) and len(rows) == N // (2 * BS) * 2 * BS

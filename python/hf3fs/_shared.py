@@ -13,6 +13,7 @@ segment only after every process has dropped the batch it held).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from multiprocessing.reduction import DupFd, ForkingPickler
 from typing import Any
@@ -91,8 +92,12 @@ class SharedBatch:
 
 
 def _rebuild(fd: Any, size: int, used: int, columns: dict[str, Any]) -> dict[str, Any]:
-    # The descriptor is ours once detached; the mapping takes it over.
-    memory = _hf3fs.SharedMemory.open(fd.detach(), size, used)
+    # The descriptor is ours once detached; mapped, it is no longer needed.
+    raw = fd.detach()
+    try:
+        memory = _hf3fs.SharedMemory.open(raw, size, used)
+    finally:
+        os.close(raw)
     return _tensors(memory, columns)
 
 
@@ -101,4 +106,20 @@ def _reduce(batch: SharedBatch) -> tuple:
     return (_rebuild, (DupFd(fd), size, used, batch._layout.columns))
 
 
+def _collate(batch: list[SharedBatch], *, collate_fn_map: Any = None) -> Any:
+    # DataLoader(batch_size=k) collates k batches: as the dicts they stand for.
+    from torch.utils.data._utils.collate import collate
+
+    return collate([b.tensors() for b in batch], collate_fn_map=collate_fn_map)
+
+
+def _register_collate() -> None:
+    try:
+        from torch.utils.data._utils.collate import default_collate_fn_map
+    except ImportError:  # a torch without the collate registry: batch_size=None only
+        return
+    default_collate_fn_map[SharedBatch] = _collate
+
+
 ForkingPickler.register(SharedBatch, _reduce)
+_register_collate()

@@ -137,6 +137,14 @@ def _worker() -> tuple[int, int]:
     return info.id, info.num_workers
 
 
+def _env_flag(name: str, *, default: bool) -> bool:
+    """An on/off environment variable (``0``/``false``/``off``/``no`` is off)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value not in ("0", "false", "off", "no")
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
@@ -399,10 +407,12 @@ class _ParquetDatasetImpl:
         return self._iterate(worker, num_workers)
 
     def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
+        decode_threads = self._decode_threads(num_workers)
+        if _worker_info() is not None:
+            # A worker process's CPU pool starts with its share of the cores.
+            _hf3fs._request_cpu_threads(decode_threads)
         progress = self._progress(num_workers, worker)
-        reader = self._ds.reader(
-            progress, self._rank, worker, decode_threads=self._decode_threads(num_workers)
-        )
+        reader = self._ds.reader(progress, self._rank, worker, decode_threads=decode_threads)
         source = (worker + progress[6]) % num_workers  # the span this worker reads
         live = {
             "progress": progress,
@@ -458,7 +468,7 @@ class _ParquetDatasetImpl:
         import numpy as np
         import torch
 
-        if _worker_info() is not None and os.environ.get("HF3FS_SHARED_BATCHES", "1") != "0":
+        if _worker_info() is not None and _env_flag("HF3FS_SHARED_BATCHES", default=True):
             from ._shared import SharedBatch
 
             def shared() -> tuple[int, Any]:

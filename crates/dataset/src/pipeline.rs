@@ -25,7 +25,7 @@ use parquet::errors::ParquetError;
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
-use crate::fast_decode::{decode_column, FastColumns, FetchedRanges, PieceRows};
+use crate::fast_decode::{align, decode_column, FastColumns, FetchedRanges, PieceRows};
 use crate::index::IndexedFile;
 use crate::plan::Segment;
 use crate::retry::{no_panic, DEFAULT_IO_RETRIES};
@@ -311,15 +311,17 @@ impl PieceContext {
         ));
         // A column the fast path fails on (for any reason, a panic included)
         // goes to arrow-rs, which decodes it or reports the error.
-        let chunks: Vec<Option<Vec<ArrayRef>>> = fast
-            .columns
-            .iter()
-            .map(|column| {
-                let column = column.as_ref()?;
-                no_panic(|| decode_column(column, &piece, &fetched, self.batch_size))
-                    .ok()?
+        let chunks: Vec<Option<Vec<ArrayRef>>> = (0..fast.columns.len())
+            .map(|i| {
+                let column = fast.column(i)?;
+                let decoded = no_panic(|| decode_column(column, &piece, &fetched, self.batch_size))
                     .ok()
-                    .filter(|c| c.iter().map(|a| a.len()).sum::<usize>() == rows)
+                    .and_then(Result::ok)
+                    .filter(|c| c.iter().map(|a| a.len()).sum::<usize>() == rows);
+                if decoded.is_none() {
+                    fast.decline(i);
+                }
+                decoded
             })
             .collect();
         let declined: Vec<usize> = scan
@@ -362,87 +364,6 @@ impl PieceContext {
         s.fast_columns += fast as u64;
         s.arrow_columns += arrow as u64;
     }
-}
-
-/// Batches of the piece's `rows` rows from the fast path's column chunks
-/// and arrow-rs's batches of the other columns (in root order): cut where
-/// either side's arrays end, so every column is a slice, never a copy.
-fn align(
-    scan: &Scan,
-    fast: Vec<Option<Vec<ArrayRef>>>,
-    slow: Vec<RecordBatch>,
-    rows: usize,
-) -> Result<Vec<RecordBatch>> {
-    let invalid = |e: arrow_schema::ArrowError| Error::invalid("reader", e.to_string());
-    // Where each array of each column ends, in rows of the piece.
-    let mut cuts: Vec<usize> = Vec::new();
-    let mut ends = |lens: &mut dyn Iterator<Item = usize>| {
-        let mut at = 0;
-        for n in lens {
-            at += n;
-            cuts.push(at);
-        }
-    };
-    for chunks in fast.iter().flatten() {
-        ends(&mut chunks.iter().map(|a| a.len()));
-    }
-    ends(&mut slow.iter().map(|b| b.num_rows()));
-    cuts.push(rows);
-    cuts.sort_unstable();
-    cuts.dedup();
-    // A cursor per column over its arrays.
-    struct Cursor<'a> {
-        arrays: Vec<&'a ArrayRef>,
-        index: usize,
-        offset: usize,
-    }
-    let mut slow_column = 0;
-    let mut cursors: Vec<Cursor<'_>> = fast
-        .iter()
-        .map(|chunks| match chunks {
-            Some(chunks) => Cursor {
-                arrays: chunks.iter().collect(),
-                index: 0,
-                offset: 0,
-            },
-            None => {
-                let column = slow_column;
-                slow_column += 1;
-                Cursor {
-                    arrays: slow.iter().map(|b| b.column(column)).collect(),
-                    index: 0,
-                    offset: 0,
-                }
-            }
-        })
-        .collect();
-    let mut out = Vec::with_capacity(cuts.len());
-    let mut at = 0;
-    for cut in cuts {
-        let n = cut - at;
-        if n == 0 {
-            continue;
-        }
-        let mut columns = Vec::with_capacity(cursors.len());
-        for c in &mut cursors {
-            let array = c
-                .arrays
-                .get(c.index)
-                .ok_or_else(|| Error::invalid("reader", "a column ended early"))?;
-            if c.offset + n > array.len() {
-                return Err(Error::invalid("reader", "columns of different lengths"));
-            }
-            columns.push(array.slice(c.offset, n));
-            c.offset += n;
-            if c.offset == array.len() {
-                c.index += 1;
-                c.offset = 0;
-            }
-        }
-        out.push(scan.assemble(&columns, n).map_err(invalid)?);
-        at = cut;
-    }
-    Ok(out)
 }
 
 fn reorder(scan: &Scan, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {

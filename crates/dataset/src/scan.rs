@@ -56,9 +56,10 @@ impl Default for ScanOptions {
 /// `HF3FS_FAST_DECODE=0` turns the fast decode path off (to compare the two
 /// paths, or to step around a fault in it); it is on otherwise.
 pub fn fast_decode_from_env() -> bool {
+    let value = std::env::var("HF3FS_FAST_DECODE").unwrap_or_default();
     !matches!(
-        std::env::var("HF3FS_FAST_DECODE").as_deref(),
-        Ok("0" | "false" | "off" | "no")
+        value.trim().to_ascii_lowercase().as_str(),
+        "0" | "false" | "off" | "no"
     )
 }
 
@@ -243,6 +244,9 @@ impl Scan {
 
     /// The yielded columns every file decodes with the fast path.
     pub fn fast_column_names(&self) -> Vec<String> {
+        if self.fast.is_empty() {
+            return Vec::new();
+        }
         self.columns
             .iter()
             .zip(&self.reorder)

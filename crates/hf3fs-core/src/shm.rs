@@ -22,9 +22,13 @@ use crate::sync::PerProcess;
 /// Name of batch memfds: `/proc/<pid>/fd/<n>` reads `/memfd:hf3fs-batch (deleted)`.
 pub const SEGMENT_NAME: &str = "hf3fs-batch";
 
-/// Bytes before a segment's data: the use count, padded so the data starts
-/// on a cache line (and any element type's alignment).
+/// Bytes before a segment's data: the use count and a magic word, padded so
+/// the data starts on a cache line (and any element type's alignment).
 pub const SEGMENT_HEADER: usize = 64;
+
+/// The header's second word: marks a memfd as a batch segment (of this
+/// layout), so a receiver never counts down in memory that is not one.
+const SEGMENT_MAGIC: u32 = 0x6833_6662; // "h3fb"
 
 /// Segments are sized in multiples of this, so one freed by a batch fits
 /// the next batch of similar size.
@@ -39,12 +43,20 @@ const KEEP_FREE_SEGMENTS: usize = 4;
 pub struct Segment {
     ptr: NonNull<u8>,
     len: usize,
-    memfd: OwnedFd,
+    /// The memfd, kept by the process that made the segment (to send it);
+    /// a receiver closes its copy once mapped.
+    memfd: Option<OwnedFd>,
+    /// The fork generation that mapped it: a forked child that inherits the
+    /// mapping must not count the parent's use down.
+    generation: u64,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value and only
-// unmapped in Drop; the use count is an atomic, and the data region is
-// written only by the process that holds the segment before sharing it.
+// unmapped in Drop; the header is only accessed atomically. Rust forms a
+// mutable slice over the data only while filling a segment that no other
+// process uses yet (its count is this process's alone); after that the data
+// is reached through raw pointers handed to Python buffers, as any shared
+// memory is.
 unsafe impl Send for Segment {}
 // SAFETY: as above; &Segment hands out addresses and the atomic count.
 unsafe impl Sync for Segment {}
@@ -53,7 +65,7 @@ impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Segment")
             .field("len", &self.len)
-            .field("fd", &self.memfd.as_raw_fd())
+            .field("fd", &self.memfd.as_ref().map(|f| f.as_raw_fd()))
             .field("users", &self.users().load(Ordering::Relaxed))
             .finish()
     }
@@ -68,14 +80,16 @@ impl Segment {
             .map_err(|e| Error::os_nopath("batch shared memory", e))?;
         rustix::fs::ftruncate(&memfd, len as u64)
             .map_err(|e| Error::os_nopath("batch shared memory", e))?;
-        let segment = Segment::map_fd(memfd, len, false)?;
+        let mut segment = Segment::map_fd(&memfd, len, false)?;
+        segment.magic().store(SEGMENT_MAGIC, Ordering::Release);
         segment.users().store(1, Ordering::Release);
+        segment.memfd = Some(memfd);
         Ok(segment)
     }
 
-    /// Map a segment another process sent (`fd`, taken over) of `len`
-    /// bytes; its pages are mapped at once (they exist already), not one
-    /// fault at a time. The caller counts itself in with the sender.
+    /// Map a segment another process sent (`fd`, closed once mapped) of
+    /// `len` bytes; its pages are mapped at once (they exist already), not
+    /// one fault at a time. The sender counted this process in.
     pub fn open(fd: OwnedFd, len: usize) -> Result<Segment> {
         let size = rustix::fs::fstat(&fd)
             .map_err(|e| Error::os_nopath("batch shared memory", e))?
@@ -85,10 +99,19 @@ impl Segment {
                 "batch shared memory: {len} bytes asked of a segment of {size}"
             )));
         }
-        Segment::map_fd(fd, len, true)
+        let mut segment = Segment::map_fd(&fd, len, true)?;
+        if segment.magic().load(Ordering::Acquire) != SEGMENT_MAGIC {
+            // Not a batch segment: never counted down (the mapping goes).
+            segment.generation = u64::MAX;
+            drop(segment);
+            return Err(Error::InvalidArgument(
+                "batch shared memory: the descriptor is not an hf3fs batch segment".into(),
+            ));
+        }
+        Ok(segment)
     }
 
-    fn map_fd(memfd: OwnedFd, len: usize, populate: bool) -> Result<Segment> {
+    fn map_fd(memfd: &OwnedFd, len: usize, populate: bool) -> Result<Segment> {
         let flags = if populate {
             MapFlags::SHARED | MapFlags::POPULATE
         } else {
@@ -102,14 +125,24 @@ impl Segment {
                 len,
                 ProtFlags::READ | ProtFlags::WRITE,
                 flags,
-                &memfd,
+                memfd,
                 0,
             )
         }
         .map_err(|e| Error::os_nopath("batch shared memory", e))?;
         let ptr = NonNull::new(addr.cast::<u8>())
             .ok_or_else(|| Error::os_nopath("batch shared memory", Errno::NOMEM))?;
-        Ok(Segment { ptr, len, memfd })
+        Ok(Segment {
+            ptr,
+            len,
+            memfd: None,
+            generation: crate::fork::generation(),
+        })
+    }
+
+    fn magic(&self) -> &AtomicU32 {
+        // SAFETY: as for `users`: the second word of the header.
+        unsafe { &*self.ptr.as_ptr().add(4).cast::<AtomicU32>() }
     }
 
     /// How many processes use the segment's batch (0: free).
@@ -124,8 +157,12 @@ impl Segment {
         self.users().fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Count one process out (its last view of the batch is gone).
+    /// Count one process out (its last view of the batch is gone); nothing
+    /// in a forked child of the process that mapped it.
     pub fn remove_user(&self) {
+        if self.generation != crate::fork::generation() {
+            return;
+        }
         // Saturating: a count already at zero (a peer that misbehaved) stays there.
         let _ = self
             .users()
@@ -153,9 +190,9 @@ impl Segment {
         false
     }
 
-    /// The memfd (to send to another process).
-    pub fn raw_fd(&self) -> RawFd {
-        self.memfd.as_fd().as_raw_fd()
+    /// The memfd, to send to another process (None in a receiver).
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        self.memfd.as_ref().map(|f| f.as_fd().as_raw_fd())
     }
 }
 
@@ -232,7 +269,7 @@ mod tests {
         // SAFETY: the data region is ours and 3 MiB long.
         unsafe { a.data().write_bytes(7, 3 << 20) };
         // A receiver maps the same pages.
-        let fd = rustix::io::dup(&a.memfd).unwrap();
+        let fd = rustix::io::dup(a.memfd.as_ref().unwrap()).unwrap();
         a.add_user();
         let b = Segment::open(fd, a.len()).unwrap();
         // SAFETY: both mappings are at least 3 MiB of data long.
@@ -246,6 +283,11 @@ mod tests {
         drop(a);
         let d = take_segment(2 << 20).unwrap();
         assert_eq!(d.data(), a_data, "the free segment is reused");
-        assert!(Segment::open(rustix::io::dup(&d.memfd).unwrap(), d.len() * 2).is_err());
+        let fd = || rustix::io::dup(d.memfd.as_ref().unwrap()).unwrap();
+        assert!(Segment::open(fd(), d.len() * 2).is_err());
+        // A memfd that is not a segment is refused, and its bytes left alone.
+        let other = rustix::fs::memfd_create("other", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&other, 1 << 20).unwrap();
+        assert!(Segment::open(other, 1 << 20).is_err());
     }
 }

@@ -46,6 +46,13 @@ fn _mounts(py: Python<'_>) -> PyResult<Vec<(String, std::path::PathBuf)>> {
     })
 }
 
+/// Ask for `threads` CPU pool threads, if this process's pool has not
+/// started (a DataLoader worker decodes with its share of the cores).
+#[pyfunction]
+fn _request_cpu_threads(threads: usize) {
+    hf3fs_core::runtime::cpu::request_threads(threads);
+}
+
 /// The process's IO runtime: threads running now and at most, and the
 /// settings the limits come from.
 #[pyfunction]
@@ -78,6 +85,7 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::PyCacheOptions>()?;
     m.add_class::<cache::PyReadRangeCache>()?;
     m.add_class::<cache::PyBuffer>()?;
+    m.add_function(wrap_pyfunction!(_request_cpu_threads, m)?)?;
     m.add_class::<dataset::PyDataset>()?;
     m.add_class::<dataset::PyBatchReader>()?;
     m.add_class::<dataset::ArrowBatch>()?;

@@ -132,8 +132,16 @@ impl<'py> Converter<'py> {
                 let decoded = arrow_cast::cast(&array, &value_type).map_err(invalid)?;
                 return self.column(name, decoded);
             }
-            DataType::List(_) => return self.list(name, array.as_list::<i32>()),
-            DataType::LargeList(_) => return self.list(name, array.as_list::<i64>()),
+            DataType::List(_) => {
+                let list = array.as_list::<i32>().clone();
+                drop(array);
+                return self.list(name, list);
+            }
+            DataType::LargeList(_) => {
+                let list = array.as_list::<i64>().clone();
+                drop(array);
+                return self.list(name, list);
+            }
             DataType::FixedSizeList(_, size) => {
                 let list = array.as_fixed_size_list();
                 let size = size.max(0) as usize;
@@ -173,22 +181,28 @@ impl<'py> Converter<'py> {
         }
     }
 
-    /// `(values, offsets)`, the offsets shifted to start at 0.
+    /// `(values, offsets)`, the offsets shifted to start at 0. The list is
+    /// taken apart, so memory only it holds can be handed over.
     fn list<O: OffsetSizeTrait + Element>(
         &mut self,
         name: &str,
-        list: &GenericListArray<O>,
+        list: GenericListArray<O>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let offsets = list.value_offsets();
-        let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
-        let values = list
-            .values()
-            .slice(first.as_usize(), (last - first).as_usize());
-        let offsets = if first.as_usize() == 0 {
-            self.buffer::<O>(list.offsets().inner().inner().clone(), 0, offsets.len())?
+        let (_, offsets, values, _) = list.into_parts();
+        let (first, last) = (offsets[0].as_usize(), offsets[offsets.len() - 1].as_usize());
+        let count = offsets.len();
+        let offsets = if first == 0 {
+            // The scalar buffer is sliced to this list's offsets.
+            self.buffer::<O>(offsets.into_inner().into_inner(), 0, count)?
         } else {
-            let shifted: Vec<O> = offsets.iter().map(|&o| o - first).collect();
+            let start = offsets[0];
+            let shifted: Vec<O> = offsets.iter().map(|&o| o - start).collect();
             PyArray1::from_vec(self.py, shifted).into_any()
+        };
+        let values = if first == 0 && last == values.len() {
+            values
+        } else {
+            values.slice(first, last - first)
         };
         let values = self.column(name, values)?;
         Ok((values, offsets).into_pyobject(self.py)?.into_any())

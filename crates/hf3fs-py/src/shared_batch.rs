@@ -3,7 +3,7 @@
 //! process maps by file descriptor, so no byte is copied between the two
 //! (`hf3fs.dataset` registers the reduction that sends it).
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::raw::c_int;
 use std::sync::Arc;
 
@@ -79,16 +79,19 @@ impl Drop for PySharedMemory {
 
 #[pymethods]
 impl PySharedMemory {
-    /// Map the segment a worker sent: `fd` (taken over, closed here or with
-    /// the mapping) of `size` bytes, `used` of them the batch's.
+    /// Map the segment a worker sent as `fd` (duplicated here; the caller
+    /// still closes its own) of `size` bytes, `used` of them the batch's.
+    /// A descriptor that is not an hf3fs batch segment is refused.
     #[staticmethod]
     fn open(fd: c_int, size: usize, used: usize) -> PyResult<PySharedMemory> {
         if fd < 0 {
             return Err(PyValueError::new_err(format!("fd: must be >= 0, got {fd}")));
         }
-        // SAFETY: the caller hands over a descriptor it owns (a fresh one
-        // from `DupFd.detach()`), which nothing else closes.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: the descriptor is only duplicated, during this call, in
+        // which the caller keeps it open; a closed one fails with EBADF.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(|e| to_pyerr(hf3fs_core::Error::os_nopath("batch shared memory", e)))?;
         let segment = Segment::open(fd, size).map_err(to_pyerr)?;
         if used > segment.capacity() {
             segment.remove_user();
@@ -104,10 +107,14 @@ impl PySharedMemory {
     }
 
     /// Count one more process in and give (fd, size, used) to send to it;
-    /// the fd stays this object's (the sender duplicates it).
-    fn share(&self) -> (c_int, usize, usize) {
+    /// the fd stays this object's (the sender duplicates it). Only the
+    /// process that made the segment shares it.
+    fn share(&self) -> PyResult<(c_int, usize, usize)> {
+        let fd = self.segment.raw_fd().ok_or_else(|| {
+            PyValueError::new_err("a received batch is not sent on (its tensors pickle as torch's)")
+        })?;
         self.segment.add_user();
-        (self.segment.raw_fd(), self.segment.len(), self.used)
+        Ok((fd, self.segment.len(), self.used))
     }
 
     fn __len__(&self) -> usize {
@@ -341,12 +348,12 @@ pub(crate) fn share_batch(py: Python<'_>, batch: &RecordBatch) -> PyResult<Optio
             None => return Ok(None),
         }
     }
-    let segment = take_segment(plan.size).map_err(to_pyerr)?;
+    // Out of descriptors or memory: the batch goes the ordinary way.
+    let Ok(segment) = take_segment(plan.size) else {
+        return Ok(None);
+    };
     py.detach(|| plan.copy(&segment));
-    let columns = PyDict::new(py);
-    for (name, node) in nodes {
-        columns.set_item(name, node_to_py(py, node)?)?;
-    }
+    // From here the memory object counts this process out, whatever fails.
     let memory = Py::new(
         py,
         PySharedMemory {
@@ -354,6 +361,10 @@ pub(crate) fn share_batch(py: Python<'_>, batch: &RecordBatch) -> PyResult<Optio
             used: plan.size,
         },
     )?;
+    let columns = PyDict::new(py);
+    for (name, node) in nodes {
+        columns.set_item(name, node_to_py(py, node)?)?;
+    }
     Ok(Some(SharedLayout {
         memory,
         columns: columns.unbind(),

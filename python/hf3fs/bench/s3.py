@@ -46,7 +46,8 @@ import urllib.request
 from typing import Any
 
 from . import _child
-from .dataset import BATCH_SIZE, COLUMNS, arrow_batches, consume, generate
+from .dataset import BATCH_SIZE, COLUMNS, generate
+from .dataset_readers import arrow_batches, consume
 
 READERS = ["hf3fs", "hf3fs-first-open", "pyarrow-dataset", "hf-datasets"]
 CASES = ["tokens", "many-files"]

@@ -81,6 +81,17 @@ pub(crate) fn append_list_levels<O: OffsetSizeTrait>(
         }
         at += chunk.len();
     }
+    // A level inside a row is always an element; one that is not is corrupt
+    // data (arrow-rs then reports it).
+    let misplaced = rep
+        .iter()
+        .zip(def)
+        .fold(false, |any, (&r, &d)| any | ((r != 0) & (d < element)));
+    if misplaced {
+        return Err(ParquetError::General(
+            "an empty or null list inside a row".into(),
+        ));
+    }
     let null_elements = max > element
         && def
             .iter()
@@ -228,6 +239,16 @@ mod tests {
         let levels = OPTIONAL_LIST_OPTIONAL_ITEM;
         assert!(append_list_levels(&[1], &[3], levels, 0, &mut none, &mut Vec::new()).is_err());
         assert!(append_list_levels(&[0], &[], levels, 0, &mut none, &mut Vec::new()).is_err());
+        // An empty list in the middle of a row.
+        let bad = append_list_levels(
+            &[0, 1, 0],
+            &[2, 0, 1],
+            levels,
+            0,
+            &mut none,
+            &mut Vec::new(),
+        );
+        assert!(bad.is_err());
         // More values than valid levels is corrupt data, not a panic.
         let mut values = vec![1, 2, 3];
         assert!(spread_nulls(&mut values, 0, &[1, 0], 0, 1, &mut None, 0).is_err());

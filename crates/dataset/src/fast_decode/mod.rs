@@ -14,10 +14,12 @@
 //! corrupt data) is decoded by arrow-rs instead, so both paths always give
 //! the same Arrow arrays and arrow-rs reports any real error.
 
+mod align;
 mod chunk;
 mod levels;
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::types::ArrowPrimitiveType;
@@ -35,6 +37,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::schema::types::{SchemaDescriptor, Type as SchemaType};
 
+pub(crate) use align::align;
 use chunk::ChunkBuilder;
 
 /// How a qualifying column is laid out in Arrow.
@@ -76,6 +79,9 @@ pub(crate) struct FastColumn {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FastColumns {
     pub columns: Vec<Option<FastColumn>>,
+    /// Set for a column once the fast path failed on one of its pieces:
+    /// arrow-rs decodes the rest, rather than every piece being decoded twice.
+    declined: Arc<[AtomicBool]>,
 }
 
 impl FastColumns {
@@ -91,6 +97,7 @@ impl FastColumns {
                 .iter()
                 .map(|&root| qualify(schema, arrow, root))
                 .collect(),
+            declined: roots.iter().map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -98,6 +105,20 @@ impl FastColumns {
     pub fn none(roots: usize) -> FastColumns {
         FastColumns {
             columns: vec![None; roots],
+            declined: (0..roots).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Column `i`, unless the fast path does not (or no longer) decode it.
+    pub fn column(&self, i: usize) -> Option<&FastColumn> {
+        let declined = self.declined.get(i)?.load(Ordering::Relaxed);
+        self.columns.get(i)?.as_ref().filter(|_| !declined)
+    }
+
+    /// Leave column `i` to arrow-rs from now on.
+    pub fn decline(&self, i: usize) {
+        if let Some(flag) = self.declined.get(i) {
+            flag.store(true, Ordering::Relaxed);
         }
     }
 
@@ -110,6 +131,10 @@ impl FastColumns {
 /// The Arrow type a primitive leaf becomes, when its bits are the values'
 /// (no conversion arrow-rs would do differently).
 fn value_type(leaf: &SchemaType, arrow: &DataType) -> Option<DataType> {
+    // `get_physical_type` panics on a group.
+    if !leaf.is_primitive() {
+        return None;
+    }
     let physical = leaf.get_physical_type();
     let logical = leaf.get_basic_info().logical_type_ref().cloned();
     let int = |bits: u8, signed: bool| match &logical {

@@ -421,11 +421,29 @@ fn other_types_are_left_to_arrow_rs() {
             true,
         ),
         Field::new("t", DataType::Int32, false),
+        // One leaf under a struct: a group, never read as a number.
+        Field::new(
+            "one",
+            DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()),
+            true,
+        ),
+        Field::new(
+            "one_list",
+            DataType::Struct(
+                vec![Field::new(
+                    "x",
+                    DataType::List(Arc::new(Field::new("item", DataType::Int32, true))),
+                    true,
+                )]
+                .into(),
+            ),
+            true,
+        ),
     ]));
     let parquet = parquet::arrow::ArrowSchemaConverter::new()
         .convert(&schema)
         .unwrap();
-    let columns = FastColumns::of(&parquet, &schema, &[0, 1, 2, 3, 4]);
+    let columns = FastColumns::of(&parquet, &schema, &[0, 1, 2, 3, 4, 5, 6]);
     let qualifies: Vec<bool> = columns.columns.iter().map(Option::is_some).collect();
-    assert_eq!(qualifies, [false, false, false, false, true]);
+    assert_eq!(qualifies, [false, false, false, false, true, false, false]);
 }

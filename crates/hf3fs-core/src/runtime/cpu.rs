@@ -5,6 +5,7 @@
 //! parent's (whose threads are not in the child). rayon's global pool is
 //! never used, so a DataLoader worker cannot hang on one.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -18,15 +19,38 @@ use crate::sync::PerProcess;
 // would signal threads that exist only in the parent.
 static POOL: PerProcess<Arc<ThreadPool>> = PerProcess::new();
 
-/// Threads of the CPU pool: `HF3FS_CPU_THREADS`, else one per core this
-/// process may run on (more would only contend for the same cores).
+// Threads asked for by the process before its pool starts (0: none): a
+// DataLoader worker decodes with its share of the cores, not all of them.
+static SHARE: AtomicUsize = AtomicUsize::new(0);
+
+/// Ask for `threads` threads if this process's pool has not started yet
+/// (`HF3FS_CPU_THREADS` still wins); a started pool keeps its size.
+pub fn request_threads(threads: usize) {
+    SHARE.store(threads, Ordering::Relaxed);
+}
+
+/// Threads of the CPU pool: the running pool's, else `HF3FS_CPU_THREADS`,
+/// else what [`request_threads`] asked for, else one per core this process
+/// may run on (more would only contend for the same cores).
 pub fn cpu_threads() -> Result<usize> {
+    match POOL.get() {
+        Some(pool) => Ok(pool.current_num_threads()),
+        None => configured_threads(),
+    }
+}
+
+/// The size a new pool gets (see [`cpu_threads`]). The pool's slot is
+/// locked while it starts, so this must not look at it.
+fn configured_threads() -> Result<usize> {
     match env_var::<usize>("HF3FS_CPU_THREADS")? {
         Some(0) => Err(Error::InvalidArgument(
             "environment variable HF3FS_CPU_THREADS: must be at least 1".into(),
         )),
         Some(n) => Ok(n),
-        None => Ok(available_cores()),
+        None => match SHARE.load(Ordering::Relaxed) {
+            0 => Ok(available_cores()),
+            n => Ok(n.min(available_cores())),
+        },
     }
 }
 
@@ -36,7 +60,7 @@ pub fn cpu_pool() -> Result<Arc<ThreadPool>> {
     POOL.get_or_try_init(
         || {
             ThreadPoolBuilder::new()
-                .num_threads(cpu_threads()?)
+                .num_threads(configured_threads()?)
                 .thread_name(|i| format!("hf3fs-cpu-{i}"))
                 // A panicking task must not abort the process (rayon's
                 // default); the tasks report their own panics.

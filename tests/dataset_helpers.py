@@ -163,6 +163,22 @@ def expected_sizes(rows: int, batch_size: int, drop_last: bool) -> list[int]:
 # ---- environment and subprocesses ---------------------------------------------------------
 
 
+# Marks of the DataLoader suites: no torchrun environment, and the warnings they
+# provoke on purpose.
+DATALOADER_MARKS = [
+    pytest.mark.usefixtures("no_dist_env"),
+    # More workers than this machine's cores is deliberate; Python 3.12+ warns on any fork of
+    # a process with threads, which is what the fork context does.
+    pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning"
+    ),
+    # The DataLoader's default_convert turns numpy batches into tensors and warns once when an
+    # array is read-only (a zero-copy view): allowed, the dataset need not copy for torch.
+    pytest.mark.filterwarnings("ignore:The given NumPy array is not writable:UserWarning"),
+]
+
+
 @pytest.fixture
 def no_dist_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Clear the variables a dataset would take its rank and world size from."""

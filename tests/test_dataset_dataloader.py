@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from dataset_helpers import (
+    DATALOADER_MARKS,
     LAYOUT_512,
     describe_exit,
     flat,
@@ -29,18 +30,7 @@ from dataset_helpers import (
 from torch.utils.data import DataLoader, IterableDataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-pytestmark = [
-    pytest.mark.usefixtures("no_dist_env"),
-    # More workers than this machine's cores is deliberate; Python 3.12+ warns on any fork of
-    # a process with threads, which is what the fork context does.
-    pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning"
-    ),
-    # The DataLoader's default_convert turns numpy batches into tensors and warns once when an
-    # array is read-only (a zero-copy view): allowed, the dataset need not copy for torch.
-    pytest.mark.filterwarnings("ignore:The given NumPy array is not writable:UserWarning"),
-]
+pytestmark = DATALOADER_MARKS
 
 N = total_rows(LAYOUT_512)  # 512: 1, 2 or 4 workers get whole 16-row batches
 BS = 16

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 import torch
 from dataset_helpers import (
+    DATALOADER_MARKS,
     LAYOUT_512,
     describe_exit,
     interleave,
@@ -30,15 +31,7 @@ from dataset_helpers import (
 )
 from torch.utils.data import DataLoader, default_convert
 
-pytestmark = [
-    pytest.mark.usefixtures("no_dist_env"),
-    pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
-    pytest.mark.filterwarnings(
-        "ignore:.*use of fork\\(\\) may lead to deadlocks:DeprecationWarning"
-    ),
-    pytest.mark.filterwarnings("ignore:The given NumPy array is not writable:UserWarning"),
-    pytest.mark.timeout(120),
-]
+pytestmark = [*DATALOADER_MARKS, pytest.mark.timeout(120)]
 
 N = total_rows(LAYOUT_512)  # 512: 1, 2 or 4 workers get whole 16-row batches
 BS = 16

@@ -468,6 +468,12 @@ class _ParquetDatasetImpl:
         import numpy as np
         import torch
 
+        def to_torch(batch: Any) -> tuple[int, Any]:
+            # Writable arrays of the batch's own memory: tensors training code
+            # may write into, sharing nothing with another batch.
+            columns = {k: _to_torch(v, k, torch, np) for k, v in batch.columns.items()}
+            return batch.num_rows, columns
+
         if _worker_info() is not None and _env_flag("HF3FS_SHARED_BATCHES", default=True):
             from ._shared import SharedBatch
 
@@ -477,19 +483,10 @@ class _ParquetDatasetImpl:
                 batch = reader.next_shared()
                 if isinstance(batch, _hf3fs.SharedLayout):
                     return batch.num_rows, SharedBatch(batch)
-                columns = {k: _to_torch(v, k, torch, np) for k, v in batch.columns.items()}
-                return batch.num_rows, columns
+                return to_torch(batch)
 
             return shared
-
-        def tensors() -> tuple[int, Any]:
-            # Writable arrays of the batch's own memory: tensors training code
-            # may write into, sharing nothing with another batch.
-            batch = reader.next_numpy(writable=True)
-            columns = {k: _to_torch(v, k, torch, np) for k, v in batch.columns.items()}
-            return batch.num_rows, columns
-
-        return tensors
+        return lambda: to_torch(reader.next_numpy(writable=True))
 
     # ---------------------------------------------------------------- resume
     def state_dict(

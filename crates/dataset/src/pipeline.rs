@@ -19,7 +19,7 @@ use hf3fs_core::fs::{
 use hf3fs_core::runtime::budget::Reservation;
 use hf3fs_core::runtime::{cpu, io_executor, Executor, Task};
 use hf3fs_core::CancelToken;
-use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder};
+use parquet::arrow::push_decoder::ParquetPushDecoder;
 use parquet::arrow::ProjectionMask;
 use parquet::errors::ParquetError;
 use parquet::DecodeResult;
@@ -29,7 +29,7 @@ use crate::fast_decode::{align, decode_column, FastColumns, FetchedRanges, Piece
 use crate::index::IndexedFile;
 use crate::plan::Segment;
 use crate::retry::{no_panic, DEFAULT_IO_RETRIES};
-use crate::scan::{decode_group_simple, read_ranges, Scan};
+use crate::scan::{decode_group_simple, decoder_builder, read_ranges, Scan};
 use crate::slab::Slab;
 
 /// Counters of what a reader did.
@@ -108,14 +108,13 @@ impl PieceContext {
         let group = &scan.groups[segment.group];
         let file = scan.file_of(group);
         let mask = scan.projection(file);
-        let mut builder =
-            ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
-                .with_projection(mask.clone())
-                .with_row_groups(vec![group.row_group])
-                .with_batch_size(self.batch_size);
-        if let Some(selection) = scan.selection(&segment) {
-            builder = builder.with_row_selection(selection);
-        }
+        let builder = decoder_builder(
+            file,
+            mask.clone(),
+            group.row_group,
+            scan.selection(&segment),
+            self.batch_size,
+        );
         let to_error = |e| decode_error(file, group.row_group, e);
         let (decoder, wanted) = no_panic(
             || -> Result<(ParquetPushDecoder, Vec<std::ops::Range<u64>>)> {
@@ -337,14 +336,7 @@ impl PieceContext {
         } else {
             let mask =
                 ProjectionMask::roots(file.metadata().file_metadata().schema_descr(), declined);
-            let mut builder =
-                ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
-                    .with_projection(mask)
-                    .with_row_groups(vec![group.row_group])
-                    .with_batch_size(self.batch_size);
-            if let Some(selection) = selection {
-                builder = builder.with_row_selection(selection);
-            }
+            let builder = decoder_builder(file, mask, group.row_group, selection, self.batch_size);
             let to_error = |e| decode_error(file, group.row_group, e);
             let decoder = no_panic(|| -> Result<ParquetPushDecoder> {
                 let mut decoder = builder.build().map_err(to_error)?;

@@ -365,6 +365,24 @@ pub fn read_ranges(
     Ok(bytes)
 }
 
+/// A push decoder for `mask` of one row group (and `selection` of its rows).
+pub(crate) fn decoder_builder(
+    file: &IndexedFile,
+    mask: ProjectionMask,
+    row_group: usize,
+    selection: Option<RowSelection>,
+    batch_size: usize,
+) -> ParquetPushDecoderBuilder {
+    let builder = ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
+        .with_projection(mask)
+        .with_row_groups(vec![row_group])
+        .with_batch_size(batch_size);
+    match selection {
+        Some(s) => builder.with_row_selection(s),
+        None => builder,
+    }
+}
+
 /// Decode `mask` of one row group with plain reads (no slabs): the filter
 /// pre-scan and the search for the column that fails to decode use it.
 pub fn decode_group_simple(
@@ -381,13 +399,7 @@ pub fn decode_group_simple(
         column: None,
         source: Box::new(source),
     };
-    let mut builder = ParquetPushDecoderBuilder::new_with_metadata(file.reader_metadata.clone())
-        .with_projection(mask)
-        .with_row_groups(vec![row_group])
-        .with_batch_size(batch_size);
-    if let Some(s) = selection {
-        builder = builder.with_row_selection(s);
-    }
+    let builder = decoder_builder(file, mask, row_group, selection, batch_size);
     let outcome = no_panic(|| -> Result<Vec<RecordBatch>> {
         let mut decoder = builder.build().map_err(decode_error)?;
         let mut out = Vec::new();

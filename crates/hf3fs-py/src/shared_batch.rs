@@ -121,6 +121,8 @@ impl PySharedMemory {
         self.used
     }
 
+    // SAFETY: the buffer protocol's signature (pyo3 requires `unsafe fn`);
+    // the one unsafe call inside carries its own justification.
     unsafe fn __getbuffer__(
         slf: Bound<'_, Self>,
         view: *mut ffi::Py_buffer,
@@ -153,6 +155,8 @@ impl PySharedMemory {
         Ok(())
     }
 
+    // SAFETY: nothing to release: the view holds a reference to `self`,
+    // which keeps the mapping alive until CPython drops it.
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
 }
 
@@ -168,14 +172,7 @@ pub struct SharedLayout {
 /// One array to copy: its bytes, and where they go.
 struct Piece {
     bytes: arrow_buffer::Buffer,
-    /// For list offsets not starting at 0: subtract this from each.
-    shift: Option<Shift>,
     at: usize,
-}
-
-enum Shift {
-    I32(i32),
-    I64(i64),
 }
 
 /// The layout of a batch's arrays in one segment, when every column is
@@ -214,10 +211,10 @@ fn dtype(t: &DataType) -> Option<(&'static str, usize)> {
 const ALIGN: usize = 64;
 
 impl Plan {
-    fn place(&mut self, bytes: arrow_buffer::Buffer, shift: Option<Shift>) -> usize {
+    fn place(&mut self, bytes: arrow_buffer::Buffer) -> usize {
         let at = self.size.div_ceil(ALIGN) * ALIGN;
         self.size = at + bytes.len();
-        self.pieces.push(Piece { bytes, shift, at });
+        self.pieces.push(Piece { bytes, at });
         at
     }
 
@@ -231,7 +228,7 @@ impl Plan {
             let data = array.to_data();
             let bytes =
                 data.buffers()[0].slice_with_length(data.offset() * width, data.len() * width);
-            let at = self.place(bytes, None);
+            let at = self.place(bytes);
             let shape = match shape_tail {
                 Some(size) if size > 0 => vec![data.len() / size, size],
                 _ => vec![data.len()],
@@ -244,8 +241,8 @@ impl Plan {
             }));
         }
         match t {
-            DataType::List(_) => self.list(array.as_list::<i32>(), "<i4", Shift::I32),
-            DataType::LargeList(_) => self.list(array.as_list::<i64>(), "<i8", Shift::I64),
+            DataType::List(_) => self.list(array.as_list::<i32>(), "<i4"),
+            DataType::LargeList(_) => self.list(array.as_list::<i64>(), "<i8"),
             DataType::FixedSizeList(_, size) => {
                 let list = array.as_fixed_size_list();
                 let size = (*size).max(0) as usize;
@@ -268,7 +265,6 @@ impl Plan {
         &mut self,
         list: &arrow_array::GenericListArray<O>,
         offsets_dtype: &str,
-        shift: impl Fn(O) -> Shift,
     ) -> Option<Node> {
         let offsets = list.value_offsets();
         let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
@@ -276,10 +272,14 @@ impl Plan {
             .values()
             .slice(first.as_usize(), (last - first).as_usize());
         let values = self.node(&values, None)?;
-        // The list's own offsets (the scalar buffer is sliced to them).
-        let bytes = list.offsets().inner().inner().clone();
-        let shift = (first.as_usize() != 0).then(|| shift(first));
-        let at = self.place(bytes, shift);
+        // The list's own offsets (the scalar buffer is sliced to them),
+        // shifted to start at 0 when the list is a slice.
+        let bytes = if first.as_usize() == 0 {
+            list.offsets().inner().inner().clone()
+        } else {
+            arrow_buffer::Buffer::from_vec(offsets.iter().map(|&o| o - first).collect::<Vec<O>>())
+        };
+        let at = self.place(bytes);
         Some(Node::List(
             Box::new(values),
             SharedArray {
@@ -300,22 +300,7 @@ impl Plan {
             // and no other process uses the segment until it is shared.
             let dst =
                 unsafe { std::slice::from_raw_parts_mut(segment.data().add(p.at), src.len()) };
-            match p.shift {
-                None => dst.copy_from_slice(src),
-                Some(Shift::I32(first)) => {
-                    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-                        let v = i32::from_le_bytes([s[0], s[1], s[2], s[3]]) - first;
-                        d.copy_from_slice(&v.to_le_bytes());
-                    }
-                }
-                Some(Shift::I64(first)) => {
-                    for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
-                        let mut b = [0u8; 8];
-                        b.copy_from_slice(s);
-                        d.copy_from_slice(&(i64::from_le_bytes(b) - first).to_le_bytes());
-                    }
-                }
-            }
+            dst.copy_from_slice(src);
         }
     }
 }

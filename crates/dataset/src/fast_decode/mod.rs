@@ -92,10 +92,17 @@ impl FastColumns {
         arrow: &arrow_schema::Schema,
         roots: &[usize],
     ) -> FastColumns {
+        // Each root's leaves, in one pass over the leaves.
+        let mut leaves: Vec<Vec<usize>> = vec![Vec::new(); schema.root_schema().get_fields().len()];
+        for leaf in 0..schema.num_columns() {
+            if let Some(of_root) = leaves.get_mut(schema.get_column_root_idx(leaf)) {
+                of_root.push(leaf);
+            }
+        }
         FastColumns {
             columns: roots
                 .iter()
-                .map(|&root| qualify(schema, arrow, root))
+                .map(|&root| qualify(schema, arrow, root, leaves.get(root)?))
                 .collect(),
             declined: roots.iter().map(|_| AtomicBool::new(false)).collect(),
         }
@@ -164,12 +171,10 @@ fn qualify(
     schema: &SchemaDescriptor,
     arrow: &arrow_schema::Schema,
     root: usize,
+    leaves: &[usize],
 ) -> Option<FastColumn> {
     let field = arrow.fields().get(root)?.clone();
     let node = schema.root_schema().get_fields().get(root)?;
-    let leaves: Vec<usize> = (0..schema.num_columns())
-        .filter(|&i| schema.get_column_root_idx(i) == root)
-        .collect();
     let [leaf] = leaves[..] else { return None };
     let descr = schema.column(leaf);
     let (shape, item) = match field.data_type() {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{FixedSizeListBuilder, LargeListBuilder, ListBuilder, PrimitiveBuilder};
+use arrow_array::builder::{FixedSizeListBuilder, GenericListBuilder, PrimitiveBuilder};
 use arrow_array::types::ArrowPrimitiveType;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
@@ -198,34 +198,8 @@ where
             }
             Arc::new(b.finish())
         }
-        Kind::List => {
-            let mut b =
-                ListBuilder::new(PrimitiveBuilder::<T>::default()).with_field(field(&T::DATA_TYPE));
-            for row in &case.rows {
-                match row {
-                    None => b.append_null(),
-                    Some(n) => {
-                        fill(b.values(), *n, &mut item, case, make);
-                        b.append(true);
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
-        Kind::LargeList => {
-            let mut b = LargeListBuilder::new(PrimitiveBuilder::<T>::default())
-                .with_field(field(&T::DATA_TYPE));
-            for row in &case.rows {
-                match row {
-                    None => b.append_null(),
-                    Some(n) => {
-                        fill(b.values(), *n, &mut item, case, make);
-                        b.append(true);
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
+        Kind::List => variable_list::<i32, T>(case, make),
+        Kind::LargeList => variable_list::<i64, T>(case, make),
         Kind::Fixed(k) => {
             let mut b = FixedSizeListBuilder::new(PrimitiveBuilder::<T>::default(), k)
                 .with_field(field(&T::DATA_TYPE));
@@ -246,6 +220,29 @@ where
             Arc::new(b.finish())
         }
     }
+}
+
+/// The list or large list column of `case`.
+fn variable_list<O: arrow_array::OffsetSizeTrait, T: ArrowPrimitiveType>(
+    case: &Case,
+    make: impl Fn(usize) -> T::Native + Copy,
+) -> ArrayRef
+where
+    PrimitiveBuilder<T>: Default,
+{
+    let mut item = 0usize;
+    let field = Arc::new(Field::new("item", T::DATA_TYPE, case.nullable_items));
+    let mut b = GenericListBuilder::<O, _>::new(PrimitiveBuilder::<T>::default()).with_field(field);
+    for row in &case.rows {
+        match row {
+            None => b.append_null(),
+            Some(n) => {
+                fill(b.values(), *n, &mut item, case, make);
+                b.append(true);
+            }
+        }
+    }
+    Arc::new(b.finish())
 }
 
 fn batch(case: &Case) -> RecordBatch {

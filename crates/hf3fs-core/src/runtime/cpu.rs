@@ -78,21 +78,13 @@ pub fn running_cpu_threads() -> usize {
     POOL.get().map_or(0, |p| p.current_num_threads())
 }
 
-/// Run `task` on the CPU pool; if the pool cannot start, on a thread of
-/// its own, so the task (and whoever waits for it) is never dropped.
+/// Run `task` on the CPU pool; if the pool cannot start, on the calling
+/// thread, so the task (and whoever waits for it) is never dropped and no
+/// thread outside the runtime is made.
 pub fn spawn(task: Task) {
     match cpu_pool() {
         Ok(pool) => pool.spawn(task),
-        Err(_) => {
-            if let Err(e) = std::thread::Builder::new()
-                .name("hf3fs-cpu-fallback".into())
-                .spawn(task)
-            {
-                // The task was dropped with the failed spawn: its promise
-                // reports the failure to the waiter.
-                let _ = e;
-            }
-        }
+        Err(_) => task(),
     }
 }
 

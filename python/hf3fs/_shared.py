@@ -29,6 +29,8 @@ def _build(memory: Any, node: Any, np: Any, torch: Any) -> Any:
             memory, dtype=np.dtype(node.dtype), count=node.count, offset=node.offset
         )
         return torch.from_numpy(values.reshape(node.shape))
+    if isinstance(node, int):
+        return node  # a packed batch's max_seqlen and num_tokens
     if isinstance(node, tuple):
         return tuple(_build(memory, n, np, torch) for n in node)
     return {k: _build(memory, v, np, torch) for k, v in node.items()}

@@ -6,6 +6,12 @@ number of batches, every row is read exactly once per epoch, shuffles are
 deterministic per ``(seed, epoch)``, and ``state_dict()`` resumes exactly
 (or elastically, at a different world size).
 
+For language-model pretraining, ``ParquetDataset(..., pack=Pack(...))``
+packs a token column's documents into fixed-length sequences (with
+``position_ids`` and FlashAttention's ``cu_seqlens``), the plan counting
+tokens so every rank yields the same number of packed batches, and
+:class:`Mix` draws packed datasets in fixed proportions.
+
 torch is optional: when it is importable, ``ParquetDataset`` is a
 ``torch.utils.data.IterableDataset``.
 """
@@ -21,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from . import _hf3fs, _progress
 
 ArrowBatch = _hf3fs.ArrowBatch
+ArrowArray = _hf3fs.ArrowArray
 NumpyBatch = _hf3fs.NumpyBatch
+Pack = _hf3fs.Pack
 
-__all__ = ["ArrowBatch", "NumpyBatch", "ParquetDataset", "progress"]
+__all__ = ["ArrowArray", "ArrowBatch", "Mix", "NumpyBatch", "Pack", "ParquetDataset", "progress"]
 
 _FORMATS = ("numpy", "arrow", "torch")
 _STATE_FORMAT = "hf3fs.ParquetDataset/1"
@@ -218,6 +226,17 @@ class _ParquetDatasetImpl:
         Jupyter is watching.
         DataLoader workers never draw one; wrap the loader in
         :func:`progress` instead.
+    pack : Pack, optional
+        Pack the documents of a list-of-integers column into fixed-length
+        sequences (see :class:`Pack`). Batches are then dicts of
+        ``input_ids`` and ``position_ids`` (``[sequences_per_batch,
+        seq_len]``), ``cu_seqlens`` (int32, the document pieces' cumulative
+        lengths over the flattened batch, as ``flash_attn_varlen_func``
+        takes them), ``max_seqlen`` and ``num_tokens`` (the tokens that are
+        data; the rest is padding). The plan counts tokens from the footers:
+        every rank and worker yields the same number of batches, no token
+        twice; ``info()["tokens"]`` reports what is left out.
+        ``batch_size`` is then the rows decoded at a time.
     """
 
     def __init__(
@@ -243,6 +262,7 @@ class _ParquetDatasetImpl:
         storage_options: dict[str, Any] | None = None,
         num_threads: int | None = None,
         progress: bool | None = False,
+        pack: Any = None,
     ) -> None:
         if isinstance(source, (str, os.PathLike)):
             sources = [os.fspath(source)]
@@ -265,6 +285,9 @@ class _ParquetDatasetImpl:
             isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
         ):
             raise ValueError(f"columns: expected a list of column names, got {columns!r}")
+        if pack is not None and not isinstance(pack, Pack):
+            raise ValueError(f"pack: expected an hf3fs.dataset.Pack, got {pack!r}")
+        self._pack = pack
         self._rank, self._world_size = _resolve_rank(rank, world_size)
         self._args = {
             "sources": sources,
@@ -282,6 +305,7 @@ class _ParquetDatasetImpl:
             "client": client,
             "filesystem": filesystem,
             "storage_options": dict(storage_options) if storage_options else None,
+            "pack": pack,
         }
         self._num_threads = num_threads
         self._show_progress = progress
@@ -412,7 +436,16 @@ class _ParquetDatasetImpl:
             # A worker process's CPU pool starts with its share of the cores.
             _hf3fs._request_cpu_threads(decode_threads)
         progress = self._progress(num_workers, worker)
-        reader = self._ds.reader(progress, self._rank, worker, decode_threads=decode_threads)
+        if self._pack is None:
+            reader = self._ds.reader(progress, self._rank, worker, decode_threads=decode_threads)
+            next_batch = self._batch_source(reader)
+        else:
+            from ._packing import packed_batch_source
+
+            reader = self._ds.packed_reader(
+                progress, self._rank, worker, decode_threads=decode_threads
+            )
+            next_batch = packed_batch_source(reader, self._format, self._pack.batch_tokens)
         source = (worker + progress[6]) % num_workers  # the span this worker reads
         live = {
             "progress": progress,
@@ -422,17 +455,17 @@ class _ParquetDatasetImpl:
         }
         live["num_workers"] = num_workers
         self._live = live
-        next_batch = self._batch_source(reader)
         # A bar from each DataLoader worker process would garble the output.
         in_worker = _worker_info() is not None
-        # Rows this worker yields from here: its span, less what a resumed state
-        # consumed, less a short last batch that drop_last drops.
-        span, size = int(self._ds.span_rows(progress)), self._args["batch_size"]
-        end = span // size * size if self._args["drop_last"] else span
+        # Units (rows, or tokens when packing) this worker yields from here:
+        # its span, less what a resumed state consumed, less a short last
+        # batch that drop_last drops.
+        span, size = int(self._ds.span_units(progress)), self._args["batch_size"]
+        end = span // size * size if self._args["drop_last"] and self._pack is None else span
         bar = _progress.Bar(
             total=max(0, end - live["consumed"]),
-            desc=f"rank {self._rank} rows",
-            unit="row",
+            desc=f"rank {self._rank} {'tokens' if self._pack is not None else 'rows'}",
+            unit="token" if self._pack is not None else "row",
             unit_scale=True,
             enabled=False if in_worker else self._show_progress,
         )
@@ -442,6 +475,8 @@ class _ParquetDatasetImpl:
                     rows, batch = next_batch()
                 except StopIteration:
                     return
+                # A padded last batch holds fewer units than a whole one.
+                rows = min(rows, span - live["consumed"])
                 live["consumed"] += rows
                 bar.update(rows)
                 yield batch
@@ -534,6 +569,7 @@ class _ParquetDatasetImpl:
         for key in _STATE_OPTIONS:
             value = self._args[key]
             state[key] = int(value) if isinstance(value, bool) else value
+        state["pack"] = repr(self._pack) if self._pack is not None else ""
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -558,6 +594,12 @@ class _ParquetDatasetImpl:
                         f"load_state_dict: the state has {key}={state[key]!r}, "
                         f"this dataset {mine!r}"
                     )
+            packed = repr(self._pack) if self._pack is not None else ""
+            if state.get("pack", "") != packed:
+                raise ValueError(
+                    f"load_state_dict: the state was saved with pack={state.get('pack') or None}, "
+                    f"this dataset has pack={packed or None}"
+                )
             consumed = [int(c) for c in str(state["consumed"]).split(",") if c != ""]
             worker = int(state["worker"])
             base = None if state["base"] == "*" else str(state["base"])
@@ -579,11 +621,19 @@ class _ParquetDatasetImpl:
 
     # ------------------------------------------------------------- notebooks
     def head(self, n: int = 5) -> Any:
-        """The first ``n`` rows this rank yields in the current epoch, as a pandas DataFrame."""
+        """The first ``n`` rows this rank yields in the current epoch, as a pandas DataFrame.
+
+        A packed dataset gives its first ``n`` sequences instead (``input_ids``
+        and ``position_ids`` per sequence).
+        """
         import pyarrow
 
         _check_int("n", n, 0)
         progress = self._dataset().start(self.epoch, 1, 1)
+        if self._pack is not None:
+            from ._packing import head_sequences
+
+            return head_sequences(self._ds.packed_reader(progress, 0, 0), n)
         reader = self._ds.reader(progress, 0, 0)
         batches = []
         rows = 0
@@ -598,8 +648,13 @@ class _ParquetDatasetImpl:
         table = pyarrow.Table.from_batches(batches, schema=self.schema)
         return table.slice(0, n).to_pandas()
 
-    def info(self) -> dict[str, Any]:
-        """Files, row groups, rows and bytes per column.
+    def info(self, *, num_workers: int = 0) -> dict[str, Any]:
+        """Files, row groups, rows and bytes per column (and tokens when packing).
+
+        Parameters
+        ----------
+        num_workers : int
+            DataLoader workers per rank, for the packed plan's figures.
 
         Returns
         -------
@@ -611,9 +666,31 @@ class _ParquetDatasetImpl:
             ``uncompressed_bytes``, ``codecs``, whether it is ``read``, and its
             ``decoder``: ``"fast"`` for the primitive and list-of-primitive
             columns hf3fs decodes itself, ``"arrow"`` for those arrow-rs decodes
-            (and for columns not read).
+            (and for columns not read). A packed dataset adds ``tokens``:
+            the ``column``, its ``tokens`` per epoch, ``per_file`` counts (and
+            ``counted_from``: the footer's ``histogram`` or ``statistics``, or
+            ``decoded``), and for this world size and ``num_workers``:
+            ``batches_per_rank``, ``sequences_per_rank`` and ``left_out``, the
+            tokens per epoch no rank yields (fewer than one batch per rank and
+            worker).
         """
         ds = self._dataset()
+        tokens = None
+        if self._pack is not None:
+            workers = max(1, _check_int("num_workers", num_workers, 0))
+            progress = ds.start(self.epoch, self._world_size, workers)
+            batches = int(ds.batches_per_worker(progress)) * workers
+            tokens = {
+                "column": self._pack.column,
+                "tokens": int(ds.num_units),
+                "per_file": [
+                    {"path": path, "tokens": t, "rows": r, "counted_from": how}
+                    for path, t, r, how in ds.file_tokens()
+                ],
+                "batches_per_rank": batches,
+                "sequences_per_rank": batches * self._pack.sequences_per_batch,
+                "left_out": int(ds.left_out(progress)),
+            }
         files = [
             {"path": path, "row_groups": groups, "rows": rows, "bytes": size, "page_index": pi}
             for (path, groups, rows, size), pi in zip(
@@ -639,6 +716,7 @@ class _ParquetDatasetImpl:
                 }
                 for name, c, u in ds.column_sizes()
             },
+            **({"tokens": tokens} if tokens is not None else {}),
         }
 
     def __repr__(self) -> str:
@@ -669,27 +747,26 @@ class _ParquetDatasetImpl:
         )
 
 
-def _make_class() -> type:
-    bases: tuple[type, ...] = (_ParquetDatasetImpl,)
+def _make_class(impl: type, name: str) -> type:
+    """``impl`` as a ``torch.utils.data.IterableDataset`` when torch is there."""
+    bases: tuple[type, ...] = (impl,)
     if importlib.util.find_spec("torch") is not None:
         from torch.utils.data import IterableDataset
 
-        bases = (_ParquetDatasetImpl, IterableDataset)
-    cls = type(
-        "ParquetDataset",
+        bases = (impl, IterableDataset)
+    return type(
+        name,
         bases,
-        {
-            "__module__": __name__,
-            "__qualname__": "ParquetDataset",
-            "__doc__": _ParquetDatasetImpl.__doc__,
-        },
+        {"__module__": __name__, "__qualname__": name, "__doc__": impl.__doc__},
     )
-    return cls
 
 
 if TYPE_CHECKING:
-    # What type checkers see; at run time the class is built on first use.
+    # What type checkers see; at run time the classes are built on first use.
+    from ._packing import _MixImpl
+
     ParquetDataset = _ParquetDatasetImpl
+    Mix = _MixImpl
 
 
 def progress(
@@ -730,7 +807,13 @@ def progress(
 def __getattr__(name: str) -> Any:
     # Built on first use, so importing hf3fs.dataset does not import torch.
     if name == "ParquetDataset":
-        cls = _make_class()
-        globals()["ParquetDataset"] = cls
+        cls = _make_class(_ParquetDatasetImpl, name)
+        globals()[name] = cls
+        return cls
+    if name == "Mix":
+        from ._packing import _MixImpl
+
+        cls = _make_class(_MixImpl, name)
+        globals()[name] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,12 @@ use hf3fs_core::CancelToken;
 use crate::error::{Error, Result};
 use crate::filter::Predicate;
 use crate::index::{DatasetIndex, IndexOptions};
+use crate::pack::source::{PackedReader, PackedSource, Window};
+use crate::pack::tokens::{group_tokens, CountSource};
+use crate::pack::{PackOptions, TokenType};
 use crate::plan::{
-    batch_count, consumed_by_worker, intervals_len, span_len, unconsumed, worker_segments,
-    Interval, Layout, ShardSpec,
+    batch_count, consumed_by_worker, intervals_len, unconsumed, worker_segments, Cut, Interval,
+    Layout, Segment, ShardSpec,
 };
 use crate::reader::{BatchReader, ReaderOptions, DEFAULT_PREFETCH_BYTES};
 use crate::scan::{Scan, ScanOptions};
@@ -56,6 +59,9 @@ pub struct DatasetOptions {
     pub fast_decode: bool,
     /// Footer reading.
     pub index: IndexOptions,
+    /// Pack one list column's documents into fixed-length sequences (the
+    /// plan then counts tokens, not rows).
+    pub pack: Option<PackOptions>,
 }
 
 impl Default for DatasetOptions {
@@ -77,6 +83,7 @@ impl Default for DatasetOptions {
             decode_threads: 0,
             fast_decode: crate::scan::fast_decode_from_env(),
             index: IndexOptions::default(),
+            pack: None,
         }
     }
 }
@@ -104,6 +111,17 @@ pub struct Progress {
     pub rotation: u64,
 }
 
+/// What a packed dataset knows of its tokens.
+#[derive(Debug, Clone)]
+struct Packing {
+    options: PackOptions,
+    token_type: TokenType,
+    /// The EOS token's bytes.
+    eos: Option<Vec<u8>>,
+    /// How each group's token count was found.
+    count_sources: Arc<Vec<CountSource>>,
+}
+
 /// A Parquet dataset ready to be read by any (rank, worker).
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -111,6 +129,9 @@ pub struct Dataset {
     options: DatasetOptions,
     /// `options.cache`, or the file system's choice.
     cache: CacheOptions,
+    /// What the plan counts per group: rows, or tokens when packing.
+    units: Arc<Vec<u64>>,
+    packing: Option<Packing>,
 }
 
 impl Dataset {
@@ -128,6 +149,10 @@ impl Dataset {
         if options.prefetch_bytes == 0 {
             return Err(Error::invalid("prefetch_bytes", "must be positive"));
         }
+        let columns = match &options.pack {
+            None => options.columns.clone(),
+            Some(pack) => Some(pack_columns(pack, &options)?),
+        };
         let index = Arc::new(DatasetIndex::open(
             sources,
             source_options,
@@ -137,7 +162,7 @@ impl Dataset {
         let scan = Scan::new(
             index,
             &ScanOptions {
-                columns: options.columns.clone(),
+                columns,
                 filter: options.filter.clone(),
                 cancel: cancel.clone(),
                 fast_decode: options.fast_decode,
@@ -149,11 +174,82 @@ impl Dataset {
                 .first()
                 .map_or_else(CacheOptions::defaults, |f| f.source.fs.read_coalescing())
         });
+        let (units, packing) = match &options.pack {
+            None => (scan.group_rows(), None),
+            Some(pack) => {
+                let token_type =
+                    TokenType::of_column(&pack.column, scan.schema.field(0).data_type())?;
+                let eos = pack
+                    .eos_token
+                    .map(|t| token_type.encode("pack.eos_token", t))
+                    .transpose()?;
+                let root = scan.roots()[0];
+                let (tokens, count_sources) = group_tokens(&scan, root, eos.is_some(), cancel)?;
+                let packing = Packing {
+                    options: pack.clone(),
+                    token_type,
+                    eos,
+                    count_sources: Arc::new(count_sources),
+                };
+                (tokens, Some(packing))
+            }
+        };
         Ok(Dataset {
             scan: Arc::new(scan),
             options,
             cache,
+            units: Arc::new(units),
+            packing,
         })
+    }
+
+    /// The packing options (None: rows are yielded as they are).
+    pub fn pack(&self) -> Option<&PackOptions> {
+        self.packing.as_ref().map(|p| &p.options)
+    }
+
+    /// The packed tokens' type.
+    pub fn token_type(&self) -> Option<&TokenType> {
+        self.packing.as_ref().map(|p| &p.token_type)
+    }
+
+    /// What the plan counts per group (rows, or tokens when packing), in
+    /// dataset order.
+    pub fn group_units(&self) -> &[u64] {
+        &self.units
+    }
+
+    /// How each group's token count was found (empty unless packing).
+    pub fn token_count_sources(&self) -> &[CountSource] {
+        self.packing
+            .as_ref()
+            .map_or(&[][..], |p| p.count_sources.as_slice())
+    }
+
+    /// Units (rows, or tokens when packing) per epoch before sharding.
+    pub fn num_units(&self) -> u64 {
+        self.units.iter().sum()
+    }
+
+    /// How spans are cut.
+    pub fn cut(&self) -> Cut {
+        match &self.packing {
+            None => Cut::Rows {
+                drop_remainder: self.options.drop_remainder,
+            },
+            Some(p) => Cut::Tokens {
+                batch: p.options.batch_tokens(),
+                pad: !p.options.drop_partial,
+            },
+        }
+    }
+
+    /// Units per batch: rows, or tokens when packing.
+    pub fn batch_units(&self) -> u64 {
+        match &self.packing {
+            None => self.options.batch_size as u64,
+            Some(p) => p.options.batch_tokens(),
+        }
     }
 
     /// The same dataset with readers decoding `threads` pieces at once (0:
@@ -180,12 +276,7 @@ impl Dataset {
 
     /// The epoch's layout.
     pub fn layout(&self, epoch: u64) -> Layout {
-        Layout::new(
-            &self.scan.group_rows(),
-            self.options.shuffle,
-            self.options.seed,
-            epoch,
-        )
+        Layout::new(&self.units, self.options.shuffle, self.options.seed, epoch)
     }
 
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
@@ -205,32 +296,39 @@ impl Dataset {
         progress.base.as_deref().unwrap_or(full)
     }
 
-    /// Rows of each span of `progress`'s cut.
-    pub fn span_rows(&self, progress: &Progress) -> u64 {
-        let full = [(0, self.num_rows())];
+    /// Units (rows, or tokens when packing) of each span of `progress`'s cut.
+    pub fn span_units(&self, progress: &Progress) -> u64 {
+        let full = [(0, self.num_units())];
         let base = self.base(progress, &full);
-        span_len(
+        self.cut().span_len(
             intervals_len(base),
             progress.world_size * progress.num_workers,
-            self.options.drop_remainder,
         )
+    }
+
+    /// Units of `progress`'s cut that no span holds (dropped rows or
+    /// tokens; 0 when the cut wraps around).
+    pub fn left_out(&self, progress: &Progress) -> u64 {
+        let full = [(0, self.num_units())];
+        let total = intervals_len(self.base(progress, &full));
+        total.saturating_sub(self.span_units(progress) * progress.world_size * progress.num_workers)
     }
 
     /// Batches each worker of the cut yields over the whole of `progress`.
     pub fn batches_per_worker(&self, progress: &Progress) -> u64 {
-        batch_count(
-            self.span_rows(progress),
-            self.options.batch_size as u64,
-            self.options.drop_last,
-        )
+        let span = self.span_units(progress);
+        match &self.packing {
+            None => batch_count(span, self.options.batch_size as u64, self.options.drop_last),
+            Some(p) => span.div_ceil(p.options.batch_tokens()),
+        }
     }
 
     /// `progress` after the rank took `batches` more batches from a
     /// DataLoader (round-robin over `progress.num_workers` workers).
     pub fn after_batches(&self, progress: &Progress, batches: u64) -> Progress {
         let workers = progress.num_workers.max(1);
-        let span = self.span_rows(progress);
-        let taken = consumed_by_worker(batches, workers, self.options.batch_size as u64, u64::MAX);
+        let span = self.span_units(progress);
+        let taken = consumed_by_worker(batches, workers, self.batch_units(), u64::MAX);
         let mut next = progress.clone();
         for (w, rows) in taken.iter().enumerate() {
             let source = ((w as u64 + progress.rotation) % workers) as usize;
@@ -272,13 +370,13 @@ impl Dataset {
                 saved.world_size, saved.num_workers
             )));
         }
-        let full = [(0, self.num_rows())];
+        let full = [(0, self.num_units())];
         let base = self.base(saved, &full);
         let rest = unconsumed(
             base,
             saved.world_size,
             saved.num_workers,
-            self.options.drop_remainder,
+            self.cut(),
             &saved.consumed,
         );
         Ok(Progress {
@@ -292,9 +390,14 @@ impl Dataset {
         })
     }
 
-    /// A reader of `rank`/`worker`'s rows of `progress`, after the rows its
-    /// worker index has consumed.
-    pub fn reader(&self, progress: &Progress, rank: u64, worker: u64) -> Result<BatchReader> {
+    /// The segments (in units) `rank`/`worker` reads of `progress`, the
+    /// span index, and the units its worker index has consumed.
+    fn worker_span(
+        &self,
+        progress: &Progress,
+        rank: u64,
+        worker: u64,
+    ) -> Result<(Vec<Segment>, u64, u64)> {
         if rank >= progress.world_size {
             return Err(Error::invalid(
                 "rank",
@@ -313,13 +416,47 @@ impl Dataset {
             rank,
             num_workers: progress.num_workers,
             worker,
-            drop_remainder: self.options.drop_remainder,
+            cut: self.cut(),
         };
         let layout = self.layout(progress.epoch);
         let full = [(0, layout.total())];
         let base = self.base(progress, &full);
-        let mut segments = worker_segments(&layout, base, &spec);
+        let segments = worker_segments(&layout, base, &spec);
         let consumed = progress.consumed.get(worker as usize).copied().unwrap_or(0);
+        Ok((segments, spec.index(), consumed))
+    }
+
+    fn reader_options(&self) -> Result<ReaderOptions> {
+        let threads = match self.options.decode_threads {
+            // All of the CPU pool: pieces beyond its threads would only queue.
+            0 => hf3fs_core::runtime::cpu::cpu_threads()
+                .map_err(|e| Error::io("<CPU pool>", None, e))?,
+            n => n,
+        };
+        Ok(ReaderOptions {
+            batch_size: self.options.batch_size,
+            drop_last: self.options.drop_last,
+            prefetch_bytes: self.options.prefetch_bytes,
+            cache: self.cache,
+            numa: self.options.numa,
+            decode_threads: threads,
+            shuffle_window: 0,
+            window_seed: (self.options.seed, 0, 0),
+            first_window: 0,
+            discard_rows: 0,
+        })
+    }
+
+    /// A reader of `rank`/`worker`'s rows of `progress`, after the rows its
+    /// worker index has consumed.
+    pub fn reader(&self, progress: &Progress, rank: u64, worker: u64) -> Result<BatchReader> {
+        if self.packing.is_some() {
+            return Err(Error::invalid(
+                "reader",
+                "a packed dataset yields packed batches (packed_reader)",
+            ));
+        }
+        let (mut segments, span, consumed) = self.worker_span(progress, rank, worker)?;
         // Resume at the start of the window holding the next row, then drop
         // the rows of that window already yielded.
         let window = self.options.shuffle_window;
@@ -327,34 +464,126 @@ impl Dataset {
             Some(w) => (w * window, w, consumed - w * window),
             None => (consumed, 0, 0),
         };
-        skip_rows(&mut segments, skip);
-        let threads = match self.options.decode_threads {
-            // All of the CPU pool: pieces beyond its threads would only queue.
-            0 => hf3fs_core::runtime::cpu::cpu_threads()
-                .map_err(|e| Error::io("<CPU pool>", None, e))?,
-            n => n,
-        };
+        skip_units(&mut segments, skip);
         BatchReader::new(
             self.scan.clone(),
             segments,
             ReaderOptions {
-                batch_size: self.options.batch_size,
-                drop_last: self.options.drop_last,
-                prefetch_bytes: self.options.prefetch_bytes,
-                cache: self.cache,
-                numa: self.options.numa,
-                decode_threads: threads,
                 shuffle_window: window,
-                window_seed: (self.options.seed, progress.epoch, spec.index()),
+                window_seed: (self.options.seed, progress.epoch, span),
                 first_window,
                 discard_rows: discard,
+                ..self.reader_options()?
             },
         )
     }
+
+    /// The packer of `rank`/`worker`'s tokens of `progress` (not started),
+    /// after the tokens its worker index has consumed.
+    pub fn packed_source(
+        &self,
+        progress: &Progress,
+        rank: u64,
+        worker: u64,
+    ) -> Result<PackedSource> {
+        let Some(packing) = &self.packing else {
+            return Err(Error::invalid(
+                "pack",
+                "the dataset was opened without pack",
+            ));
+        };
+        let (mut segments, _, consumed) = self.worker_span(progress, rank, worker)?;
+        skip_units(&mut segments, consumed);
+        let mut windows = Vec::with_capacity(segments.len());
+        let mut rows = Vec::with_capacity(segments.len());
+        for s in &segments {
+            let group_rows = self.scan.groups[s.group].rows();
+            windows.push(Window {
+                group: s.group,
+                rows: group_rows,
+                skip: s.start,
+                take: s.len(),
+                planned: self.units[s.group],
+            });
+            rows.push(Segment {
+                group: s.group,
+                start: 0,
+                end: group_rows,
+            });
+        }
+        let reader = BatchReader::new(self.scan.clone(), rows, self.reader_options()?)?;
+        Ok(PackedSource::new(
+            self.scan.clone(),
+            reader,
+            windows,
+            packing.token_type.clone(),
+            packing.eos.clone(),
+        ))
+    }
+
+    /// A reader of `rank`/`worker`'s packed batches of `progress`.
+    pub fn packed_reader(
+        &self,
+        progress: &Progress,
+        rank: u64,
+        worker: u64,
+    ) -> Result<PackedReader> {
+        let source = self.packed_source(progress, rank, worker)?;
+        let Some(packing) = &self.packing else {
+            return Err(Error::invalid(
+                "pack",
+                "the dataset was opened without pack",
+            ));
+        };
+        let pad = if packing.options.drop_partial {
+            None
+        } else {
+            let token = packing.options.eos_token.unwrap_or(0);
+            Some(packing.token_type.encode("pack.eos_token", token)?)
+        };
+        Ok(PackedReader::new(
+            source,
+            packing.options.seq_len,
+            packing.options.sequences_per_batch,
+            pad,
+        ))
+    }
 }
 
-/// Drop the first `rows` rows of `segments`.
-fn skip_rows(segments: &mut Vec<crate::plan::Segment>, mut rows: u64) {
+/// The one column a packed dataset reads; checks the options packing
+/// cannot honour.
+fn pack_columns(pack: &PackOptions, options: &DatasetOptions) -> Result<Vec<String>> {
+    pack.validate()?;
+    if let Some(columns) = &options.columns {
+        if columns != std::slice::from_ref(&pack.column) {
+            return Err(Error::invalid(
+                "columns",
+                format!(
+                    "a packed dataset reads only its pack column {:?} (got {columns:?})",
+                    pack.column
+                ),
+            ));
+        }
+    }
+    if options.shuffle_window > 0 {
+        return Err(Error::invalid(
+            "shuffle_window",
+            "packing cuts the token stream of whole row groups: shuffle the row groups \
+             (shuffle=True) instead of rows",
+        ));
+    }
+    if !options.drop_remainder {
+        return Err(Error::invalid(
+            "drop_remainder",
+            "a packed dataset yields every token at most once; to keep the tokens that do \
+             not fill a batch, pad them (Pack(drop_partial=False))",
+        ));
+    }
+    Ok(vec![pack.column.clone()])
+}
+
+/// Drop the first `rows` units of `segments`.
+fn skip_units(segments: &mut Vec<Segment>, mut rows: u64) {
     let mut drop_count = 0;
     for s in segments.iter_mut() {
         if rows == 0 {

@@ -15,6 +15,8 @@ mod fast_decode;
 pub mod filter;
 pub mod footer_cache;
 pub mod index;
+pub mod mix;
+pub mod pack;
 pub mod parallel;
 mod pipeline;
 pub mod plan;

@@ -141,13 +141,46 @@ impl Layout {
 
 /// Rows per span when `remaining` rows are cut into `parts` spans.
 pub fn span_len(remaining: u64, parts: u64, drop_remainder: bool) -> u64 {
-    if parts == 0 || remaining == 0 {
-        return 0;
-    }
-    if drop_remainder {
-        remaining / parts
-    } else {
-        remaining.div_ceil(parts)
+    Cut::Rows { drop_remainder }.span_len(remaining, parts)
+}
+
+/// How the units still to be read (rows, or the tokens of packed
+/// sequences) are cut into equal spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Rows: `remaining / parts` per span, dropping the rest, or rounded up
+    /// with the shortfall wrapping around to the start.
+    Rows {
+        /// Drop the rest rather than wrap around.
+        drop_remainder: bool,
+    },
+    /// Tokens: every span holds whole batches of `batch` tokens (the rest
+    /// is left out), or, with `pad`, `remaining / parts` tokens, its last
+    /// batch padded. Never wraps: no token is read twice.
+    Tokens {
+        /// Tokens per batch.
+        batch: u64,
+        /// Keep a last partial batch (padded) instead of leaving it out.
+        pad: bool,
+    },
+}
+
+impl Cut {
+    /// Units per span when `remaining` units are cut into `parts` spans.
+    pub fn span_len(&self, remaining: u64, parts: u64) -> u64 {
+        if parts == 0 || remaining == 0 {
+            return 0;
+        }
+        match *self {
+            Cut::Rows {
+                drop_remainder: true,
+            } => remaining / parts,
+            Cut::Rows {
+                drop_remainder: false,
+            } => remaining.div_ceil(parts),
+            Cut::Tokens { pad: true, .. } => remaining / parts,
+            Cut::Tokens { batch, pad: false } => remaining / parts / batch.max(1) * batch.max(1),
+        }
     }
 }
 
@@ -197,9 +230,8 @@ pub struct ShardSpec {
     pub num_workers: u64,
     /// This worker.
     pub worker: u64,
-    /// Cut `remaining / parts` rows per span (dropping the rest), or round
-    /// up and wrap around to the start for the shortfall.
-    pub drop_remainder: bool,
+    /// How the span length is found.
+    pub cut: Cut,
 }
 
 impl ShardSpec {
@@ -215,13 +247,8 @@ impl ShardSpec {
 }
 
 /// The layout intervals of span `index` of `parts` over `remaining`.
-pub fn span_intervals(
-    remaining: &[Interval],
-    parts: u64,
-    index: u64,
-    drop_remainder: bool,
-) -> Vec<Interval> {
-    let len = span_len(intervals_len(remaining), parts, drop_remainder);
+pub fn span_intervals(remaining: &[Interval], parts: u64, index: u64, cut: Cut) -> Vec<Interval> {
+    let len = cut.span_len(intervals_len(remaining), parts);
     let mut out = Vec::new();
     concat_slice(remaining, index * len, (index + 1) * len, &mut out);
     out
@@ -230,23 +257,23 @@ pub fn span_intervals(
 /// The segments one (rank, worker) reads, in order.
 pub fn worker_segments(layout: &Layout, remaining: &[Interval], spec: &ShardSpec) -> Vec<Segment> {
     let mut out = Vec::new();
-    for (a, b) in span_intervals(remaining, spec.parts(), spec.index(), spec.drop_remainder) {
+    for (a, b) in span_intervals(remaining, spec.parts(), spec.index(), spec.cut) {
         layout.segments(a, b, &mut out);
     }
     out
 }
 
-/// The rows left of each span after `consumed[worker]` rows of every rank's
-/// span `worker` were read: what an elastic resume re-partitions.
+/// The units left of each span after `consumed[worker]` units of every
+/// rank's span `worker` were read: what an elastic resume re-partitions.
 pub fn unconsumed(
     remaining: &[Interval],
     world_size: u64,
     num_workers: u64,
-    drop_remainder: bool,
+    cut: Cut,
     consumed: &[u64],
 ) -> Vec<Interval> {
     let parts = world_size * num_workers;
-    let len = span_len(intervals_len(remaining), parts, drop_remainder);
+    let len = cut.span_len(intervals_len(remaining), parts);
     let mut out = Vec::new();
     for rank in 0..world_size {
         for worker in 0..num_workers {
@@ -371,7 +398,7 @@ mod tests {
                     rank,
                     num_workers: workers,
                     worker,
-                    drop_remainder,
+                    cut: Cut::Rows { drop_remainder },
                 };
                 out.push(rows_of(
                     &layout,
@@ -441,16 +468,16 @@ mod tests {
             let mut before = Vec::new();
             for rank in 0..old_world {
                 for worker in 0..workers {
-                    let spec = ShardSpec { world_size: old_world, rank, num_workers: workers, worker, drop_remainder };
+                    let spec = ShardSpec { world_size: old_world, rank, num_workers: workers, worker, cut: Cut::Rows { drop_remainder } };
                     let rows = rows_of(&layout, &worker_segments(&layout, &base, &spec), &group_rows);
                     before.extend(rows[..consumed[worker as usize] as usize].iter().copied());
                 }
             }
-            let rest = unconsumed(&base, old_world, workers, drop_remainder, &consumed);
+            let rest = unconsumed(&base, old_world, workers, Cut::Rows { drop_remainder }, &consumed);
             let mut after = Vec::new();
             let mut counts = Vec::new();
             for rank in 0..new_world {
-                let spec = ShardSpec { world_size: new_world, rank, num_workers: 1, worker: 0, drop_remainder };
+                let spec = ShardSpec { world_size: new_world, rank, num_workers: 1, worker: 0, cut: Cut::Rows { drop_remainder } };
                 let rows = rows_of(&layout, &worker_segments(&layout, &rest, &spec), &group_rows);
                 counts.push(rows.len());
                 after.extend(rows);

@@ -332,6 +332,27 @@ impl BatchReader {
         }
     }
 
+    /// The next batch as the decoder made it (its rows in plan order, not
+    /// cut, joined or window-shuffled), for a consumer that cuts rows
+    /// itself (the sequence packer); None at the end.
+    pub fn next_decoded(&mut self, cancel: &CancelToken) -> Result<Option<RecordBatch>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let outcome = self.fill(1, cancel).map(|()| {
+            let batch = self.raw.batches.pop_front();
+            if let Some(b) = &batch {
+                self.raw.rows -= b.num_rows();
+            }
+            batch
+        });
+        if !matches!(outcome, Ok(Some(_))) {
+            self.finished = true;
+            self.shutdown();
+        }
+        outcome
+    }
+
     fn shutdown(&mut self) {
         self.pieces.stop();
     }

@@ -97,9 +97,9 @@ fn scalar_arg(column: &str, v: &Bound<'_, PyAny>) -> PyResult<Scalar> {
 
 /// Progress as Python sees it: (epoch, base or None, world_size,
 /// num_workers, consumed, worker or None, rotation).
-type ProgressTuple = (u64, Option<String>, u64, u64, Vec<u64>, Option<u64>, u64);
+pub(crate) type ProgressTuple = (u64, Option<String>, u64, u64, Vec<u64>, Option<u64>, u64);
 
-fn progress_arg(t: ProgressTuple) -> PyResult<Progress> {
+pub(crate) fn progress_arg(t: ProgressTuple) -> PyResult<Progress> {
     let (epoch, base, world_size, num_workers, consumed, worker, rotation) = t;
     let base = match base {
         None => None,
@@ -124,7 +124,7 @@ fn progress_arg(t: ProgressTuple) -> PyResult<Progress> {
     })
 }
 
-fn progress_out(p: &Progress) -> ProgressTuple {
+pub(crate) fn progress_out(p: &Progress) -> ProgressTuple {
     (
         p.epoch,
         p.base.as_deref().map(encode_intervals),
@@ -152,7 +152,7 @@ fn footer_progress(callback: Py<PyAny>) -> IndexProgress {
 
 #[pyclass(name = "_Dataset", module = "hf3fs._hf3fs", frozen)]
 pub struct PyDataset {
-    inner: Dataset,
+    pub(crate) inner: Dataset,
 }
 
 #[pymethods]
@@ -161,7 +161,7 @@ impl PyDataset {
     #[pyo3(signature = (sources, *, columns=None, filter=None, batch_size=1024, shuffle=false, seed=0,
         shuffle_window=0, drop_remainder=true, drop_last=false, prefetch_bytes=256<<20, numa=-1,
         cache_options=None, client=None, filesystem=None, token=None, storage_options=None,
-        on_footer=None))]
+        on_footer=None, pack=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -182,6 +182,7 @@ impl PyDataset {
         token: Option<String>,
         storage_options: Option<StorageOptionsArg>,
         on_footer: Option<Py<PyAny>>,
+        pack: Option<PyRef<'_, crate::pack::PyPack>>,
     ) -> PyResult<PyDataset> {
         let filter = filter.map(|f| filter_arg(&f)).transpose()?;
         let defaults = DatasetOptions::default();
@@ -203,6 +204,7 @@ impl PyDataset {
                 progress: on_footer.map(footer_progress),
                 ..defaults.index
             },
+            pack: pack.map(|p| p.inner.clone()),
         };
         let source_options = SourceOptions {
             uri: UriOptions {
@@ -352,9 +354,62 @@ impl PyDataset {
         progress_out(&self.inner.start(epoch, world_size, num_workers))
     }
 
-    /// Rows per span of the progress's cut.
-    fn span_rows(&self, progress: ProgressTuple) -> PyResult<u64> {
-        Ok(self.inner.span_rows(&progress_arg(progress)?))
+    /// Units (rows, or tokens when packing) per span of the progress's cut.
+    fn span_units(&self, progress: ProgressTuple) -> PyResult<u64> {
+        Ok(self.inner.span_units(&progress_arg(progress)?))
+    }
+
+    /// Units of the progress's cut no span holds (left out).
+    fn left_out(&self, progress: ProgressTuple) -> PyResult<u64> {
+        Ok(self.inner.left_out(&progress_arg(progress)?))
+    }
+
+    /// Units per epoch before sharding (rows, or tokens when packing).
+    #[getter]
+    fn num_units(&self) -> u64 {
+        self.inner.num_units()
+    }
+
+    /// Per file: (path, tokens, rows, how the counts were found) of the
+    /// packed column; empty unless packing.
+    fn file_tokens(&self) -> Vec<(String, u64, u64, Vec<&'static str>)> {
+        let scan = self.inner.scan();
+        let sources = self.inner.token_count_sources();
+        if sources.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<(String, u64, u64, std::collections::BTreeSet<&'static str>)> = scan
+            .index
+            .files
+            .iter()
+            .map(|f| (f.display().to_string(), 0, 0, Default::default()))
+            .collect();
+        for ((group, &tokens), how) in scan.groups.iter().zip(self.inner.group_units()).zip(sources) {
+            let entry = &mut out[group.file];
+            entry.1 += tokens;
+            entry.2 += group.rows();
+            entry.3.insert(match how {
+                dataset::pack::tokens::CountSource::Histogram => "histogram",
+                dataset::pack::tokens::CountSource::Statistics => "statistics",
+                dataset::pack::tokens::CountSource::Decoded => "decoded",
+            });
+        }
+        out.into_iter()
+            .map(|(p, t, r, how)| (p, t, r, how.into_iter().collect()))
+            .collect()
+    }
+
+    /// A reader of one (rank, worker)'s packed batches.
+    #[pyo3(signature = (progress, rank, worker, *, decode_threads=0))]
+    fn packed_reader(
+        &self,
+        py: Python<'_>,
+        progress: ProgressTuple,
+        rank: u64,
+        worker: u64,
+        decode_threads: usize,
+    ) -> PyResult<crate::pack::PyPackedReader> {
+        self.packed_reader_of(py, progress, rank, worker, decode_threads)
     }
 
     /// Batches per worker over the whole of `progress`.

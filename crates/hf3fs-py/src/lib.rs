@@ -10,6 +10,7 @@ mod error;
 mod fs;
 mod iovec;
 mod numpy_batch;
+mod pack;
 mod shared_batch;
 mod types;
 
@@ -90,6 +91,11 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dataset::PyBatchReader>()?;
     m.add_class::<dataset::ArrowBatch>()?;
     m.add_class::<numpy_batch::NumpyBatch>()?;
+    m.add_class::<pack::PyPack>()?;
+    m.add_class::<pack::PyArrowArray>()?;
+    m.add_class::<pack::PyPackedReader>()?;
+    m.add_class::<pack::PyMixProgress>()?;
+    m.add_class::<pack::PyMixture>()?;
     m.add_class::<shared_batch::SharedArray>()?;
     m.add_class::<shared_batch::PySharedMemory>()?;
     m.add_class::<shared_batch::SharedLayout>()?;

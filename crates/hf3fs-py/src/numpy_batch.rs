@@ -70,11 +70,7 @@ pub(crate) fn batch_to_numpy<'py>(
     writable: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (schema, columns, _) = batch.into_parts();
-    let mut converter = Converter {
-        py,
-        writable,
-        masked: None,
-    };
+    let mut converter = Converter::new(py, writable);
     let out = PyDict::new(py);
     for (field, column) in schema.fields().iter().zip(columns) {
         out.set_item(field.name(), converter.column(field.name(), column)?)?;
@@ -92,8 +88,17 @@ fn unit(u: &TimeUnit) -> &'static str {
 }
 
 impl<'py> Converter<'py> {
+    /// A converter to read-only or writable arrays.
+    pub(crate) fn new(py: Python<'py>, writable: bool) -> Converter<'py> {
+        Converter {
+            py,
+            writable,
+            masked: None,
+        }
+    }
+
     /// One column (consumed, so memory only it holds can be handed over).
-    fn column(&mut self, name: &str, array: ArrayRef) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn column(&mut self, name: &str, array: ArrayRef) -> PyResult<Bound<'py, PyAny>> {
         let invalid =
             |e: arrow_schema::ArrowError| PyValueError::new_err(format!("column {name:?}: {e}"));
         let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);

@@ -324,12 +324,29 @@ fn node_to_py<'py>(py: Python<'py>, node: Node) -> PyResult<Bound<'py, PyAny>> {
 /// `batch` laid out in a shared segment, or None when a column is not
 /// numbers without nulls (the caller sends such a batch another way).
 pub(crate) fn share_batch(py: Python<'_>, batch: &RecordBatch) -> PyResult<Option<SharedLayout>> {
-    let mut plan = Plan::default();
-    let mut nodes = Vec::with_capacity(batch.num_columns());
     let schema = batch.schema();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+    let columns: Vec<(&str, &ArrayRef)> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .zip(batch.columns())
+        .collect();
+    share_columns(py, &columns, &[], batch.num_rows())
+}
+
+/// Named arrays (of any lengths) and integers laid out in one shared
+/// segment, or None when an array is not numbers without nulls.
+pub(crate) fn share_columns(
+    py: Python<'_>,
+    arrays: &[(&str, &ArrayRef)],
+    integers: &[(&str, i64)],
+    num_rows: usize,
+) -> PyResult<Option<SharedLayout>> {
+    let mut plan = Plan::default();
+    let mut nodes = Vec::with_capacity(arrays.len());
+    for (name, column) in arrays {
         match plan.node(column, None) {
-            Some(node) => nodes.push((field.name().clone(), node)),
+            Some(node) => nodes.push((name.to_string(), node)),
             None => return Ok(None),
         }
     }
@@ -350,9 +367,12 @@ pub(crate) fn share_batch(py: Python<'_>, batch: &RecordBatch) -> PyResult<Optio
     for (name, node) in nodes {
         columns.set_item(name, node_to_py(py, node)?)?;
     }
+    for (name, value) in integers {
+        columns.set_item(name, value)?;
+    }
     Ok(Some(SharedLayout {
         memory,
         columns: columns.unbind(),
-        num_rows: batch.num_rows(),
+        num_rows,
     }))
 }

@@ -825,6 +825,48 @@ def test_dataset_inspect_on_the_mount(capsys, mdir):
     assert json.loads(out)["rows"] == 1500
 
 
+def test_dataset_inspect_tokens(capsys, parquet_dir):
+    directory, written = parquet_dir
+    # vals has 3 tokens a row; with an EOS, 4.
+    status, out, err = run(
+        capsys,
+        "dataset",
+        "inspect",
+        "--tokens",
+        "vals",
+        "--seq-len",
+        "7",
+        "--eos-token",
+        "0",
+        "--world-size",
+        "2",
+        str(directory),
+    )
+    assert status == 0, err
+    total = 4 * sum(f["rows"] for f in written.values())
+    assert f"tokens of 'vals', an EOS 0 after each document: {total:,}" in out
+    for name, f in written.items():
+        (line,) = [
+            row for row in out.splitlines() if row.split()[:1] and row.split()[0].endswith(name)
+        ]
+        cells = line.split()
+        assert cells[1:4] == [f"{f['rows']:,}", f"{4 * f['rows']:,}", "4.0"], line
+    per_rank = total // 2 // 7
+    assert f"sequences of 7 tokens per rank (2 ranks): {per_rank:,}; " in out
+    assert f"tokens left out per epoch: {total - 2 * 7 * per_rank:,}" in out
+
+    status, out, err = run(
+        capsys, "dataset", "inspect", "--json", "--tokens", "vals", "--seq-len", "5", str(directory)
+    )
+    assert status == 0, err
+    plan = json.loads(out)["tokens"]
+    assert plan["tokens"] == 3 * 1500 and plan["sequences_per_rank"] == 3 * 1500 // 5
+    assert sum(f["tokens"] for f in plan["per_file"]) == plan["tokens"]
+
+    line = assert_fails(capsys, "dataset", "inspect", "--tokens", "name", str(directory))
+    assert '"name"' in line and "not a list of integer tokens" in line
+
+
 def test_dataset_inspect_errors(capsys, tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"this is not a parquet file, not even close")

@@ -21,6 +21,8 @@ def inspect(args: argparse.Namespace) -> int:
     info = ds.info()
     if args.json:
         info["schema"] = [{"name": f, "type": t} for f, t in _schema_fields(ds)]
+        if args.tokens:
+            info["tokens"] = _token_plan(args, options)
         print(json.dumps(info, indent=2))
         return 0
     files = info["files"]
@@ -45,6 +47,8 @@ def inspect(args: argparse.Namespace) -> int:
             f"{name:<24} {c['compressed_bytes']:>14,} {c['uncompressed_bytes']:>14,} "
             f"{ratio:>5.1f}x  {', '.join(c['codecs'])}"
         )
+    if args.tokens:
+        _print_tokens(args, options)
     if args.files:
         print()
         width = max([len("file"), *(len(f["path"]) for f in files)])
@@ -57,6 +61,48 @@ def inspect(args: argparse.Namespace) -> int:
                 f"{f['bytes']:>14,}  {'yes' if f['page_index'] else 'no'}"
             )
     return 0
+
+
+def _token_plan(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
+    """The packed plan of ``args.tokens``: tokens per file, sequences of ``--seq-len`` per rank."""
+    from .dataset import Pack, _ParquetDatasetImpl
+
+    pack = Pack(args.tokens, args.seq_len, 1, eos_token=args.eos_token)
+    ds = _ParquetDatasetImpl(
+        args.source,
+        pack=pack,
+        rank=0,
+        world_size=args.world_size,
+        storage_options=options or None,
+    )
+    plan = ds.info(num_workers=args.num_workers)["tokens"]
+    plan["seq_len"] = args.seq_len
+    plan["eos_token"] = args.eos_token
+    plan["world_size"] = args.world_size
+    plan["num_workers"] = args.num_workers
+    return plan
+
+
+def _print_tokens(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    plan = _token_plan(args, options)
+    print()
+    eos = "" if args.eos_token is None else f", an EOS {args.eos_token} after each document"
+    print(f"tokens of {plan['column']!r}{eos}: {plan['tokens']:,}")
+    width = max([len("file"), *(len(f["path"]) for f in plan["per_file"])])
+    header = f"{'file':<{width}} {'rows':>12} {'tokens':>14} {'tokens/row':>10}  counted from"
+    print(header)
+    print("-" * len(header))
+    for f in plan["per_file"]:
+        per_row = f["tokens"] / f["rows"] if f["rows"] else 0
+        print(
+            f"{f['path']:<{width}} {f['rows']:>12,} {f['tokens']:>14,} {per_row:>10.1f}  "
+            f"{', '.join(f['counted_from'])}"
+        )
+    workers = f" x {args.num_workers} workers" if args.num_workers else ""
+    print(
+        f"sequences of {args.seq_len} tokens per rank ({args.world_size} ranks{workers}): "
+        f"{plan['sequences_per_rank']:,}; tokens left out per epoch: {plan['left_out']:,}"
+    )
 
 
 def _schema_fields(ds: Any) -> list[tuple[str, str]]:
@@ -112,6 +158,20 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("source", metavar="SOURCE", help="file, directory, glob, hf3fs:// or s3:// URL")
     p.add_argument("--files", action="store_true", help="also list every file")
     p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.add_argument(
+        "--tokens",
+        metavar="COLUMN",
+        help="count the tokens of this list-of-integers column per file (from the footers) "
+        "and the packed sequences each rank gets",
+    )
+    p.add_argument(
+        "--seq-len", type=int, default=4096, help="tokens per packed sequence (default 4096)"
+    )
+    p.add_argument("--eos-token", type=int, help="a token appended to every document")
+    p.add_argument("--world-size", type=int, default=1, help="ranks to plan for (default 1)")
+    p.add_argument(
+        "--num-workers", type=int, default=0, help="DataLoader workers per rank (default 0)"
+    )
     p.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,

@@ -129,9 +129,7 @@ class _MixImpl:
         if weights is None:
             weights = {name: 1.0 for name in names}
         if not isinstance(weights, Mapping) or set(weights) != set(names):
-            raise ValueError(
-                f"weights: expected a weight for each of {names}, got {weights!r}"
-            )
+            raise ValueError(f"weights: expected a weight for each of {names}, got {weights!r}")
         if stop not in _STOPS:
             raise ValueError(f"stop: must be one of {', '.join(_STOPS)}, got {stop!r}")
         _check_int("seed", seed, 0)
@@ -330,7 +328,7 @@ class _MixImpl:
             fields = _progress_fields(self._progress(workers, worker))
             fields["worker"] = worker if workers > 1 else None
         sources = {}
-        for name, ds, (epoch, base, world, workers, _, _, _) in zip(
+        for name, ds, (epoch, base, *_) in zip(
             self._names, self._sources, fields["sources"], strict=True
         ):
             sources[name] = {
@@ -388,9 +386,7 @@ class _MixImpl:
                         "was saved with (files, row groups, columns or pack)"
                     )
                 base = None if entry["base"] == "*" else str(entry["base"])
-                sources.append(
-                    (int(entry["epoch"]), base, world, workers, [0] * workers, None, 0)
-                )
+                sources.append((int(entry["epoch"]), base, world, workers, [0] * workers, None, 0))
             worker = int(state["worker"])
             pending = _hf3fs._MixProgress(
                 epoch=int(state["epoch"]),

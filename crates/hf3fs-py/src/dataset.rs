@@ -384,7 +384,12 @@ impl PyDataset {
             .iter()
             .map(|f| (f.display().to_string(), 0, 0, Default::default()))
             .collect();
-        for ((group, &tokens), how) in scan.groups.iter().zip(self.inner.group_units()).zip(sources) {
+        for ((group, &tokens), how) in scan
+            .groups
+            .iter()
+            .zip(self.inner.group_units())
+            .zip(sources)
+        {
             let entry = &mut out[group.file];
             entry.1 += tokens;
             entry.2 += group.rows();

@@ -303,9 +303,11 @@ impl PyPackedReader {
             return Ok(Py::new(py, layout)?.into_any());
         }
         let mut converter = Converter::new(py, true);
-        Ok(batch_to_dict(py, batch, |name, array| converter.column(name, array))?
-            .into_any()
-            .unbind())
+        Ok(
+            batch_to_dict(py, batch, |name, array| converter.column(name, array))?
+                .into_any()
+                .unbind(),
+        )
     }
 
     /// Stop the reader's threads and free its buffers.

@@ -73,20 +73,21 @@ def head_sequences(reader: Any, n: int) -> Any:
 
 
 class _MixImpl:
-    """Packed datasets drawn in fixed proportions, one sequence at a time.
+    """Datasets drawn in fixed proportions, one sample (packed sequence, or row) at a time.
 
     Every rank and DataLoader worker interleaves its own part of each source
     by one deterministic schedule (Tijdeman's), so over every prefix of the
-    stream each source's count of sequences is within one of its share
-    (``sequences x weight``), every rank yields the same number of batches,
+    stream each source's count of samples is within one of its share
+    (``samples x weight``), every rank yields the same number of batches,
     and a saved state is a few integers that resume replays exactly.
 
     Parameters
     ----------
     datasets : dict of str to ParquetDataset
-        The sources, by name, packed alike (the same ``Pack`` sizes and token
-        type, ``drop_partial=True``), on the same rank and world size, in the
-        same ``format``.
+        The sources, by name, on the same rank and world size, in the same
+        ``format``: all packed alike (the same ``Pack`` sizes and token type,
+        ``drop_partial=True``), or all unpacked with the same ``batch_size``
+        and columns (then samples are rows).
     weights : dict of str to float, optional
         Each source's share (normalized; default equal).
     seed : int
@@ -99,9 +100,9 @@ class _MixImpl:
 
     Notes
     -----
-    Batches are the sources' packed batches plus ``source``: the index (into
-    :attr:`sources`) of each sequence's source. Each source's reader keeps
-    its own ``prefetch_bytes`` in flight.
+    Batches are the sources' batches plus ``source``: the index (into
+    :attr:`sources`) of each sequence's (or row's) source. Each source's
+    reader keeps its own ``prefetch_bytes`` in flight.
     """
 
     def __init__(
@@ -122,10 +123,11 @@ class _MixImpl:
         for name, ds in datasets.items():
             if not isinstance(ds, _ParquetDatasetImpl):
                 raise ValueError(f"datasets[{name!r}]: expected a ParquetDataset, got {ds!r}")
-            if ds._pack is None:
-                raise ValueError(
-                    f"datasets[{name!r}]: not packed; open it with pack=Pack(...) to mix it"
-                )
+        packed = {name: ds._pack is not None for name, ds in datasets.items()}
+        if len(set(packed.values())) > 1:
+            raise ValueError(
+                f"datasets: mix packed datasets or unpacked ones, not both (packed: {packed})"
+            )
         if weights is None:
             weights = {name: 1.0 for name in names}
         if not isinstance(weights, Mapping) or set(weights) != set(names):
@@ -244,8 +246,8 @@ class _MixImpl:
         -------
         dict
             ``sources`` (names), ``weights`` (normalized), ``stop``,
-            ``batches_per_rank``, and ``sequences_per_rank``: per source, the
-            sequences this rank draws from it per epoch.
+            ``batches_per_rank``, and ``samples_per_rank``: per source, the
+            sequences (or rows) this rank draws from it per epoch.
         """
         workers = max(1, _check_int("num_workers", num_workers, 0))
         progress = self._mixture().start(self.epoch, self.world_size, workers)
@@ -255,7 +257,7 @@ class _MixImpl:
             "weights": self.weights,
             "stop": self._stop,
             "batches_per_rank": int(self._mix.batches_per_worker(progress)) * workers,
-            "sequences_per_rank": {
+            "samples_per_rank": {
                 n: int(d) * workers for n, d in zip(self._names, draws, strict=True)
             },
         }
@@ -280,7 +282,6 @@ class _MixImpl:
         progress = self._progress(num_workers, worker)
         reader = self._mix.reader(progress, self.rank, worker, decode_threads=decode_threads)
         index = (worker + progress.rotation) % num_workers
-        spb = first._pack.sequences_per_batch
         live = {
             "progress": progress,
             "worker": worker,
@@ -289,14 +290,18 @@ class _MixImpl:
             "num_workers": num_workers,
         }
         self._live = live
-        next_batch = packed_batch_source(reader, first._format, spb)
+        if first._pack is not None:
+            spb = first._pack.sequences_per_batch
+            next_batch = packed_batch_source(reader, first._format, spb)
+        else:
+            next_batch = first._batch_source(reader)
         try:
             while True:
                 try:
-                    sequences, batch = next_batch()
+                    samples, batch = next_batch()
                 except StopIteration:
                     return
-                live["draws"] += sequences
+                live["draws"] += samples
                 yield batch
         finally:
             reader.close()
@@ -333,7 +338,7 @@ class _MixImpl:
         ):
             sources[name] = {
                 "fingerprint": ds._dataset().fingerprint,
-                "pack": repr(ds._pack),
+                "pack": repr(ds._pack) if ds._pack is not None else "",
                 "epoch": int(epoch),
                 "base": "*" if base is None else base,
             }
@@ -378,9 +383,8 @@ class _MixImpl:
             sources = []
             for name, ds in zip(self._names, self._sources, strict=True):
                 entry = saved[name]
-                if entry["fingerprint"] != ds._dataset().fingerprint or entry["pack"] != repr(
-                    ds._pack
-                ):
+                packed = repr(ds._pack) if ds._pack is not None else ""
+                if entry["fingerprint"] != ds._dataset().fingerprint or entry["pack"] != packed:
                     raise ValueError(
                         f"load_state_dict: source {name!r} differs from the one the state "
                         "was saved with (files, row groups, columns or pack)"

@@ -264,6 +264,11 @@ impl Dataset {
         &self.scan
     }
 
+    /// The options it was opened with.
+    pub fn options(&self) -> &DatasetOptions {
+        &self.options
+    }
+
     /// The schema of yielded batches.
     pub fn schema(&self) -> SchemaRef {
         self.scan.schema.clone()

@@ -13,7 +13,7 @@ use arrow_array::types::{Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use dataset::filter::{CmpOp, Predicate, Scalar};
-use dataset::mix::{MixOptions, Mixture, Stop};
+use dataset::mix::{MixOptions, MixedBatch, Mixture, Stop};
 use dataset::pack::{PackOptions, PackedBatch};
 use dataset::source::SourceOptions;
 use dataset::{Dataset, DatasetOptions, Progress};
@@ -453,9 +453,83 @@ fn mixed_batches(
     let mut reader = m.reader(progress, rank, worker).unwrap();
     let mut out = Vec::new();
     while let Some(b) = reader.next_batch(&CancelToken::never()).unwrap() {
-        out.push(b);
+        match b {
+            MixedBatch::Packed(b) => out.push(b),
+            MixedBatch::Rows(_) => panic!("a packed mixture gave rows"),
+        }
     }
     out
+}
+
+#[test]
+fn row_mixtures_interleave_rows_with_their_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    write(&a, &[vec![2; 100]], 16, EnabledStatistics::Chunk, 1);
+    write(
+        &b,
+        &[vec![3; 50], vec![1; 30]],
+        9,
+        EnabledStatistics::Chunk,
+        1_000_000,
+    );
+    let options = DatasetOptions {
+        batch_size: 10,
+        shuffle: true,
+        ..DatasetOptions::default()
+    };
+    let m = Mixture::new(
+        vec![open(&a, options.clone()), open(&b, options)],
+        MixOptions {
+            weights: vec![1.0, 3.0],
+            stop: Stop::FirstExhausted,
+            seed: 0,
+        },
+    )
+    .unwrap();
+    let start = m.start(0, 1, 1);
+    let read = |p: &dataset::mix::MixProgress| {
+        let mut reader = m.reader(p, 0, 0).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = reader.next_batch(&CancelToken::never()).unwrap() {
+            match b {
+                MixedBatch::Rows(b) => out.push(b),
+                MixedBatch::Packed(_) => panic!("a row mixture gave sequences"),
+            }
+        }
+        out
+    };
+    let batches = read(&start);
+    // b has 80 rows at weight 3/4: it runs out after about 106 rows.
+    assert_eq!(batches.len() as u64, m.batches_per_worker(&start).unwrap());
+    assert_eq!(batches.len(), 10);
+    let mut counts = [0.0f64; 2];
+    let mut docs = HashSet::new();
+    for (k, batch) in batches.iter().enumerate() {
+        assert_eq!(batch.num_rows(), 10);
+        let source = batch
+            .column_by_name("source")
+            .unwrap()
+            .as_primitive::<Int32Type>();
+        let tokens = batch.column_by_name("input_ids").unwrap().as_list::<i32>();
+        for r in 0..batch.num_rows() {
+            let s = source.value(r) as usize;
+            let first = tokens.value(r).as_primitive::<Int32Type>().value(0);
+            assert_eq!(s, usize::from(first >= 1_000_000));
+            assert!(docs.insert(first), "row twice");
+            counts[s] += 1.0;
+        }
+        let t = ((k + 1) * 10) as f64;
+        assert!((counts[0] - t / 4.0).abs() < 1.0 && (counts[1] - 3.0 * t / 4.0).abs() < 1.0);
+    }
+    let after = m.after_batches(&start, 4);
+    let rest = read(&after);
+    assert_eq!(rest.len(), batches.len() - 4);
+    for (x, y) in rest.iter().zip(&batches[4..]) {
+        assert_eq!(x, y);
+    }
 }
 
 #[test]

@@ -558,7 +558,7 @@ impl PyBatchReader {
 /// PyCapsule interface).
 #[pyclass(name = "ArrowBatch", module = "hf3fs.dataset", frozen)]
 pub struct ArrowBatch {
-    batch: RecordBatch,
+    pub(crate) batch: RecordBatch,
 }
 
 impl ArrowBatch {

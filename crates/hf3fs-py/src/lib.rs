@@ -96,6 +96,7 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pack::PyPackedReader>()?;
     m.add_class::<pack::PyMixProgress>()?;
     m.add_class::<pack::PyMixture>()?;
+    m.add_class::<pack::PyMixedRowReader>()?;
     m.add_class::<shared_batch::SharedArray>()?;
     m.add_class::<shared_batch::PySharedMemory>()?;
     m.add_class::<shared_batch::SharedLayout>()?;

@@ -4,9 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{Array, ArrayRef};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::Field;
-use dataset::mix::{MixOptions, MixProgress, MixedReader, Mixture, Stop};
+use dataset::mix::{MixOptions, MixProgress, MixedBatch, MixedReader, Mixture, Samples, Stop};
 use dataset::pack::source::PackedReader;
 use dataset::pack::{
     PackOptions, PackedBatch, DEFAULT_PACK_COLUMN, DEFAULT_SEQUENCES_PER_BATCH, DEFAULT_SEQ_LEN,
@@ -18,10 +18,11 @@ use pyo3::types::{PyCapsule, PyDict, PyTuple};
 use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule};
 
 use crate::blocking::blocking;
+use crate::dataset::ArrowBatch;
 use crate::dataset::{progress_arg, progress_out, ProgressTuple, PyDataset};
 use crate::error::dataset_error;
-use crate::numpy_batch::Converter;
-use crate::shared_batch::share_columns;
+use crate::numpy_batch::{Converter, NumpyBatch};
+use crate::shared_batch::{share_batch, share_columns};
 
 /// How documents are packed into fixed-length sequences.
 ///
@@ -239,7 +240,13 @@ impl AnyPackedReader {
     fn next_batch(&mut self, cancel: &CancelToken) -> dataset::Result<Option<PackedBatch>> {
         match self {
             AnyPackedReader::Packed(r) => r.next_batch(cancel),
-            AnyPackedReader::Mixed(r) => r.next_batch(cancel),
+            AnyPackedReader::Mixed(r) => match r.next_batch(cancel)? {
+                None => Ok(None),
+                Some(MixedBatch::Packed(b)) => Ok(Some(b)),
+                Some(MixedBatch::Rows(_)) => {
+                    Err(dataset::Error::invalid("mix", "a packed mixture gave rows"))
+                }
+            },
         }
     }
 }
@@ -486,7 +493,8 @@ impl PyMixture {
         Ok(PyMixProgress::of(&resumed))
     }
 
-    /// A reader of one (rank, worker)'s mixed batches.
+    /// A reader of one (rank, worker)'s mixed batches: a `_PackedReader`
+    /// of packed sources, a `_MixedRowReader` of rows.
     #[pyo3(signature = (progress, rank, worker, *, decode_threads=0))]
     fn reader(
         &self,
@@ -495,12 +503,89 @@ impl PyMixture {
         rank: u64,
         worker: u64,
         decode_threads: usize,
-    ) -> PyResult<PyPackedReader> {
+    ) -> PyResult<Py<PyAny>> {
         let progress = progress.to_rust()?;
         let mixture = self.inner.clone().with_decode_threads(decode_threads);
         let reader = blocking(py, |_| mixture.reader(&progress, rank, worker))?;
-        Ok(PyPackedReader {
-            inner: Mutex::new(Some(AnyPackedReader::Mixed(Box::new(reader)))),
+        Ok(match self.inner.samples() {
+            Samples::Sequences { .. } => Py::new(
+                py,
+                PyPackedReader {
+                    inner: Mutex::new(Some(AnyPackedReader::Mixed(Box::new(reader)))),
+                },
+            )?
+            .into_any(),
+            Samples::Rows { .. } => Py::new(
+                py,
+                PyMixedRowReader {
+                    inner: Mutex::new(Some(reader)),
+                },
+            )?
+            .into_any(),
         })
+    }
+}
+
+/// An iterator of a row mixture's batches (as ``_BatchReader``'s, with a
+/// ``source`` column).
+#[pyclass(name = "_MixedRowReader", module = "hf3fs._hf3fs", frozen)]
+pub struct PyMixedRowReader {
+    inner: Mutex<Option<MixedReader>>,
+}
+
+impl PyMixedRowReader {
+    fn next_rows(&self, py: Python<'_>) -> PyResult<RecordBatch> {
+        let next = blocking(py, |cancel| {
+            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                None => Ok(None),
+                Some(r) => r.next_batch(cancel),
+            }
+        })?;
+        match next {
+            Some(MixedBatch::Rows(batch)) => Ok(batch),
+            Some(MixedBatch::Packed(_)) => Err(PyValueError::new_err(
+                "mix: a row mixture gave packed sequences",
+            )),
+            None => {
+                self.close(py);
+                Err(PyStopIteration::new_err(()))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyMixedRowReader {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<ArrowBatch> {
+        Ok(ArrowBatch {
+            batch: self.next_rows(py)?,
+        })
+    }
+
+    /// The next batch as numpy arrays over its own memory.
+    #[pyo3(signature = (*, writable))]
+    fn next_numpy(&self, py: Python<'_>, writable: bool) -> PyResult<NumpyBatch> {
+        NumpyBatch::new(py, self.next_rows(py)?, writable)
+    }
+
+    /// The next batch laid out in shared memory, or as writable numpy
+    /// arrays when a column is not numbers without nulls.
+    fn next_shared(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let batch = self.next_rows(py)?;
+        match share_batch(py, &batch)? {
+            Some(layout) => Ok(Py::new(py, layout)?.into_any()),
+            None => Ok(Py::new(py, NumpyBatch::new(py, batch, true)?)?.into_any()),
+        }
+    }
+
+    /// Stop the readers' threads and free their buffers.
+    fn close(&self, py: Python<'_>) {
+        let reader = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        py.detach(move || drop(reader));
     }
 }

@@ -35,8 +35,10 @@ lint: venv  ## cargo fmt --check, clippy -D warnings, ruff
 # Both test runs talk to an S3-compatible server (moto's) that tests/s3_server.py starts on a
 # free 127.0.0.1 port and stops afterwards.
 # Footers the tests cache go under target/, not the user's ~/.cache.
+# The release profile: the wheel's build then reuses every dependency the tests compiled (a
+# fresh machine builds arrow, parquet and tokio once, not twice), and the property tests run faster.
 test-rust: system-deps venv  ## Rust unit and integration tests
-	HF3FS_FOOTER_CACHE=$(CURDIR)/target/test-footer-cache $(PY) tests/s3_server.py -- cargo test --workspace --quiet
+	HF3FS_FOOTER_CACHE=$(CURDIR)/target/test-footer-cache $(PY) tests/s3_server.py -- cargo test --workspace --release --quiet
 
 test-python: wheel  ## pytest against the installed wheel
 	$(PY) tests/s3_server.py -- $(VENV)/bin/pytest -q

@@ -167,3 +167,27 @@ def test_s3_benchmark_readers_agree():
             assert 0 < r["first_batch"] <= r["seconds"]
     rows = {case: readers["hf3fs"]["rows"] for case, readers in data["results"].items()}
     assert rows == {"tokens": 4000, "many-files": 640}
+
+
+def test_pack_benchmark_readers_agree(tmp_path):
+    """Each packer's batches sum to what the definition gives for the generated corpus."""
+    results = tmp_path / "pack.json"
+    out = run_benchmark("pack.py", "--smoke", "--json", str(results))
+    data = json.loads(results.read_text())
+    labels = {
+        "hf3fs": "hf3fs Pack",
+        "numpy": "numpy packer",
+        "hf-datasets": "HF datasets group_texts",
+    }
+    assert set(data["readers"]) == set(labels)
+    for reader, r in data["readers"].items():
+        assert r["status"] == "ok", (reader, r)
+        assert r["checksum_ok"] and r["sums"] == r["expected"], (reader, r)
+        assert r["sums"]["batches"] > 0 and r["batches_per_s"] > 0
+        (row,) = [line for line in out.splitlines() if line.startswith(f"{labels[reader]:<24} ")]
+        assert row.rstrip().endswith("OK"), row
+    # hf3fs and the numpy packer yield the same batches, position ids and pieces included.
+    assert data["readers"]["hf3fs"]["sums"] == data["readers"]["numpy"]["sums"]
+    assert "positions" in data["readers"]["hf3fs"]["sums"]
+    assert "MISMATCH" not in out
+    assert "hf3fs >= 3x the numpy packer: " in out

@@ -34,11 +34,13 @@ EXPECTED = {
         "coverage: every row exactly once (20,000 of 20,000)",
         "resume: 5,120 rows before + 14,880 after = every row exactly once",
         "readers agree: same rows and token sum",
+        "packing check: the first batch is the first documents + EOS, positions restart per piece",
+        "mix check: every prefix within one sequence of its share",
         "cleaned up: True",
     ],
 }
 # Charts (PNG outputs) each notebook draws.
-CHARTS = {"quickstart.ipynb": 0, "dataset.ipynb": 2}
+CHARTS = {"quickstart.ipynb": 0, "dataset.ipynb": 4}
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-BENCHMARKS = ("io", "dataset", "coalesce", "s3")
+BENCHMARKS = ("io", "dataset", "coalesce", "s3", "pack")
 # Benchmarks whose results are throughput per reader, which --plot draws.
 PLOTTABLE = ("io", "dataset")
 
@@ -183,7 +183,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "bench",
         parents=[common],
-        help="run a benchmark: io, dataset, coalesce or s3",
+        help="run a benchmark: io, dataset, coalesce, s3 or pack",
         description=(
             "Run a benchmark and print its table. Options after the benchmark's name are "
             "its own: `hf3fs bench dataset --help` lists them (--json writes JSON for "

@@ -7,6 +7,7 @@ mixture's epoch and saved state.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -345,7 +346,7 @@ class _MixImpl:
         return {
             "format": _MIX_STATE_FORMAT,
             "sources": sources,
-            "weights": ",".join(repr(w) for w in self._weights),
+            "weights": ",".join(repr(w) for w in self.weights.values()),
             "stop": self._stop,
             "seed": self._seed,
             "epoch": int(fields["epoch"]),
@@ -368,11 +369,17 @@ class _MixImpl:
                 raise ValueError(
                     f"load_state_dict: the state mixes {list(saved)}, this mixture {self._names}"
                 )
-            mine = {
-                "weights": ",".join(repr(w) for w in self._weights),
-                "stop": self._stop,
-                "seed": self._seed,
-            }
+            saved_weights = [float(w) for w in str(state["weights"]).split(",")]
+            weights = list(self.weights.values())
+            if len(saved_weights) != len(weights) or not all(
+                math.isclose(a, b, rel_tol=1e-9)
+                for a, b in zip(saved_weights, weights, strict=True)
+            ):
+                raise ValueError(
+                    f"load_state_dict: the state has weights {saved_weights}, "
+                    f"this mixture {weights} (normalized)"
+                )
+            mine = {"stop": self._stop, "seed": self._seed}
             for key, value in mine.items():
                 if state[key] != value:
                     raise ValueError(
@@ -403,8 +410,11 @@ class _MixImpl:
             )
         except KeyError as e:
             raise ValueError(f"load_state_dict: the state lacks {e.args[0]!r}") from None
-        # Check it now (malformed parts raise here, not in a worker).
+        # Check it now (malformed parts raise here, not in a worker), also against
+        # this mixture's world size when it differs (an elastic resume).
         self._mixture().resume(pending, world, workers, pending.worker or 0)
+        if self.world_size != world:
+            self._mix.resume(pending, self.world_size, workers, 0)
         self._pending = pending
         self.set_epoch(pending.epoch)
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _hf3fs, _progress
+from ._filters import normalize_filter
 
 ArrowBatch = _hf3fs.ArrowBatch
 ArrowArray = _hf3fs.ArrowArray
@@ -37,49 +38,6 @@ _FORMATS = ("numpy", "arrow", "torch")
 _STATE_FORMAT = "hf3fs.ParquetDataset/1"
 # Options a saved state must agree on: they decide which rows come in which order.
 _STATE_OPTIONS = ("seed", "shuffle", "shuffle_window", "batch_size", "drop_remainder", "drop_last")
-_CMP_OPS = ("==", "=", "!=", "<", "<=", ">", ">=")
-
-
-def _filter_term(term: Any) -> tuple:
-    if not isinstance(term, (tuple, list)) or len(term) not in (2, 3):
-        raise ValueError(
-            f"filter: expected (column, op, value) or (column, 'is_null'), got {term!r}"
-        )
-    column, op = term[0], term[1]
-    if not isinstance(column, str):
-        raise ValueError(f"filter: the column name must be a string, got {column!r}")
-    if len(term) == 2 or op in ("is_null", "is_not_null"):
-        if op not in ("is_null", "is_not_null"):
-            raise ValueError(f"filter: operator {op!r} needs a value")
-        negated = op == "is_not_null"
-        if len(term) == 3:
-            negated = negated != (not bool(term[2]))
-        return ("isnull", column, negated)
-    value = term[2]
-    if op in ("in", "not in"):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
-            raise ValueError(f"filter on column {column!r}: {op!r} needs a list of values")
-        return ("in", column, list(value), op == "not in")
-    if op not in _CMP_OPS:
-        raise ValueError(f"filter on column {column!r}: unknown operator {op!r}")
-    if value is None:
-        raise ValueError(f"filter on column {column!r}: compare with None using 'is_null'")
-    return ("cmp", column, op, value)
-
-
-def _normalize_filter(filter: Any) -> tuple | None:
-    """pyarrow's DNF (a list of terms, or a list of lists of terms) as a tree."""
-    if filter is None:
-        return None
-    if isinstance(filter, tuple):
-        return ("and", [_filter_term(filter)])
-    if not isinstance(filter, list) or not filter:
-        raise ValueError(
-            f"filter: expected a non-empty list of (column, op, value) terms, got {filter!r}"
-        )
-    if all(isinstance(t, list) for t in filter):
-        return ("or", [("and", [_filter_term(t) for t in conj]) for conj in filter])
-    return ("and", [_filter_term(t) for t in filter])
 
 
 def _to_torch(value: Any, name: str, torch: Any, np: Any) -> Any:
@@ -292,7 +250,7 @@ class _ParquetDatasetImpl:
         self._args = {
             "sources": sources,
             "columns": list(columns) if columns is not None else None,
-            "filter": _normalize_filter(filter),
+            "filter": normalize_filter(filter),
             "batch_size": batch_size,
             "shuffle": bool(shuffle),
             "seed": seed,
@@ -614,8 +572,11 @@ class _ParquetDatasetImpl:
             )
         except KeyError as e:
             raise ValueError(f"load_state_dict: the state lacks {e.args[0]!r}") from None
-        # Check it now (malformed parts raise here, not in a worker).
+        # Check it now (malformed parts raise here, not in a worker), also against
+        # this dataset's world size when it differs (an elastic resume).
         self._ds.resume(pending, pending[2], pending[3], pending[5] or 0)
+        if self._world_size != pending[2]:
+            self._ds.resume(pending, self._world_size, pending[3], 0)
         self._pending = pending
         self.set_epoch(pending[0])
 
@@ -725,7 +686,8 @@ class _ParquetDatasetImpl:
             f"ParquetDataset({len(ds.files)} files, {ds.num_rows} rows, "
             f"columns={list(ds.columns)}, "
             f"batch_size={self._args['batch_size']}, rank={self._rank}/{self._world_size}, "
-            f"shuffle={self._args['shuffle']}, epoch={self.epoch}, format={self._format!r})"
+            f"shuffle={self._args['shuffle']}, epoch={self.epoch}, format={self._format!r}"
+            + (f", pack={self._pack!r})" if self._pack is not None else ")")
         )
 
     def _repr_html_(self) -> str:

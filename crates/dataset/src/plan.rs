@@ -264,7 +264,9 @@ pub fn worker_segments(layout: &Layout, remaining: &[Interval], spec: &ShardSpec
 }
 
 /// The units left of each span after `consumed[worker]` units of every
-/// rank's span `worker` were read: what an elastic resume re-partitions.
+/// rank's span `worker` were read, and those the cut left out: what an
+/// elastic resume re-partitions (no span of the old cut held the left-out
+/// units, so they are read once by the new one).
 pub fn unconsumed(
     remaining: &[Interval],
     world_size: u64,
@@ -281,6 +283,10 @@ pub fn unconsumed(
             let done = consumed.get(worker as usize).copied().unwrap_or(0).min(len);
             concat_slice(remaining, index * len + done, (index + 1) * len, &mut out);
         }
+    }
+    let total = intervals_len(remaining);
+    if parts * len < total {
+        concat_slice(remaining, parts * len, total, &mut out);
     }
     // Adjacent pieces merge, keeping saved states short.
     let mut merged: Vec<Interval> = Vec::with_capacity(out.len());
@@ -492,6 +498,8 @@ mod tests {
                     prop_assert!(seen.insert(*r));
                 }
                 prop_assert_eq!(after.len() as u64, rest_len - rest_len % new_world);
+                // The old cut's left-out rows are in the rest: only the new cut's remainder is lost.
+                prop_assert_eq!((before.len() + after.len()) as u64 + rest_len % new_world, layout.total());
             } else {
                 let seen: std::collections::HashSet<u64> = before.iter().chain(after.iter()).copied().collect();
                 prop_assert_eq!(seen.len() as u64, layout.total());

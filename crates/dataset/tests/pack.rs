@@ -335,6 +335,8 @@ proptest! {
             let rest_total = dataset::plan::intervals_len(moved.base.as_ref().unwrap());
             let read_after: usize = spans.iter().map(|s| tokens_of(s).len()).sum();
             prop_assert_eq!(read_after as u64 + ds.left_out(&moved), rest_total);
+            // Only the new cut leaves tokens out: the old one's are in the rest.
+            prop_assert_eq!((before.len() + read_after) as u64 + ds.left_out(&moved), ds.num_units());
         }
     }
 }

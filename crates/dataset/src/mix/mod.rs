@@ -250,12 +250,29 @@ impl Mixture {
         let left = (0..self.sources.len())
             .map(|i| self.samples_of(i, &progress.sources[i]))
             .collect();
-        let full = (0..self.sources.len())
-            .map(|i| {
-                let fresh = self.sources[i].start(0, progress.world_size, progress.num_workers);
-                self.samples_of(i, &fresh)
-            })
-            .collect();
+        let mut full = Vec::with_capacity(self.sources.len());
+        for i in 0..self.sources.len() {
+            let fresh = self.sources[i].start(0, progress.world_size, progress.num_workers);
+            let samples = self.samples_of(i, &fresh);
+            if samples == 0 {
+                // It would end every epoch at its first draw, silently.
+                let (what, need) = match &self.samples {
+                    Samples::Sequences { .. } => ("tokens", "a batch of tokens"),
+                    Samples::Rows { .. } => ("rows", "a row"),
+                };
+                return Err(Error::invalid(
+                    "datasets",
+                    format!(
+                        "source {i} has too few {what} ({}) to give each of {} ranks x {} \
+                         workers {need}",
+                        self.sources[i].num_units(),
+                        progress.world_size,
+                        progress.num_workers
+                    ),
+                ));
+            }
+            full.push(samples);
+        }
         Ok(MixCursor::new(schedule, left, full, self.options.stop))
     }
 

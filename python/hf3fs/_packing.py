@@ -8,12 +8,11 @@ mixture's epoch and saved state.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import _hf3fs
-from .dataset import _check_int, _env_flag, _worker, _worker_info
+from .dataset import _check_int, _env_flag, _SharedEpoch, _worker, _worker_info
 
 _MIX_STATE_FORMAT = "hf3fs.Mix/1"
 _STOPS = ("first_exhausted", "all_exhausted")
@@ -154,11 +153,7 @@ class _MixImpl:
         self._weights = [float(weights[n]) for n in names]
         self._seed = seed
         self._stop = stop
-        self._epoch = 0
-        torch = sys.modules.get("torch")
-        self._shared_epoch = (
-            torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
-        )
+        self._epoch = _SharedEpoch()
         self._pending: Any = None
         self._live: dict[str, Any] | None = None
         self._mix: Any = None
@@ -200,16 +195,12 @@ class _MixImpl:
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (every source's shuffle); call it before each epoch."""
-        self._epoch = _check_int("epoch", epoch, 0)
-        if self._shared_epoch is not None:
-            self._shared_epoch.fill_(self._epoch)
+        self._epoch.set(_check_int("epoch", epoch, 0))
 
     @property
     def epoch(self) -> int:
         """The current epoch."""
-        if self._shared_epoch is not None:
-            self._epoch = int(self._shared_epoch.item())
-        return self._epoch
+        return self._epoch.get()
 
     @property
     def rank(self) -> int:

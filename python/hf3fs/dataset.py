@@ -111,6 +111,29 @@ def _env_flag(name: str, *, default: bool) -> bool:
     return value not in ("0", "false", "off", "no")
 
 
+class _SharedEpoch:
+    """The current epoch of a dataset. A persistent DataLoader worker holds its own
+    copy of the dataset, so the epoch lives in shared memory (a torch tensor, when
+    torch is there) for ``set_epoch`` to reach it."""
+
+    def __init__(self) -> None:
+        self._value = 0
+        torch = sys.modules.get("torch")
+        self._shared = (
+            torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
+        )
+
+    def get(self) -> int:
+        if self._shared is not None:
+            self._value = int(self._shared.item())
+        return self._value
+
+    def set(self, epoch: int) -> None:
+        self._value = epoch
+        if self._shared is not None:
+            self._shared.fill_(epoch)
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
@@ -268,13 +291,7 @@ class _ParquetDatasetImpl:
         self._num_threads = num_threads
         self._show_progress = progress
         self._format = format
-        self._epoch = 0
-        # A persistent DataLoader worker holds its own copy of the dataset:
-        # the epoch lives in shared memory so set_epoch reaches it.
-        torch = sys.modules.get("torch")
-        self._shared_epoch = (
-            torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
-        )
+        self._epoch = _SharedEpoch()
         self._pending: tuple | None = None
         self._live: dict[str, Any] | None = None
         with _progress.Bar(desc="reading footers", unit="file", enabled=progress) as bar:
@@ -313,16 +330,12 @@ class _ParquetDatasetImpl:
         Persistent DataLoader workers see the new epoch too: it is kept in
         shared memory when torch is present.
         """
-        self._epoch = _check_int("epoch", epoch, 0)
-        if self._shared_epoch is not None:
-            self._shared_epoch.fill_(self._epoch)
+        self._epoch.set(_check_int("epoch", epoch, 0))
 
     @property
     def epoch(self) -> int:
         """The current epoch."""
-        if self._shared_epoch is not None:
-            self._epoch = int(self._shared_epoch.item())
-        return self._epoch
+        return self._epoch.get()
 
     @property
     def rank(self) -> int:

@@ -83,3 +83,21 @@ where
         }
     }
 }
+
+/// The next item of the reader in `slot` (None when the reader is closed or
+/// at its end), waited for without the GIL: the readers' `__next__`.
+pub fn next_in<R, T, E, F>(py: Python<'_>, slot: &Mutex<Option<R>>, next: F) -> PyResult<Option<T>>
+where
+    R: Send,
+    T: Send,
+    E: IntoPyErr + Send,
+    F: FnOnce(&mut R, &CancelToken) -> Result<Option<T>, E> + Send,
+{
+    blocking(py, |cancel| {
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            None => Ok(None),
+            Some(reader) => next(reader, cancel),
+        }
+    })
+}

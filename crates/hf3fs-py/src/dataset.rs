@@ -20,7 +20,7 @@ use pyo3_arrow::ffi::{
     to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator,
 };
 
-use crate::blocking::blocking;
+use crate::blocking::{blocking, next_in};
 use crate::cache::PyCacheOptions;
 use crate::client::PyClient;
 use crate::fs::{PyFileSystem, StorageOptionsArg};
@@ -476,14 +476,7 @@ pub struct PyBatchReader {
 impl PyBatchReader {
     /// The next batch; StopIteration (and the reader closed) at the end.
     fn next_record_batch(&self, py: Python<'_>) -> PyResult<RecordBatch> {
-        let next = blocking(py, |cancel| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                None => Ok(None),
-                Some(r) => r.next_batch(cancel),
-            }
-        })?;
-        match next {
+        match next_in(py, &self.inner, BatchReader::next_batch)? {
             Some(batch) => Ok(batch),
             None => {
                 self.close(py);

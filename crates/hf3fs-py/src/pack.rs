@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyTuple};
 use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule};
 
-use crate::blocking::blocking;
+use crate::blocking::{blocking, next_in};
 use crate::dataset::ArrowBatch;
 use crate::dataset::{progress_arg, progress_out, ProgressTuple, PyDataset};
 use crate::error::dataset_error;
@@ -261,14 +261,7 @@ pub struct PyPackedReader {
 
 impl PyPackedReader {
     fn next_packed(&self, py: Python<'_>) -> PyResult<PackedBatch> {
-        let next = blocking(py, |cancel| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                None => Ok(None),
-                Some(r) => r.next_batch(cancel),
-            }
-        })?;
-        match next {
+        match next_in(py, &self.inner, AnyPackedReader::next_batch)? {
             Some(batch) => Ok(batch),
             None => {
                 self.close(py);
@@ -535,14 +528,7 @@ pub struct PyMixedRowReader {
 
 impl PyMixedRowReader {
     fn next_rows(&self, py: Python<'_>) -> PyResult<RecordBatch> {
-        let next = blocking(py, |cancel| {
-            let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_mut() {
-                None => Ok(None),
-                Some(r) => r.next_batch(cancel),
-            }
-        })?;
-        match next {
+        match next_in(py, &self.inner, MixedReader::next_batch)? {
             Some(MixedBatch::Rows(batch)) => Ok(batch),
             Some(MixedBatch::Packed(_)) => Err(PyValueError::new_err(
                 "mix: a row mixture gave packed sequences",

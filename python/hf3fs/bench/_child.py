@@ -4,6 +4,7 @@ result line and exits without interpreter teardown."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import subprocess
@@ -41,3 +42,18 @@ def serve(work: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
     # Skip interpreter teardown: pyarrow's dataset scanner threads (used by HF datasets)
     # can abort the process at exit, apache/arrow#45214 -- after the work is done.
     os._exit(0)
+
+
+def clear_written(directory: str, meta_key: bytes) -> None:
+    """Remove the Parquet files an earlier run wrote (their footers hold ``meta_key``);
+    refuse to mix with anyone else's (the directory readers would read them too)."""
+    import pyarrow.parquet as pq
+
+    for path in sorted(glob.glob(os.path.join(directory, "*.parquet"))):
+        try:
+            ours = meta_key in (pq.read_metadata(path).metadata or {})
+        except Exception:
+            ours = False
+        if not ours:
+            raise SystemExit(f"{directory} holds {os.path.basename(path)}, not written here")
+        os.remove(path)

@@ -71,7 +71,6 @@ reader fails.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import math
 import os
@@ -195,21 +194,6 @@ def existing_dataset(directory: str, rows: int, files: int, seed: int) -> dict |
     if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
         return None
     return info
-
-
-def clear_dataset(directory: str) -> None:
-    """Remove Parquet files an earlier run wrote; refuse to mix with anyone else's (the
-    directory readers would read them too)."""
-    import pyarrow.parquet as pq
-
-    for path in sorted(glob.glob(os.path.join(directory, "*.parquet"))):
-        try:
-            ours = META_KEY in (pq.read_metadata(path).metadata or {})
-        except Exception:
-            ours = False
-        if not ours:
-            raise SystemExit(f"{directory} holds {os.path.basename(path)}, not written here")
-        os.remove(path)
 
 
 def generate(directory: str, rows: int, files: int, seed: int) -> dict:
@@ -470,7 +454,7 @@ def bench(
     start = time.perf_counter()
     info = existing_dataset(directory, args.rows, args.files, args.seed)
     if info is None:
-        clear_dataset(directory)
+        _child.clear_written(directory, META_KEY)
         info = generate(directory, args.rows, args.files, args.seed)
         made = f"generated in {time.perf_counter() - start:.1f} s"
     else:

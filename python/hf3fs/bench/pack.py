@@ -48,11 +48,9 @@ status 1 when a checksum differs, 2 when a reader fails.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,8 +59,6 @@ from itertools import chain
 
 import numpy as np
 
-# Absolute imports: this file also runs as a script (python python/hf3fs/bench/pack.py),
-# against an installed hf3fs.
 from hf3fs import _progress
 from hf3fs.bench import _child
 from hf3fs.bench.pagecache import warm
@@ -183,20 +179,6 @@ def existing(directory: str, rows: int, files: int, seed: int) -> dict | None:
     if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
         return None
     return info
-
-
-def clear(directory: str) -> None:
-    """Remove the Parquet files an earlier run wrote; refuse to mix with anyone else's."""
-    import pyarrow.parquet as pq
-
-    for path in sorted(glob.glob(os.path.join(directory, "*.parquet"))):
-        try:
-            ours = META_KEY in (pq.read_metadata(path).metadata or {})
-        except Exception:
-            ours = False
-        if not ours:
-            raise SystemExit(f"{directory} holds {os.path.basename(path)}, not written here")
-        os.remove(path)
 
 
 def generate(directory: str, rows: int, files: int, seed: int) -> dict:
@@ -401,23 +383,7 @@ def run_child(spec: dict) -> dict:
     env.setdefault("HF3FS_FOOTER_CACHE", "off")
     env.setdefault("HF_DATASETS_OFFLINE", "1")
     env.setdefault("HF_HUB_OFFLINE", "1")
-    if __package__:
-        return _child.run("hf3fs.bench.pack", spec, env)
-    # Run as a file: the child is this file too.
-    for framework in ("USE_TORCH", "USE_TF", "USE_JAX"):
-        env.setdefault(framework, "0")
-    proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child"],
-        input=json.dumps(spec),
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return {"status": "error", "error": f"exit {proc.returncode}: {tail}"}
-    return json.loads(lines[-1])
+    return _child.run("hf3fs.bench.pack", spec, env)
 
 
 def met(ok: bool, detail: str) -> str:
@@ -515,7 +481,7 @@ def bench(args, directory: str, readers: list[str], sink: dict | None = None) ->
     start = time.perf_counter()
     info = existing(directory, args.rows, args.files, args.seed)
     if info is None:
-        clear(directory)
+        _child.clear_written(directory, META_KEY)
         info = generate(directory, args.rows, args.files, args.seed)
         made = f"generated in {time.perf_counter() - start:.1f} s"
     else:

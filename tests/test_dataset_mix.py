@@ -748,3 +748,22 @@ def test_unpacked_sources_mix_rows(corpora):
         assert (x["id"] == y["id"]).all() and (x["source"] == y["source"]).all()
     with pytest.raises(ValueError, match="same pack"):
         Mix({"a": rows(d0), "b": ParquetDataset(str(d1), columns=["id"], batch_size=8)})
+
+
+@pytest.mark.timeout(300)
+def test_spawned_dataloader_workers_mix_like_in_process_ones(corpora):
+    """Spawned workers get the mixture (and a loaded state) by pickling: the same batches."""
+    from torch.utils.data import DataLoader
+
+    def make():
+        return make_mix(corpora, PACK, weights=WEIGHTS, format="torch")
+
+    order = interleave(worker_batches(make(), 2))
+    loader = DataLoader(make(), batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    assert_batches_equal(read(loader), order, "spawn")
+    # A state loaded before the workers start travels with the pickled mixture.
+    state = make().state_dict(batches=3, num_workers=2)
+    resumed = make()
+    resumed.load_state_dict(state)
+    loader = DataLoader(resumed, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    assert_batches_equal(read(loader), order[3:], "spawn after a resume")

@@ -174,6 +174,7 @@ impl Dataset {
                 .first()
                 .map_or_else(CacheOptions::defaults, |f| f.source.fs.read_coalescing())
         });
+        let scan = Arc::new(scan);
         let (units, packing) = match &options.pack {
             None => (scan.group_rows(), None),
             Some(pack) => {
@@ -195,7 +196,7 @@ impl Dataset {
             }
         };
         Ok(Dataset {
-            scan: Arc::new(scan),
+            scan,
             options,
             cache,
             units: Arc::new(units),

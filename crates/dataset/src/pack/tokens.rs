@@ -8,13 +8,16 @@
 //! definition level as a null). A chunk without either, or a row group a
 //! filter thinned out, is counted by decoding its lengths.
 
+use std::sync::Arc;
+
 use parquet::file::metadata::ColumnChunkMetaData;
 
 use super::source;
 
 use crate::error::{Error, Result};
+use crate::parallel::try_map_io;
 use crate::plan::Segment;
-use crate::scan::{decode_group_simple, GroupRef, Scan};
+use crate::scan::{decode_group_simple, Scan};
 use hf3fs_core::CancelToken;
 
 /// Rows decoded per batch when a group's tokens must be counted by
@@ -47,20 +50,18 @@ fn footer_values(chunk: &ColumnChunkMetaData, max_def: i16) -> Option<(u64, Coun
 }
 
 /// The tokens of each group of `scan` in its column `root` (the scan's one
-/// column), plus one per row when `eos`; how each count was found.
+/// column), plus one per row when `eos`; how each count was found. Groups
+/// the footer cannot count are decoded, several at once on the runtime's
+/// file system pool (they read as well as decode).
 pub fn group_tokens(
-    scan: &Scan,
+    scan: &Arc<Scan>,
     root: usize,
     eos: bool,
     cancel: &CancelToken,
 ) -> Result<(Vec<u64>, Vec<CountSource>)> {
-    let mut tokens = Vec::with_capacity(scan.groups.len());
-    let mut sources = Vec::with_capacity(scan.groups.len());
+    let mut found: Vec<Option<(u64, CountSource)>> = Vec::with_capacity(scan.groups.len());
     let mut leaves: Vec<Option<(usize, i16)>> = vec![None; scan.index.files.len()];
-    for (index, group) in scan.groups.iter().enumerate() {
-        if cancel.is_cancelled() {
-            return Err(Error::Interrupted("counting tokens"));
-        }
+    for group in &scan.groups {
         let file = scan.file_of(group);
         let (leaf, max_def) = match leaves[group.file] {
             Some(l) => l,
@@ -78,14 +79,32 @@ pub fn group_tokens(
             }
         };
         let chunk = file.metadata().row_group(group.row_group).column(leaf);
-        let found = match group.matches {
+        found.push(match group.matches {
             None => footer_values(chunk, max_def),
             Some(_) => None,
-        };
-        let (values, source) = match found {
-            Some(f) => f,
-            None => (decoded_values(scan, index, group)?, CountSource::Decoded),
-        };
+        });
+    }
+    let undecided: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+    if !undecided.is_empty() {
+        let window = hf3fs_core::runtime::cpu::cpu_threads()
+            .map_err(|e| Error::io("<CPU pool>", None, e))?;
+        let shared = scan.clone();
+        let counts = try_map_io(
+            undecided.clone(),
+            window,
+            "counting tokens",
+            cancel,
+            |_| {},
+            move |index, _| decoded_values(&shared, index),
+        )?;
+        for (index, values) in undecided.into_iter().zip(counts) {
+            found[index] = Some((values, CountSource::Decoded));
+        }
+    }
+    let mut tokens = Vec::with_capacity(found.len());
+    let mut sources = Vec::with_capacity(found.len());
+    for (group, f) in scan.groups.iter().zip(found) {
+        let (values, source) = f.unwrap_or((0, CountSource::Decoded));
         tokens.push(values + if eos { group.rows() } else { 0 });
         sources.push(source);
     }
@@ -93,7 +112,8 @@ pub fn group_tokens(
 }
 
 /// Count the tokens of a group's (selected) rows by decoding its column.
-fn decoded_values(scan: &Scan, index: usize, group: &GroupRef) -> Result<u64> {
+fn decoded_values(scan: &Scan, index: usize) -> Result<u64> {
+    let group = &scan.groups[index];
     let file = scan.file_of(group);
     let handle = file.open()?;
     let selection = scan.selection(&Segment {

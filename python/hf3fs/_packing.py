@@ -269,8 +269,6 @@ class _MixImpl:
     def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
         first = self._sources[0]
         decode_threads = first._decode_threads(num_workers)
-        if _worker_info() is not None:
-            _hf3fs._request_cpu_threads(decode_threads)
         progress = self._progress(num_workers, worker)
         reader = self._mix.reader(progress, self.rank, worker, decode_threads=decode_threads)
         index = (worker + progress.rotation) % num_workers

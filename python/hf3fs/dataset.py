@@ -304,13 +304,17 @@ class _ParquetDatasetImpl:
         return self._ds
 
     def _decode_threads(self, num_workers: int) -> int:
-        # DataLoader workers share the cores: each decodes with its share.
+        """Pieces a reader decodes at once; in a DataLoader worker, the process's CPU
+        pool is started with that many threads (the workers share the cores)."""
         cores = (
             len(os.sched_getaffinity(0))
             if hasattr(os, "sched_getaffinity")
             else (os.cpu_count() or 1)
         )
-        return self._num_threads or max(1, cores // max(1, num_workers))
+        threads = self._num_threads or max(1, cores // max(1, num_workers))
+        if _worker_info() is not None:
+            _hf3fs._request_cpu_threads(threads)
+        return threads
 
     # Pickling (DataLoader spawn workers) carries the arguments; the child
     # indexes the files again.
@@ -403,9 +407,6 @@ class _ParquetDatasetImpl:
 
     def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
         decode_threads = self._decode_threads(num_workers)
-        if _worker_info() is not None:
-            # A worker process's CPU pool starts with its share of the cores.
-            _hf3fs._request_cpu_threads(decode_threads)
         progress = self._progress(num_workers, worker)
         if self._pack is None:
             reader = self._ds.reader(progress, self._rank, worker, decode_threads=decode_threads)

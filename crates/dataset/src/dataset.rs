@@ -357,24 +357,11 @@ impl Dataset {
         num_workers: u64,
         worker: u64,
     ) -> Result<Progress> {
-        if saved.world_size == world_size && saved.num_workers == num_workers {
-            if let Some(w) = saved.worker {
-                if w != worker {
-                    return Err(Error::State(format!(
-                        "the state was saved by DataLoader worker {w} and is loaded into worker {worker}"
-                    )));
-                }
-            }
+        if same_cut(
+            (saved.world_size, saved.num_workers, saved.worker),
+            (world_size, num_workers, worker),
+        )? {
             return Ok(saved.clone());
-        }
-        if saved.worker.is_some() {
-            return Err(Error::State(format!(
-                "the state is one DataLoader worker's (saved with {} ranks x {} workers); resuming with \
-                 {world_size} ranks x {num_workers} workers needs the rank's state: call \
-                 state_dict(batches=<batches this rank consumed>, num_workers=<DataLoader workers>) in the \
-                 training loop",
-                saved.world_size, saved.num_workers
-            )));
         }
         let full = [(0, self.num_units())];
         let base = self.base(saved, &full);
@@ -554,6 +541,35 @@ impl Dataset {
             pad,
         ))
     }
+}
+
+/// Whether a state saved by `(world_size, num_workers, worker)` (worker:
+/// None for a rank's state) resumes `(world_size, num_workers, worker)` as
+/// it is (true) or needs its unconsumed units re-cut (false); an error when
+/// the worker differs, or when one worker's state would be re-cut (it knows
+/// only its own span).
+pub(crate) fn same_cut(saved: (u64, u64, Option<u64>), now: (u64, u64, u64)) -> Result<bool> {
+    let (saved_world, saved_workers, saved_worker) = saved;
+    let (world_size, num_workers, worker) = now;
+    if saved_world == world_size && saved_workers == num_workers {
+        if let Some(w) = saved_worker {
+            if w != worker {
+                return Err(Error::State(format!(
+                    "the state was saved by DataLoader worker {w} and is loaded into worker {worker}"
+                )));
+            }
+        }
+        return Ok(true);
+    }
+    if saved_worker.is_some() {
+        return Err(Error::State(format!(
+            "the state is one DataLoader worker's (saved with {saved_world} ranks x {saved_workers} \
+             workers); resuming with {world_size} ranks x {num_workers} workers needs the rank's \
+             state: call state_dict(batches=<batches this rank consumed>, \
+             num_workers=<DataLoader workers>) in the training loop"
+        )));
+    }
+    Ok(false)
 }
 
 /// The one column a packed dataset reads; checks the options packing

@@ -465,6 +465,16 @@ impl PyDataset {
     }
 }
 
+/// `batch` laid out in shared memory (a :class:`SharedLayout`), or as
+/// writable numpy arrays (a :class:`NumpyBatch`) when a column is not
+/// numbers without nulls.
+pub(crate) fn shared_or_numpy(py: Python<'_>, batch: RecordBatch) -> PyResult<Py<PyAny>> {
+    match share_batch(py, &batch)? {
+        Some(layout) => Ok(Py::new(py, layout)?.into_any()),
+        None => Ok(Py::new(py, NumpyBatch::new(py, batch, true)?)?.into_any()),
+    }
+}
+
 /// An iterator of :class:`ArrowBatch` for one (rank, worker).
 #[pyclass(name = "_BatchReader", module = "hf3fs._hf3fs", frozen)]
 pub struct PyBatchReader {
@@ -502,10 +512,7 @@ impl PyBatchReader {
     /// not numbers without nulls.
     fn next_shared(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let batch = self.next_record_batch(py)?;
-        match share_batch(py, &batch)? {
-            Some(layout) => Ok(Py::new(py, layout)?.into_any()),
-            None => Ok(Py::new(py, NumpyBatch::new(py, batch, true)?)?.into_any()),
-        }
+        shared_or_numpy(py, batch)
     }
 
     /// The next batch as numpy arrays, made from the batch's own memory

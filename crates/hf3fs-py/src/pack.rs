@@ -18,11 +18,11 @@ use pyo3::types::{PyCapsule, PyDict, PyTuple};
 use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule};
 
 use crate::blocking::{blocking, next_in};
-use crate::dataset::ArrowBatch;
 use crate::dataset::{progress_arg, progress_out, ProgressTuple, PyDataset};
+use crate::dataset::{shared_or_numpy, ArrowBatch};
 use crate::error::dataset_error;
 use crate::numpy_batch::{Converter, NumpyBatch};
-use crate::shared_batch::{share_batch, share_columns};
+use crate::shared_batch::share_columns;
 
 /// How documents are packed into fixed-length sequences.
 ///
@@ -562,11 +562,7 @@ impl PyMixedRowReader {
     /// The next batch laid out in shared memory, or as writable numpy
     /// arrays when a column is not numbers without nulls.
     fn next_shared(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let batch = self.next_rows(py)?;
-        match share_batch(py, &batch)? {
-            Some(layout) => Ok(Py::new(py, layout)?.into_any()),
-            None => Ok(Py::new(py, NumpyBatch::new(py, batch, true)?)?.into_any()),
-        }
+        shared_or_numpy(py, self.next_rows(py)?)
     }
 
     /// Stop the readers' threads and free their buffers.

@@ -57,3 +57,28 @@ def clear_written(directory: str, meta_key: bytes) -> None:
         if not ours:
             raise SystemExit(f"{directory} holds {os.path.basename(path)}, not written here")
         os.remove(path)
+
+
+def part_paths(directory: str, files: int) -> list[str]:
+    """The files of a generated corpus."""
+    return [os.path.join(directory, f"part-{i:05d}-of-{files:05d}.parquet") for i in range(files)]
+
+
+def written_corpus(
+    directory: str, rows: int, files: int, seed: int, meta_key: bytes
+) -> dict[str, Any] | None:
+    """The stored description (under ``meta_key`` in the first file's footer) of a corpus
+    generated earlier with these parameters, if any."""
+    import pyarrow.parquet as pq
+
+    paths = part_paths(directory, files)
+    if not all(os.path.exists(p) for p in paths):
+        return None
+    try:
+        meta = pq.read_metadata(paths[0]).metadata or {}
+        info = json.loads(meta.get(meta_key, b"{}"))
+    except Exception:
+        return None
+    if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
+        return None
+    return info

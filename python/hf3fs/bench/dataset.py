@@ -175,25 +175,9 @@ def make_row_group(rng: np.random.Generator, first_id: int, n: int, corpus: byte
     return table, sums
 
 
-def part_paths(directory: str, files: int) -> list[str]:
-    return [os.path.join(directory, f"part-{i:05d}-of-{files:05d}.parquet") for i in range(files)]
-
-
 def existing_dataset(directory: str, rows: int, files: int, seed: int) -> dict | None:
     """The stored description of a dataset generated earlier with these parameters, if any."""
-    import pyarrow.parquet as pq
-
-    paths = part_paths(directory, files)
-    if not all(os.path.exists(p) for p in paths):
-        return None
-    try:
-        meta = pq.read_metadata(paths[0]).metadata or {}
-        info = json.loads(meta.get(META_KEY, b"{}"))
-    except Exception:
-        return None
-    if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
-        return None
-    return info
+    return _child.written_corpus(directory, rows, files, seed, META_KEY)
 
 
 def generate(directory: str, rows: int, files: int, seed: int) -> dict:
@@ -207,7 +191,7 @@ def generate(directory: str, rows: int, files: int, seed: int) -> dict:
     score_sum = 0.0
     tables = []
     first = 0
-    for path, n in zip(part_paths(directory, files), per_file, strict=True):
+    for path, n in zip(_child.part_paths(directory, files), per_file, strict=True):
         writer = None
         for start in range(0, n, ROW_GROUP):
             m = min(ROW_GROUP, n - start)
@@ -459,7 +443,7 @@ def bench(
         made = f"generated in {time.perf_counter() - start:.1f} s"
     else:
         made = "reused"
-    paths = part_paths(directory, args.files)
+    paths = _child.part_paths(directory, args.files)
     read_bytes, all_bytes = column_bytes(paths, COLUMNS)
     disk = sum(os.path.getsize(p) for p in paths)
     print(

@@ -161,26 +161,6 @@ class Corpus:
         return {"batches": batches, "tokens": tokens}
 
 
-def part_paths(directory: str, files: int) -> list[str]:
-    return [os.path.join(directory, f"part-{i:05d}-of-{files:05d}.parquet") for i in range(files)]
-
-
-def existing(directory: str, rows: int, files: int, seed: int) -> dict | None:
-    """The stored description of a corpus generated earlier with these parameters, if any."""
-    import pyarrow.parquet as pq
-
-    paths = part_paths(directory, files)
-    if not all(os.path.exists(p) for p in paths):
-        return None
-    try:
-        info = json.loads((pq.read_metadata(paths[0]).metadata or {}).get(META_KEY, b"{}"))
-    except Exception:
-        return None
-    if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
-        return None
-    return info
-
-
 def generate(directory: str, rows: int, files: int, seed: int) -> dict:
     """Write the corpus; return its description, with every definition's expected sums."""
     import pyarrow as pa
@@ -199,7 +179,7 @@ def generate(directory: str, rows: int, files: int, seed: int) -> dict:
     }
     per_file = [rows // files + (i < rows % files) for i in range(files)]
     first = 0
-    for path, n in zip(part_paths(directory, files), per_file, strict=True):
+    for path, n in zip(_child.part_paths(directory, files), per_file, strict=True):
         writer = None
         for start in range(first, first + n, ROW_GROUP):
             stop = min(start + ROW_GROUP, first + n)
@@ -479,14 +459,14 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
 def bench(args, directory: str, readers: list[str], sink: dict | None = None) -> int:
     os.makedirs(directory, exist_ok=True)
     start = time.perf_counter()
-    info = existing(directory, args.rows, args.files, args.seed)
+    info = _child.written_corpus(directory, args.rows, args.files, args.seed, META_KEY)
     if info is None:
         _child.clear_written(directory, META_KEY)
         info = generate(directory, args.rows, args.files, args.seed)
         made = f"generated in {time.perf_counter() - start:.1f} s"
     else:
         made = "reused"
-    paths = part_paths(directory, args.files)
+    paths = _child.part_paths(directory, args.files)
     disk = sum(os.path.getsize(p) for p in paths)
     expected = info["expected"]
     print(

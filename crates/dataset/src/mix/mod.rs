@@ -24,7 +24,7 @@ use arrow_schema::SchemaRef;
 pub use reader::{MixedBatch, MixedReader};
 pub use schedule::{Draw, MixCursor, Schedule, Stop};
 
-use crate::dataset::{Dataset, Progress};
+use crate::dataset::{same_cut, Dataset, Progress};
 use crate::error::{Error, Result};
 use crate::pack::TokenType;
 use crate::plan::consumed_by_worker;
@@ -323,23 +323,11 @@ impl Mixture {
                 self.sources.len()
             )));
         }
-        if saved.world_size == world_size && saved.num_workers == num_workers {
-            if let Some(w) = saved.worker {
-                if w != worker {
-                    return Err(Error::State(format!(
-                        "the state was saved by DataLoader worker {w} and is loaded into worker {worker}"
-                    )));
-                }
-            }
+        if same_cut(
+            (saved.world_size, saved.num_workers, saved.worker),
+            (world_size, num_workers, worker),
+        )? {
             return Ok(saved.clone());
-        }
-        if saved.worker.is_some() {
-            return Err(Error::State(format!(
-                "the state is one DataLoader worker's (saved with {} ranks x {} workers); resuming \
-                 with {world_size} ranks x {num_workers} workers needs the rank's state: call \
-                 state_dict(batches=<batches this rank consumed>, num_workers=<DataLoader workers>)",
-                saved.world_size, saved.num_workers
-            )));
         }
         // Tokens each worker index took of each source.
         let n = self.sources.len();

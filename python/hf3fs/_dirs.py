@@ -8,7 +8,7 @@ import stat as stat_module
 from collections.abc import Callable, Iterator
 
 from ._default import _client
-from ._hf3fs import Client, stat_result
+from ._hf3fs import _DIR, Client, stat_result
 
 DT_UNKNOWN = 0
 DT_DIR = 4
@@ -117,7 +117,7 @@ class _ScandirIterator:
         self._client = client
         self._path = path
         self._dir_fd = dir_fd
-        self._dir = client.opendir(path, dir_fd=dir_fd)
+        self._dir: _DIR | None = client.opendir(path, dir_fd=dir_fd)
 
     def __iter__(self) -> _ScandirIterator:
         return self

@@ -1,15 +1,51 @@
 """Type stubs of the native module ``hf3fs._hf3fs`` (hand-written)."""
 
 import os
-from collections.abc import Buffer as _BytesLike
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Self, final
+
+from typing_extensions import Buffer as _BytesLike
+
+__all__ = [
+    "Client",
+    "iovec",
+    "stat_result",
+    "dirent",
+    "_DIR",
+    "FileSystem",
+    "RandomAccessFile",
+    "OutputStream",
+    "CacheOptions",
+    "ReadRangeCache",
+    "Buffer",
+    "_request_cpu_threads",
+    "_Dataset",
+    "_BatchReader",
+    "ArrowBatch",
+    "NumpyBatch",
+    "Pack",
+    "ArrowArray",
+    "_PackedReader",
+    "_MixProgress",
+    "_Mixture",
+    "_MixedRowReader",
+    "SharedArray",
+    "SharedMemory",
+    "SharedLayout",
+    "coalesce_ranges",
+    "_locate",
+    "_mounts",
+    "_runtime_info",
+    "__version__",
+]
 
 __version__: str
 
 _Path = str | os.PathLike[str]
 
+@final
 class stat_result:
     """Status of a file: the fields of ``os.stat_result`` plus ``st_ltarg``."""
 
@@ -51,8 +87,9 @@ class stat_result:
     def is_dir(self) -> bool: ...
     def is_link(self) -> bool: ...
     def __len__(self) -> int: ...
-    def __getitem__(self, index: int) -> int: ...
+    def __getitem__(self, key: int, /) -> int: ...
 
+@final
 class dirent:
     """A directory entry returned by ``Client.readdir``."""
 
@@ -63,17 +100,20 @@ class dirent:
     @property
     def d_ino(self) -> int: ...
 
+@final
 class _DIR:
     """An open directory stream (``Client.opendir``)."""
 
+@final
 class iovec(_BytesLike):
     """Shared memory for batched reads and writes; supports the buffer protocol."""
 
-    def __init__(
-        self, other: iovec, off: int | _BytesLike | None = None, bytes: int | None = None
-    ) -> None: ...
+    def __new__(
+        cls, other: iovec, off: int | _BytesLike | None = ..., bytes: int | None = ...
+    ) -> Self:
+        """A sub-iovec of ``other``: ``iovec(other, off, bytes)``, or ``iovec(other, buf)``
+        where ``buf`` is a contiguous buffer lying inside ``other``."""
     def __len__(self) -> int: ...
-    def __buffer__(self, flags: int, /) -> memoryview: ...
     @property
     def block_size(self) -> int: ...
     @property
@@ -83,20 +123,21 @@ class iovec(_BytesLike):
     @property
     def freed(self) -> bool: ...
 
+@final
 class Client:
     """A client of one mount: POSIX-like calls on server paths, client fds,
     shared-memory iovecs and batched ``preadv``/``pwritev``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         mount_name: str,
         token: str,
         *,
-        as_super: bool = False,
-        io_engine: Literal["auto", "uring", "threads"] | None = None,
-        io_threads: int | None = None,
-        io_queue_depth: int | None = None,
-    ) -> None: ...
+        as_super: bool = ...,
+        io_engine: Literal["auto", "uring", "threads"] | None = ...,
+        io_threads: int | None = ...,
+        io_queue_depth: int | None = ...,
+    ) -> Self: ...
     @property
     def io_engine(self) -> Literal["uring", "threads"]: ...
     @property
@@ -192,6 +233,7 @@ def _runtime_info() -> dict[str, int]: ...
 _Info = tuple[str, Literal["not_found", "other", "file", "directory"], int | None, int | None]
 _Ranges = list[tuple[int, int]]
 
+@final
 class FileSystem:
     @staticmethod
     def from_uri(
@@ -248,6 +290,7 @@ class FileSystem:
     ) -> OutputStream: ...
     def read_metadata(self, path: str) -> list[tuple[str, str]]: ...
 
+@final
 class RandomAccessFile:
     @property
     def path(self) -> str: ...
@@ -257,6 +300,7 @@ class RandomAccessFile:
     def read_many(self, ranges: _Ranges) -> list[bytes]: ...
     def will_need(self, ranges: _Ranges) -> None: ...
 
+@final
 class OutputStream:
     def write(self, data: _BytesLike) -> int: ...
     def flush(self) -> None: ...
@@ -267,19 +311,26 @@ class OutputStream:
     def closed(self) -> bool: ...
     @property
     def path(self) -> str: ...
-    def __enter__(self) -> OutputStream: ...
-    def __exit__(self, *exc: object) -> bool: ...
-
-class CacheOptions:
-    def __init__(
+    def __enter__(self) -> Self: ...
+    def __exit__(
         self,
+        exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> Literal[False]:
+        """Close the stream, or abort it when the block raised."""
+
+@final
+class CacheOptions:
+    def __new__(
+        cls,
         *,
-        hole_size_limit: int | None = None,
-        range_size_limit: int | None = None,
-        lazy: bool | None = None,
-        prefetch_limit: int | None = None,
-        max_request_size: int | None = None,
-    ) -> None: ...
+        hole_size_limit: int | None = ...,
+        range_size_limit: int | None = ...,
+        lazy: bool | None = ...,
+        prefetch_limit: int | None = ...,
+        max_request_size: int | None = ...,
+    ) -> Self: ...
     @staticmethod
     def defaults() -> CacheOptions: ...
     @staticmethod
@@ -302,15 +353,16 @@ class CacheOptions:
     @property
     def max_request_size(self) -> int: ...
 
-class Buffer:
+@final
+class Buffer(_BytesLike):
     def __len__(self) -> int: ...
     def __bytes__(self) -> bytes: ...
-    def __buffer__(self, flags: int, /) -> memoryview: ...
 
+@final
 class ReadRangeCache:
-    def __init__(
-        self, file: RandomAccessFile, options: CacheOptions | None = None, *, strict: bool = False
-    ) -> None: ...
+    def __new__(
+        cls, file: RandomAccessFile, options: CacheOptions | None = ..., *, strict: bool = ...
+    ) -> Self: ...
     def cache(self, ranges: _Ranges) -> None: ...
     def read(self, offset: int, length: int) -> Buffer: ...
     def wait(self) -> None: ...
@@ -328,6 +380,7 @@ def coalesce_ranges(
 
 _Progress = tuple[int, str | None, int, int, list[int], int | None, int]
 
+@final
 class ArrowBatch:
     """One batch of rows as Arrow data (Arrow PyCapsule interface)."""
 
@@ -343,33 +396,44 @@ class ArrowBatch:
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
     def to_numpy(self, *, writable: bool = False) -> NumpyBatch: ...
 
+@final
 class SharedArray:
-    dtype: str
-    offset: int
-    count: int
-    shape: list[int]
-    def __init__(self, dtype: str, offset: int, count: int, shape: list[int]) -> None: ...
+    def __new__(cls, dtype: str, offset: int, count: int, shape: list[int]) -> Self: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def shape(self) -> list[int]: ...
 
-class SharedMemory:
+@final
+class SharedMemory(_BytesLike):
     @staticmethod
     def open(fd: int, size: int, used: int) -> SharedMemory: ...
     def share(self) -> tuple[int, int, int]: ...
     def __len__(self) -> int: ...
-    def __buffer__(self, flags: int) -> memoryview: ...
 
+@final
 class SharedLayout:
-    memory: SharedMemory
-    columns: dict[str, Any]
-    num_rows: int
+    @property
+    def memory(self) -> SharedMemory: ...
+    @property
+    def columns(self) -> dict[str, Any]: ...
+    @property
+    def num_rows(self) -> int: ...
 
 def _request_cpu_threads(threads: int) -> None: ...
 
+@final
 class NumpyBatch:
     @property
     def num_rows(self) -> int: ...
     @property
     def columns(self) -> dict[str, Any]: ...
 
+@final
 class _BatchReader:
     def __iter__(self) -> _BatchReader: ...
     def __next__(self) -> ArrowBatch: ...
@@ -378,29 +442,30 @@ class _BatchReader:
     def close(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
 
+@final
 class _Dataset:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         sources: list[str],
         *,
-        columns: list[str] | None = None,
-        filter: tuple[Any, ...] | None = None,
-        batch_size: int = 1024,
-        shuffle: bool = False,
-        seed: int = 0,
-        shuffle_window: int = 0,
-        drop_remainder: bool = True,
-        drop_last: bool = False,
+        columns: list[str] | None = ...,
+        filter: tuple[Any, ...] | None = ...,
+        batch_size: int = ...,
+        shuffle: bool = ...,
+        seed: int = ...,
+        shuffle_window: int = ...,
+        drop_remainder: bool = ...,
+        drop_last: bool = ...,
         prefetch_bytes: int = ...,
-        numa: int = -1,
-        cache_options: CacheOptions | None = None,
-        client: Client | None = None,
-        filesystem: FileSystem | None = None,
-        token: str | None = None,
-        storage_options: dict[str, str | bool | int | float | timedelta] | None = None,
-        on_footer: Callable[[int, int], object] | None = None,
-        pack: Pack | None = None,
-    ) -> None: ...
+        numa: int = ...,
+        cache_options: CacheOptions | None = ...,
+        client: Client | None = ...,
+        filesystem: FileSystem | None = ...,
+        token: str | None = ...,
+        storage_options: dict[str, str | bool | int | float | timedelta] | None = ...,
+        on_footer: Callable[[int, int], object] | None = ...,
+        pack: Pack | None = ...,
+    ) -> Self: ...
     @property
     def num_rows(self) -> int: ...
     @property
@@ -434,18 +499,21 @@ class _Dataset:
         self, progress: _Progress, rank: int, worker: int, *, decode_threads: int = 0
     ) -> _PackedReader: ...
 
+@final
 class Pack:
     """How documents are packed into fixed-length sequences."""
 
-    def __init__(
-        self,
-        column: str = "input_ids",
-        seq_len: int = 4096,
-        sequences_per_batch: int = 8,
+    def __new__(
+        cls,
+        column: str = ...,
+        seq_len: int = ...,
+        sequences_per_batch: int = ...,
         *,
-        eos_token: int | None = None,
-        drop_partial: bool = True,
-    ) -> None: ...
+        eos_token: int | None = ...,
+        drop_partial: bool = ...,
+    ) -> Self:
+        """Defaults: ``column="input_ids"``, ``seq_len=4096``, ``sequences_per_batch=8``."""
+    def __getnewargs_ex__(self) -> tuple[tuple[str, int, int], dict[str, int | bool | None]]: ...
     @property
     def column(self) -> str: ...
     @property
@@ -459,6 +527,7 @@ class Pack:
     @property
     def batch_tokens(self) -> int: ...
 
+@final
 class ArrowArray:
     """One Arrow array (Arrow PyCapsule interface)."""
 
@@ -469,6 +538,7 @@ class ArrowArray:
     ) -> tuple[object, object]: ...
     def to_numpy(self, *, writable: bool = False) -> Any: ...
 
+@final
 class _PackedReader:
     def __iter__(self) -> _PackedReader: ...
     def __next__(self) -> dict[str, Any]: ...
@@ -476,16 +546,10 @@ class _PackedReader:
     def next_shared(self) -> SharedLayout | dict[str, Any]: ...
     def close(self) -> None: ...
 
+@final
 class _MixProgress:
-    epoch: int
-    sources: list[_Progress]
-    world_size: int
-    num_workers: int
-    draws: list[int]
-    worker: int | None
-    rotation: int
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         epoch: int,
         sources: list[_Progress],
@@ -494,12 +558,27 @@ class _MixProgress:
         draws: list[int],
         worker: int | None,
         rotation: int,
-    ) -> None: ...
+    ) -> Self: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def sources(self) -> list[_Progress]: ...
+    @property
+    def world_size(self) -> int: ...
+    @property
+    def num_workers(self) -> int: ...
+    @property
+    def draws(self) -> list[int]: ...
+    @property
+    def worker(self) -> int | None: ...
+    @property
+    def rotation(self) -> int: ...
 
+@final
 class _Mixture:
-    def __init__(
-        self, datasets: list[_Dataset], *, weights: list[float], stop: str, seed: int
-    ) -> None: ...
+    def __new__(
+        cls, datasets: list[_Dataset], *, weights: list[float], stop: str, seed: int
+    ) -> Self: ...
     def start(self, epoch: int, world_size: int, num_workers: int) -> _MixProgress: ...
     def batches_per_worker(self, progress: _MixProgress) -> int: ...
     def draws_per_source(self, progress: _MixProgress) -> list[int]: ...
@@ -511,6 +590,7 @@ class _Mixture:
         self, progress: _MixProgress, rank: int, worker: int, *, decode_threads: int = 0
     ) -> _PackedReader | _MixedRowReader: ...
 
+@final
 class _MixedRowReader:
     def __iter__(self) -> _MixedRowReader: ...
     def __next__(self) -> ArrowBatch: ...

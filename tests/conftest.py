@@ -13,6 +13,14 @@ from typing import Any
 
 import pytest
 import s3_server
+from dataset_helpers import (
+    DIST_ENV,
+    LAYOUT,
+    LAYOUT_512,
+    LAYOUT_600,
+    write_dataset,
+    write_two_files,
+)
 from parity import pair  # noqa: F401 - fixture: (os side, hf3fs side) for parity tests
 
 # Isolate the whole session from the user's real config and data before hf3fs is used.
@@ -74,6 +82,71 @@ def mount(mounts: MountFactory):
 
     root = mounts.add("t")
     return hf3fs.Client("t", ""), root
+
+
+@pytest.fixture
+def no_dist_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear the variables a dataset would take its rank and world size from."""
+    for name in DIST_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+# ---- the embedded ``local`` mount through fsspec ----------------------------------------------
+
+
+@pytest.fixture
+def fs():
+    """An ``Hf3fsFileSystem`` of its own (no fsspec instance cache)."""
+    from hf3fs.fs import Hf3fsFileSystem
+
+    return Hf3fsFileSystem(skip_instance_cache=True)
+
+
+@pytest.fixture
+def base(fs, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh directory ``local/<test module>-<uuid>`` on the embedded ``local`` mount (an
+    fsspec path), removed afterwards."""
+    path = f"local/{request.module.__name__}-{uuid.uuid4().hex}"
+    fs.mkdir(path)
+    yield path
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+# ---- Parquet datasets (dataset_helpers' writers); tests only read them ------------------------
+
+
+@pytest.fixture(scope="module")
+def data_415(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``LAYOUT`` dataset (415 rows numbered by ``row_id``, uneven row groups)."""
+    directory = tmp_path_factory.mktemp("data415")
+    write_dataset(directory, LAYOUT)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data_512(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``LAYOUT_512`` dataset: 1, 2 or 4 workers get whole 16-row batches."""
+    directory = tmp_path_factory.mktemp("data512")
+    write_dataset(directory, LAYOUT_512)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data_600(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``LAYOUT_600`` dataset: 600 rows divide among 2, 3, 4, 5, 6, 8, 10 or 12 ranks."""
+    directory = tmp_path_factory.mktemp("data600")
+    write_dataset(directory, LAYOUT_600)
+    return directory
+
+
+@pytest.fixture
+def parquet_dir(tmp_path: Path) -> Path:
+    """``write_two_files``: a.parquet and b.parquet (codecs, row groups and page indexes
+    differ; ``TWO_FILES`` says what each holds) in a fresh directory."""
+    directory = tmp_path / "ds"
+    write_two_files(directory)
+    return directory
 
 
 @pytest.fixture(scope="session", autouse=True)

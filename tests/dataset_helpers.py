@@ -97,6 +97,44 @@ def write_dataset(
     return paths
 
 
+def part_paths(directory: str | Path) -> list[str]:
+    """The Parquet files ``write_dataset`` wrote into ``directory``, in (name) order."""
+    return sorted(str(p) for p in Path(directory).glob("*.parquet"))
+
+
+# Two files of 1,000 and 500 rows, ``id`` 0..1499 across them, ``vals`` three tokens a row:
+# a.parquet all zstd, 4 row groups, no page index; b.parquet snappy (vals zstd), one row
+# group, with a page index.
+TWO_FILES: dict[str, dict] = {
+    "a.parquet": {"rows": 1000, "row_groups": 4, "page_index": False},
+    "b.parquet": {"rows": 500, "row_groups": 1, "page_index": True},
+}
+
+
+def write_two_files(directory: str | Path) -> dict[str, dict]:
+    """Write the ``TWO_FILES`` dataset into ``directory``; returns ``TWO_FILES``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows_a, rows_b = (TWO_FILES[name]["rows"] for name in ("a.parquet", "b.parquet"))
+    table = pa.table(
+        {
+            "id": pa.array(range(rows_a + rows_b), pa.int64()),
+            "name": [f"name-{i}" for i in range(rows_a + rows_b)],
+            "vals": [[i, i + 1, i + 2] for i in range(rows_a + rows_b)],
+        }
+    )
+    pq.write_table(
+        table.slice(0, rows_a), directory / "a.parquet", compression="zstd", row_group_size=300
+    )
+    pq.write_table(
+        table.slice(rows_a),
+        directory / "b.parquet",
+        compression={"id": "snappy", "name": "snappy", "vals.list.element": "zstd"},
+        write_page_index=True,
+    )
+    return TWO_FILES
+
+
 # ---- reading batches -----------------------------------------------------------------------
 
 
@@ -163,8 +201,8 @@ def expected_sizes(rows: int, batch_size: int, drop_last: bool) -> list[int]:
 # ---- environment and subprocesses ---------------------------------------------------------
 
 
-# Marks of the DataLoader suites: no torchrun environment, and the warnings they
-# provoke on purpose.
+# Marks of the DataLoader suites: no torchrun environment (conftest's ``no_dist_env``), and
+# the warnings they provoke on purpose.
 DATALOADER_MARKS = [
     pytest.mark.usefixtures("no_dist_env"),
     # More workers than this machine's cores is deliberate; Python 3.12+ warns on any fork of
@@ -177,13 +215,6 @@ DATALOADER_MARKS = [
     # array is read-only (a zero-copy view): allowed, the dataset need not copy for torch.
     pytest.mark.filterwarnings("ignore:The given NumPy array is not writable:UserWarning"),
 ]
-
-
-@pytest.fixture
-def no_dist_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Clear the variables a dataset would take its rank and world size from."""
-    for name in DIST_ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

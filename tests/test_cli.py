@@ -20,10 +20,9 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dataset_helpers import no_dist_env, subprocess_env  # noqa: F401 - fixture
+from dataset_helpers import TWO_FILES, subprocess_env, write_two_files
 
 import hf3fs
 from hf3fs import cli
@@ -387,6 +386,7 @@ def test_cat_large_files_exact_bytes(mdir, tmp_path):
     assert_same_bytes(proc.stdout, data + data[::-1])
 
 
+@pytest.mark.slow
 def test_cat_to_a_slow_pipe_with_unbuffered_stdout(mdir, tmp_path):
     """With ``python -u`` / PYTHONUNBUFFERED=1 (common in containers and CI),
     ``sys.stdout.buffer`` is a raw FileIO whose write() may write only part of a
@@ -721,31 +721,7 @@ def test_errors_as_a_process(mdir):
 
 
 # -------------------------------------------------------- dataset inspect
-TABLE_ROWS = 1000
-
-
-def write_parquet_dir(directory: Path) -> dict[str, dict]:
-    """Two files: a.parquet all zstd, 4 row groups, no page index; b.parquet snappy
-    (vals zstd), one row group, with a page index. Returns what was written."""
-    directory.mkdir(parents=True, exist_ok=True)
-    table = pa.table(
-        {
-            "id": pa.array(range(TABLE_ROWS), pa.int64()),
-            "name": [f"name-{i}" for i in range(TABLE_ROWS)],
-            "vals": [[i, i + 1, i + 2] for i in range(TABLE_ROWS)],
-        }
-    )
-    pq.write_table(table, directory / "a.parquet", compression="zstd", row_group_size=300)
-    pq.write_table(
-        table.slice(0, 500),
-        directory / "b.parquet",
-        compression={"id": "snappy", "name": "snappy", "vals.list.element": "zstd"},
-        write_page_index=True,
-    )
-    return {
-        "a.parquet": {"rows": TABLE_ROWS, "row_groups": 4, "page_index": False},
-        "b.parquet": {"rows": 500, "row_groups": 1, "page_index": True},
-    }
+# parquet_dir (conftest) holds dataset_helpers.TWO_FILES, written by write_two_files.
 
 
 def pyarrow_column_sizes(directory: Path) -> dict[str, tuple[int, int, set[str]]]:
@@ -764,14 +740,8 @@ def pyarrow_column_sizes(directory: Path) -> dict[str, tuple[int, int, set[str]]
     return {name: (c, u, codecs) for name, (c, u, codecs) in sizes.items()}
 
 
-@pytest.fixture
-def parquet_dir(tmp_path: Path) -> tuple[Path, dict[str, dict]]:
-    directory = tmp_path / "ds"
-    return directory, write_parquet_dir(directory)
-
-
 def test_dataset_inspect_text(capsys, parquet_dir):
-    directory, written = parquet_dir
+    directory, written = parquet_dir, TWO_FILES
     status, out, err = run(capsys, "dataset", "inspect", "--files", str(directory))
     assert status == 0, err
     assert f"source      {directory}" in out
@@ -796,7 +766,7 @@ def test_dataset_inspect_text(capsys, parquet_dir):
 
 
 def test_dataset_inspect_json(capsys, parquet_dir):
-    directory, written = parquet_dir
+    directory, written = parquet_dir, TWO_FILES
     status, out, err = run(capsys, "dataset", "inspect", "--json", str(directory))
     assert status == 0, err
     info = json.loads(out)
@@ -819,14 +789,14 @@ def test_dataset_inspect_json(capsys, parquet_dir):
 
 def test_dataset_inspect_on_the_mount(capsys, mdir):
     url, path = mdir
-    write_parquet_dir(path / "ds")
+    write_two_files(path / "ds")
     status, out, err = run(capsys, "dataset", "inspect", "--json", f"{url}/ds")
     assert status == 0, err
     assert json.loads(out)["rows"] == 1500
 
 
 def test_dataset_inspect_tokens(capsys, parquet_dir):
-    directory, written = parquet_dir
+    directory, written = parquet_dir, TWO_FILES
     # vals has 3 tokens a row; with an EOS, 4.
     status, out, err = run(
         capsys,
@@ -889,6 +859,7 @@ def test_bench_coalesce_smoke(capsys):
         assert plan in out
 
 
+@pytest.mark.slow
 def test_bench_dataset_plot(capsys, tmp_path):
     png = tmp_path / "out.png"
     status, out, err = run(

@@ -21,7 +21,6 @@ from dataset_helpers import (
     id_batches,
     loader_order,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture
     run_python_file,
     subprocess_env,
     total_rows,
@@ -37,13 +36,6 @@ BS = 16
 SEED = 21
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("loader")
-    write_dataset(directory, LAYOUT_512)
-    return directory
-
-
 make = functools.partial(
     make_dataset, batch_size=BS, shuffle=True, seed=SEED, columns=["row_id", "x"]
 )
@@ -57,8 +49,8 @@ def expected_order(source, workers: int, epoch: int, **kwargs) -> list[int]:
     return flat(loader_order(copies))
 
 
-def test_is_an_iterable_dataset(data_dir):
-    assert isinstance(make(data_dir), IterableDataset)
+def test_is_an_iterable_dataset(data_512):
+    assert isinstance(make(data_512), IterableDataset)
 
 
 LOADERS = [
@@ -75,11 +67,19 @@ LOADERS = [
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     "workers, persistent, context",
-    LOADERS,
-    ids=[f"w{w}-{'persistent' if p else 'fresh'}-{c}" for w, p, c in LOADERS],
+    [
+        pytest.param(
+            w,
+            p,
+            c,
+            id=f"w{w}-{'persistent' if p else 'fresh'}-{c}",
+            marks=[pytest.mark.slow] if w else [],
+        )
+        for w, p, c in LOADERS
+    ],
 )
-def test_dataloader_epochs(data_dir, workers, persistent, context):
-    ds = make(data_dir)
+def test_dataloader_epochs(data_512, workers, persistent, context):
+    ds = make(data_512)
     options = dict(batch_size=None, num_workers=workers)
     if workers:
         options.update(persistent_workers=persistent, multiprocessing_context=context)
@@ -93,7 +93,7 @@ def test_dataloader_epochs(data_dir, workers, persistent, context):
         assert sorted(rows) == list(range(N)), f"epoch {epoch}: rows missing or repeated"
         assert all(len(b) == BS for b in batches)
         assert len(batches) == N // BS
-        assert rows == expected_order(data_dir, workers, epoch), (
+        assert rows == expected_order(data_512, workers, epoch), (
             f"epoch {epoch}: not the order of the workers' plan for this epoch"
             + (" (set_epoch must reach persistent workers)" if persistent else "")
         )
@@ -101,9 +101,10 @@ def test_dataloader_epochs(data_dir, workers, persistent, context):
     assert epochs[0] != epochs[1], "set_epoch did not change the order"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_dataloader_torch_format(data_dir):
-    ds = make(data_dir, format="torch", columns=["row_id", "x", "k"])
+def test_dataloader_torch_format(data_512):
+    ds = make(data_512, format="torch", columns=["row_id", "x", "k"])
     loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="fork")
     seen = []
     for batch in loader:
@@ -117,20 +118,21 @@ def test_dataloader_torch_format(data_dir):
 # ---- resuming ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("k", [3, 10])
-def test_dataloader_resume_from_main_process_state(data_dir, k):
+def test_dataloader_resume_from_main_process_state(data_512, k):
     """A plain DataLoader with 2 workers: the main process's ``state_dict(batches=k,
     num_workers=2)`` restarts a new loader exactly where the old one stopped."""
 
     def loader(ds):
         return DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="fork")
 
-    full_ds = make(data_dir)
+    full_ds = make(data_512)
     full_ds.set_epoch(1)
     full = flat(id_batches(loader(full_ds)))
 
-    ds = make(data_dir)
+    ds = make(data_512)
     ds.set_epoch(1)
     it = iter(loader(ds))
     first = flat(id_batches(next(it) for _ in range(k)))
@@ -138,30 +140,31 @@ def test_dataloader_resume_from_main_process_state(data_dir, k):
     state = ds.state_dict(batches=k, num_workers=2)
     json.dumps(state)
 
-    resumed = make(data_dir)
+    resumed = make(data_512)
     resumed.load_state_dict(state)
     rest = flat(id_batches(loader(resumed)))
     assert first + rest == full
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 # torchdata 0.11 calls torch.set_vital, which newer torch deprecates.
 @pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")
 @pytest.mark.parametrize("k", [1, 3, 10, N // BS - 1])
-def test_stateful_dataloader_resume(data_dir, k):
+def test_stateful_dataloader_resume(data_512, k):
     def loader(ds):
         return StatefulDataLoader(ds, batch_size=None, num_workers=2)
 
-    full = flat(id_batches(loader(make(data_dir))))
+    full = flat(id_batches(loader(make(data_512))))
     assert sorted(full) == list(range(N))
 
-    interrupted = loader(make(data_dir))
+    interrupted = loader(make(data_512))
     it = iter(interrupted)
     first = flat(id_batches(next(it) for _ in range(k)))
     state = interrupted.state_dict()
     del it
 
-    resumed = loader(make(data_dir))
+    resumed = loader(make(data_512))
     resumed.load_state_dict(state)
     rest = flat(id_batches(resumed))
     assert first + rest == full
@@ -208,6 +211,7 @@ TORCHRUN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_torchrun_two_ranks(tmp_path):
     data = tmp_path / "data"
@@ -337,6 +341,7 @@ def write_big_dataset(directory) -> tuple[int, int]:
     return start, size
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_memory_stays_within_prefetch_budget(tmp_path):
     data = tmp_path / "big"

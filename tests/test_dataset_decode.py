@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dataset_helpers import as_record_batch, make_dataset, no_dist_env  # noqa: F401
+from dataset_helpers import as_record_batch, make_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

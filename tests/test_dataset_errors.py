@@ -14,7 +14,6 @@ import pytest
 from dataset_helpers import (
     describe_exit,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture
     run_python_file,
     write_dataset,
 )
@@ -155,6 +154,7 @@ CORRUPT_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     "options",

@@ -21,7 +21,6 @@ from dataset_helpers import (
     DATALOADER_MARKS,
     describe_exit,
     free_port,
-    no_dist_env,  # noqa: F401 - fixture
     run_python_file,
     subprocess_env,
 )
@@ -296,6 +295,7 @@ DETERMINISM_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_deterministic_across_runs_and_processes(corpora, tmp_path):
     def run():
         mix = make_mix(
@@ -410,6 +410,7 @@ def test_rank_state_for_workers(corpora, stop, workers):
         assert_batches_equal(rest, full[k:], f"{stop} k={k}")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 # torchdata 0.11 calls torch.set_vital, which newer torch deprecates.
 @pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")
@@ -583,6 +584,7 @@ TORCHRUN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_torchrun_two_ranks(tmp_path):
     rng = np.random.default_rng(9)
@@ -750,6 +752,7 @@ def test_unpacked_sources_mix_rows(corpora):
         Mix({"a": rows(d0), "b": ParquetDataset(str(d1), columns=["id"], batch_size=8)})
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_spawned_dataloader_workers_mix_like_in_process_ones(corpora):
     """Spawned workers get the mixture (and a loaded state) by pickling: the same batches."""

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 import torch
-from dataset_helpers import DATALOADER_MARKS, no_dist_env  # noqa: F401 - fixture
+from dataset_helpers import DATALOADER_MARKS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pack_helpers import (
@@ -417,6 +417,7 @@ def test_elastic_resume(corpus, old_world, new_world, shuffle, mode):
 # ---- torchdata's StatefulDataLoader ---------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 # torchdata 0.11 calls torch.set_vital, which newer torch deprecates.
 @pytest.mark.filterwarnings("ignore:'set_vital' is deprecated:UserWarning")

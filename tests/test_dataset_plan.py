@@ -22,7 +22,7 @@ from dataset_helpers import (
     flat,
     id_batches,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture
+    part_paths,
     total_rows,
     write_dataset,
 )
@@ -31,13 +31,6 @@ pytestmark = pytest.mark.usefixtures("no_dist_env")
 
 N = total_rows(LAYOUT)  # 415
 BS = 16
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """(directory, file paths) of the LAYOUT dataset."""
-    directory = tmp_path_factory.mktemp("plan")
-    return directory, write_dataset(directory)
 
 
 make = functools.partial(make_dataset, batch_size=BS)
@@ -66,8 +59,8 @@ def sequence(slots) -> list[int]:
 @pytest.mark.parametrize("drop_remainder", [True, False], ids=["drop-rem", "pad-rem"])
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("world", [1, 2, 3, 4])
-def test_coverage_and_equal_counts(data, world, workers, drop_remainder, shuffle):
-    directory, _ = data
+def test_coverage_and_equal_counts(data_415, world, workers, drop_remainder, shuffle):
+    directory = data_415
     slots_n = world * workers
     for epoch in (0, 1):
         slots = run_slots(
@@ -114,8 +107,8 @@ def test_coverage_and_equal_counts(data, world, workers, drop_remainder, shuffle
                 assert ds.num_rows == N
 
 
-def test_main_process_iteration_is_worker_zero_of_one(data):
-    directory, _ = data
+def test_main_process_iteration_is_worker_zero_of_one(data_415):
+    directory = data_415
     for rank, world in [(0, 1), (1, 3)]:
         a = make(directory, rank=rank, world_size=world, shuffle=True, seed=3)
         b = make(directory, rank=rank, world_size=world, shuffle=True, seed=3)
@@ -124,8 +117,9 @@ def test_main_process_iteration_is_worker_zero_of_one(data):
         assert len(a) == len(got)
 
 
-def test_unshuffled_single_rank_reads_rows_in_file_order(data):
-    directory, paths = data
+def test_unshuffled_single_rank_reads_rows_in_file_order(data_415):
+    directory = data_415
+    paths = part_paths(directory)
     ds = make(directory)
     assert flat(id_batches(ds)) == list(range(N))
     assert ds.num_rows == N
@@ -134,8 +128,8 @@ def test_unshuffled_single_rank_reads_rows_in_file_order(data):
     assert ds.schema.remove_metadata().equals(expected_schema)
 
 
-def test_iterating_twice_gives_the_same_epoch(data):
-    directory, _ = data
+def test_iterating_twice_gives_the_same_epoch(data_415):
+    directory = data_415
     ds = make(directory, shuffle=True, seed=5, rank=1, world_size=2)
     ds.set_epoch(2)
     assert flat(id_batches(ds)) == flat(id_batches(ds))
@@ -144,8 +138,8 @@ def test_iterating_twice_gives_the_same_epoch(data):
 # ---- shuffling -----------------------------------------------------------------------------
 
 
-def test_shuffle_changes_order_but_not_rows(data):
-    directory, _ = data
+def test_shuffle_changes_order_but_not_rows(data_415):
+    directory = data_415
     ordered = flat(id_batches(make(directory)))
     shuffled = flat(id_batches(make(directory, shuffle=True, seed=1)))
     assert shuffled != ordered
@@ -153,8 +147,8 @@ def test_shuffle_changes_order_but_not_rows(data):
 
 
 @pytest.mark.parametrize("world, workers", [(1, 1), (2, 2)])
-def test_epochs_and_seeds(data, world, workers):
-    directory, _ = data
+def test_epochs_and_seeds(data_415, world, workers):
+    directory = data_415
     kw = dict(shuffle=True, drop_remainder=False)
     epoch0 = run_slots(directory, world, workers, 0, seed=1, **kw)
     epoch0_again = run_slots(directory, world, workers, 0, seed=1, **kw)
@@ -168,8 +162,8 @@ def test_epochs_and_seeds(data, world, workers):
 
 
 @pytest.mark.parametrize("world, workers", [(1, 1), (2, 2)])
-def test_shuffle_window_reorders_within_and_keeps_rows(data, world, workers):
-    directory, _ = data
+def test_shuffle_window_reorders_within_and_keeps_rows(data_415, world, workers):
+    directory = data_415
     kw = dict(shuffle=True, seed=4, drop_remainder=True)
     plain = run_slots(directory, world, workers, **kw)
     windowed = run_slots(directory, world, workers, shuffle_window=64, **kw)
@@ -186,8 +180,8 @@ def test_shuffle_window_reorders_within_and_keeps_rows(data, world, workers):
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
-def test_drop_last(data, drop_last):
-    directory, _ = data
+def test_drop_last(data_415, drop_last):
+    directory = data_415
     ds = make(directory, drop_last=drop_last)
     batches = id_batches(ds)
     sizes = [len(b) for b in batches]
@@ -203,8 +197,8 @@ def test_drop_last(data, drop_last):
 
 @pytest.mark.parametrize("drop_last", [False, True])
 @pytest.mark.parametrize("world, workers", [(2, 2), (3, 1), (4, 3)])
-def test_drop_last_with_ranks_and_workers(data, world, workers, drop_last):
-    directory, _ = data
+def test_drop_last_with_ranks_and_workers(data_415, world, workers, drop_last):
+    directory = data_415
     slots = run_slots(directory, world, workers, drop_last=drop_last, batch_size=10)
     per_slot = N // (world * workers)
     for key, batches in slots.items():
@@ -217,8 +211,8 @@ def test_drop_last_with_ranks_and_workers(data, world, workers, drop_last):
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
-def test_batch_larger_than_the_dataset(data, drop_last):
-    directory, _ = data
+def test_batch_larger_than_the_dataset(data_415, drop_last):
+    directory = data_415
     ds = make(directory, batch_size=1000, drop_last=drop_last)
     batches = id_batches(ds)
     if drop_last:
@@ -227,8 +221,8 @@ def test_batch_larger_than_the_dataset(data, drop_last):
         assert [len(b) for b in batches] == [N] and len(ds) == 1
 
 
-def test_batch_size_one(data):
-    directory, _ = data
+def test_batch_size_one(data_415):
+    directory = data_415
     ds = make(directory, batch_size=1, rank=2, world_size=4)
     batches = id_batches(ds)
     assert all(len(b) == 1 for b in batches)
@@ -238,8 +232,8 @@ def test_batch_size_one(data):
 # ---- ranks from the environment, sources -------------------------------------------------
 
 
-def test_rank_and_world_size_from_environment(data, monkeypatch):
-    directory, _ = data
+def test_rank_and_world_size_from_environment(data_415, monkeypatch):
+    directory = data_415
     explicit = flat(id_batches(make(directory, rank=1, world_size=3, shuffle=True)))
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "3")
@@ -248,13 +242,14 @@ def test_rank_and_world_size_from_environment(data, monkeypatch):
     assert len(from_env) == len(make(directory, rank=1, world_size=3))
 
 
-def test_defaults_to_a_single_rank(data):
-    directory, _ = data
+def test_defaults_to_a_single_rank(data_415):
+    directory = data_415
     assert flat(id_batches(make(directory))) == list(range(N))
 
 
-def test_source_forms(data):
-    directory, paths = data
+def test_source_forms(data_415):
+    directory = data_415
+    paths = part_paths(directory)
     expected = list(range(N))
     assert flat(id_batches(make(directory))) == expected
     assert flat(id_batches(make(str(directory) + "/"))) == expected
@@ -270,9 +265,9 @@ def test_source_forms(data):
     assert swapped == list(range(first, first + second)) + list(range(first))
 
 
-def test_hf3fs_url_source(data):
+def test_hf3fs_url_source(data_415):
     """``hf3fs://local/...`` reads through the embedded ``local`` mount (rooted at HF3FS_HOME)."""
-    _, paths = data
+    paths = part_paths(data_415)
     name = f"dataset-{uuid.uuid4().hex}"
     root = os.path.join(os.environ["HF3FS_HOME"], name)
     os.makedirs(root)
@@ -302,8 +297,8 @@ def test_a_directory_ignores_files_that_are_not_parquet(tmp_path):
 # ---- introspection -------------------------------------------------------------------------
 
 
-def test_head_info_and_repr(data):
-    directory, _ = data
+def test_head_info_and_repr(data_415):
+    directory = data_415
     ds = make(directory)
     head = ds.head(5)
     assert isinstance(head, pd.DataFrame)

@@ -17,7 +17,6 @@ from dataset_helpers import (
     ids,
     loader_order,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture
     total_rows,
     write_dataset,
 )
@@ -33,20 +32,6 @@ BS = 16
 # (shuffle, shuffle_window)
 ORDERS = [(False, 0), (True, 0), (True, 48)]
 ORDER_IDS = ["ordered", "shuffled", "windowed"]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("resume")
-    write_dataset(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def data_600(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("resume600")
-    write_dataset(directory, LAYOUT_600)
-    return directory
 
 
 make = functools.partial(make_dataset, batch_size=BS, seed=17)
@@ -82,21 +67,21 @@ def resolve_k(k, total: int) -> int:
 @pytest.mark.parametrize("rank, world", [(0, 1), (2, 3)])
 @pytest.mark.parametrize("k", [0, 1, 5, "end-1", "end"])
 @pytest.mark.parametrize("shuffle, window", ORDERS, ids=ORDER_IDS)
-def test_resume_continues_exactly(data_dir, shuffle, window, k, rank, world):
+def test_resume_continues_exactly(data_415, shuffle, window, k, rank, world):
     kw = dict(shuffle=shuffle, shuffle_window=window, rank=rank, world_size=world)
-    full_ds = make(data_dir, **kw)
+    full_ds = make(data_415, **kw)
     full_ds.set_epoch(1)
     full = id_batches(full_ds)
     k = resolve_k(k, len(full))
     assert len(full) == len(full_ds)
 
-    first_ds = make(data_dir, **kw)
+    first_ds = make(data_415, **kw)
     first_ds.set_epoch(1)
     first, state = consume(first_ds, k)
     state = check_plain_state(state)
 
     # The new dataset is built with the same arguments; the epoch comes from the state.
-    resumed = make(data_dir, **kw)
+    resumed = make(data_415, **kw)
     resumed.load_state_dict(state)
     rest = id_batches(resumed)
     assert len(first) + len(rest) == len(full)
@@ -105,28 +90,28 @@ def test_resume_continues_exactly(data_dir, shuffle, window, k, rank, world):
 
 
 @pytest.mark.parametrize("shuffle, window", ORDERS, ids=ORDER_IDS)
-def test_resume_twice(data_dir, shuffle, window):
+def test_resume_twice(data_415, shuffle, window):
     kw = dict(shuffle=shuffle, shuffle_window=window)
-    full = flat(id_batches(make(data_dir, **kw)))
-    first, state = consume(make(data_dir, **kw), 3)
-    middle_ds = make(data_dir, **kw)
+    full = flat(id_batches(make(data_415, **kw)))
+    first, state = consume(make(data_415, **kw), 3)
+    middle_ds = make(data_415, **kw)
     middle_ds.load_state_dict(check_plain_state(state))
     middle, state = consume(middle_ds, 6)
-    last_ds = make(data_dir, **kw)
+    last_ds = make(data_415, **kw)
     last_ds.load_state_dict(check_plain_state(state))
     assert flat(first) + flat(middle) + flat(id_batches(last_ds)) == full
 
 
-def test_state_before_iterating_is_the_start(data_dir):
-    ds = make(data_dir, shuffle=True)
+def test_state_before_iterating_is_the_start(data_415):
+    ds = make(data_415, shuffle=True)
     state = check_plain_state(ds.state_dict())
-    resumed = make(data_dir, shuffle=True)
+    resumed = make(data_415, shuffle=True)
     resumed.load_state_dict(state)
-    assert flat(id_batches(resumed)) == flat(id_batches(make(data_dir, shuffle=True)))
+    assert flat(id_batches(resumed)) == flat(id_batches(make(data_415, shuffle=True)))
 
 
-def test_state_from_a_different_dataset_is_refused(tmp_path, data_dir):
-    _, state = consume(make(data_dir), 2)
+def test_state_from_a_different_dataset_is_refused(tmp_path, data_415):
+    _, state = consume(make(data_415), 2)
     other_dir = tmp_path / "other"
     write_dataset(other_dir, [[10, 20], [30]])
     other = make(other_dir)
@@ -172,9 +157,9 @@ def elastic_run(directory, old_world, new_world, k, **kw):
 
 @pytest.mark.parametrize("shuffle", [False, True], ids=["ordered", "shuffled"])
 @pytest.mark.parametrize("old_world, new_world, k", [(4, 3, 3), (2, 4, 4)])
-def test_elastic_padded_covers_every_row(data_dir, old_world, new_world, k, shuffle):
+def test_elastic_padded_covers_every_row(data_415, old_world, new_world, k, shuffle):
     before, after = elastic_run(
-        data_dir, old_world, new_world, k, shuffle=shuffle, drop_remainder=False, batch_size=10
+        data_415, old_world, new_world, k, shuffle=shuffle, drop_remainder=False, batch_size=10
     )
     assert len(before) == old_world * k * 10
     remaining = set(range(N)) - set(before)
@@ -213,11 +198,11 @@ def worker_copies(ds: ParquetDataset, n: int) -> list[ParquetDataset]:
 @pytest.mark.parametrize("shuffle, window", ORDERS, ids=ORDER_IDS)
 @pytest.mark.parametrize("k", [0, 1, 5, 13, "end-1", "end"])
 @pytest.mark.parametrize("workers", [2, 3])
-def test_state_for_dataloader_workers(data_dir, workers, k, shuffle, window):
+def test_state_for_dataloader_workers(data_415, workers, k, shuffle, window):
     kw = dict(shuffle=shuffle, shuffle_window=window, rank=1, world_size=2)
 
     def fresh():
-        ds = make(data_dir, **kw)
+        ds = make(data_415, **kw)
         ds.set_epoch(3)
         return ds
 
@@ -227,14 +212,14 @@ def test_state_for_dataloader_workers(data_dir, workers, k, shuffle, window):
 
     main = fresh()  # the main process's dataset: never iterated itself
     state = check_plain_state(main.state_dict(batches=k, num_workers=workers))
-    resumed = make(data_dir, **kw)
+    resumed = make(data_415, **kw)
     resumed.load_state_dict(state)
     rest = loader_order(worker_copies(resumed, workers))
     assert flat(first) + flat(rest) == flat(full)
 
 
-def test_pickled_dataset_iterates_like_the_original(data_dir):
-    ds = make(data_dir, shuffle=True, rank=1, world_size=3)
+def test_pickled_dataset_iterates_like_the_original(data_415):
+    ds = make(data_415, shuffle=True, rank=1, world_size=3)
     ds.set_epoch(4)
     copy = pickle.loads(pickle.dumps(ds))
     assert flat(id_batches(copy)) == flat(id_batches(ds))

@@ -23,10 +23,8 @@ from dataset_helpers import (
     describe_exit,
     interleave,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture
     run_python_file,
     total_rows,
-    write_dataset,
     write_row_groups,
 )
 from torch.utils.data import DataLoader, default_convert
@@ -139,7 +137,10 @@ def loader(ds, workers: int, context: str | None = "fork", **kwargs) -> DataLoad
 LOADERS = [(0, None)] + [(w, c) for c in ("fork", "spawn") for w in (1, 2, 4)]
 
 
-@pytest.mark.parametrize("workers, context", LOADERS, ids=[f"w{w}-{c}" for w, c in LOADERS])
+@pytest.mark.parametrize(
+    "workers, context",
+    [pytest.param(w, c, id=f"w{w}-{c}", marks=[pytest.mark.slow] if w else []) for w, c in LOADERS],
+)
 def test_batches_arrive_as_dicts_of_shared_tensors_with_in_process_values(
     data_dir, workers, context
 ):
@@ -155,6 +156,7 @@ def test_batches_arrive_as_dicts_of_shared_tensors_with_in_process_values(
         assert {in_segment(t, maps) for t in leaves(got)} == {workers > 0}
 
 
+@pytest.mark.slow
 def test_received_tensors_are_writable_and_share_memory_with_no_other_batch(data_dir):
     want = expected(data_dir, 2)
     # The whole epoch is held at once: no segment may be reused while a batch lives.
@@ -216,6 +218,7 @@ LEAK_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_no_leak_when_a_worker_is_killed_mid_epoch(data_dir, tmp_path):
     script, result = tmp_path / "leak.py", tmp_path / "leak.json"
     script.write_text(LEAK_SCRIPT)
@@ -231,6 +234,7 @@ def test_no_leak_when_a_worker_is_killed_mid_epoch(data_dir, tmp_path):
     assert r["end"] == r["start"], f"segments leaked after a clean epoch: {r}"
 
 
+@pytest.mark.slow
 def test_a_dropped_batch_is_unmapped_without_the_cyclic_gc(data_dir):
     """Training loops often disable the cyclic collector: the last reference to a batch
     going must unmap it then (and so let the worker reuse its segment)."""
@@ -249,10 +253,10 @@ def test_a_dropped_batch_is_unmapped_without_the_cyclic_gc(data_dir):
         del it
 
 
-def test_strings_fall_back_and_nulls_raise_as_in_process(tmp_path):
-    write_dataset(tmp_path / "s", LAYOUT_512)  # row_id, x, s (strings), k
-    want = expected(tmp_path / "s", 2)
-    for got, ref in zip(loader(make(tmp_path / "s"), 2), want, strict=True):
+@pytest.mark.slow
+def test_strings_fall_back_and_nulls_raise_as_in_process(data_512, tmp_path):
+    want = expected(data_512, 2)  # row_id, x, s (strings), k
+    for got, ref in zip(loader(make(data_512), 2), want, strict=True):
         assert_same(got, ref)
         assert not any(in_segment(t, segment_maps()) for t in leaves(got))
 
@@ -285,6 +289,7 @@ def select(b) -> dict:
     return {"row_id": b["row_id"], "tokens": b["tokens"], "st": {"b": b["st"]["b"]}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_collate_fn_in_worker_reads_the_shared_batch(data_dir, context):
     want = expected(data_dir, 2)
@@ -295,6 +300,7 @@ def test_collate_fn_in_worker_reads_the_shared_batch(data_dir, context):
         assert_same(g, select(ref))
 
 
+@pytest.mark.slow
 def test_dataloader_batch_size_collates_shared_batches_as_dicts(data_dir):
     # DataLoader(batch_size=k) stacks k batches of numbers, as for dicts of tensors.
     columns = ["row_id", "f", "emb"]

@@ -19,7 +19,6 @@ from dataset_helpers import (
     flat,
     id_batches,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture,
 )
 
 from hf3fs.dataset import ParquetDataset

@@ -519,6 +519,7 @@ def test_fork_child_starts_its_own_io_threads(eng):
     check()  # the parent's engine still works
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings(FORK_WARNING)
 def test_fork_while_another_thread_runs_batches(eng):
     c, root = eng

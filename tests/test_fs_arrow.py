@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import fsspec
@@ -17,24 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import hf3fs
-from hf3fs.fs import ArrowHandler, FileSystem, Hf3fsFileSystem
+from hf3fs.fs import ArrowHandler, FileSystem
 
 N = 10_000
 
 
-@pytest.fixture
-def fs():
-    return Hf3fsFileSystem(skip_instance_cache=True)
-
-
-@pytest.fixture
-def base(fs):
-    """A fresh directory ``local/arrow-<uuid>`` (an fsspec path)."""
-    path = f"local/arrow-{uuid.uuid4().hex}"
-    fs.mkdir(path)
-    yield path
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
+# ``fs`` and ``base`` (a fresh directory on the ``local`` mount) are conftest's.
 
 
 @pytest.fixture

@@ -68,19 +68,7 @@ class TestHf3fsPipe(AbstractPipeTests, Hf3fsFixtures):
 # ---- our own tests -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fs():
-    return Hf3fsFileSystem(skip_instance_cache=True)
-
-
-@pytest.fixture
-def base(fs):
-    """A fresh directory ``local/fsspec-<uuid>`` on the default mount."""
-    path = f"local/fsspec-{uuid.uuid4().hex}"
-    fs.mkdir(path)
-    yield path
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
+# ``fs`` and ``base`` (a fresh directory on the ``local`` mount) are conftest's.
 
 
 def home() -> Path:

@@ -153,7 +153,7 @@ def _child_reads_shared(handle, fhs, q):
     q.put((n, bytes(memoryview(iov)[:5])))
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
 def test_iovec_and_file_handles_cross_processes(mount, method):
     c, root = mount
     (root / "f").write_bytes(b"hello world")

@@ -44,8 +44,9 @@ CHARTS = {"quickstart.ipynb": 0, "dataset.ipynb": 4}
 
 
 @pytest.fixture
-def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Environment the kernel inherits; returns the root of the ``local`` mount."""
+def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_dist_env: None) -> Path:
+    """Environment the kernel inherits (no rank or world size: ``no_dist_env``); returns the
+    root of the ``local`` mount."""
     # A python3 kernelspec on this interpreter, found first on JUPYTER_PATH.
     spec = tmp_path / "jupyter" / "kernels" / "python3"
     spec.mkdir(parents=True)
@@ -69,9 +70,6 @@ def kernel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HF3FS_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     for name in ("HF3FS_CONFIG", "HF3FS_MOUNT", "HF3FS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    # The dataset's rank and world size come from these when set.
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(name, raising=False)
 
     # The kernel imports the same hf3fs as this process (a source tree on PYTHONPATH or the
@@ -108,6 +106,7 @@ def test_there_are_notebooks():
     assert set(ALL) == set(EXPECTED)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", ALL)
 def test_notebook_runs(name: str, kernel_env: Path, tmp_path: Path):

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
-from dataset_helpers import no_dist_env  # noqa: E402, F401 - fixture
+from dataset_helpers import TWO_FILES  # noqa: E402
 
 from hf3fs import _progress, plot  # noqa: E402
 from hf3fs.dataset import ParquetDataset, progress  # noqa: E402
@@ -24,37 +24,14 @@ from hf3fs.dataset import ParquetDataset, progress  # noqa: E402
 pytestmark = pytest.mark.usefixtures("no_dist_env")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-ROWS_A, ROWS_B = 1000, 500
+# parquet_dir (conftest): dataset_helpers.TWO_FILES, ``id`` numbering the rows 0..1499.
+ROWS_A, ROWS_B = (TWO_FILES[name]["rows"] for name in ("a.parquet", "b.parquet"))
 
 
 @pytest.fixture(autouse=True)
 def close_figures():
     yield
     plt.close("all")
-
-
-@pytest.fixture
-def parquet_dir(tmp_path: Path) -> Path:
-    """a.parquet: zstd, 4 row groups, no page index; b.parquet: snappy (vals zstd), one
-    row group, with a page index. ``id`` numbers the rows 0..1499."""
-    table = pa.table(
-        {
-            "id": pa.array(range(ROWS_A), pa.int64()),
-            "name": [f"name-{i}" for i in range(ROWS_A)],
-            "vals": [[i, i + 1] for i in range(ROWS_A)],
-        }
-    )
-    directory = tmp_path / "ds"
-    directory.mkdir()
-    pq.write_table(table, directory / "a.parquet", compression="zstd", row_group_size=300)
-    tail = table.slice(0, ROWS_B).set_column(0, "id", pa.array(range(ROWS_A, ROWS_A + ROWS_B)))
-    pq.write_table(
-        tail,
-        directory / "b.parquet",
-        compression={"id": "snappy", "name": "snappy", "vals.list.element": "zstd"},
-        write_page_index=True,
-    )
-    return directory
 
 
 def widths(ax) -> list[float]:

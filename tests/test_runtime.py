@@ -92,6 +92,7 @@ def test_runtime_info_reports_limits_from_the_settings():
     assert info["engine_threads"] >= 0
 
 
+@pytest.mark.slow
 def test_threads_stay_bounded_for_many_files_and_datasets_and_drop_back(tmp_path):
     paths = write_small_files(tmp_path / "data", 1000)
     (tmp_path / "paths.json").write_text(json.dumps(paths))
@@ -151,6 +152,7 @@ def test_threads_stay_bounded_for_many_files_and_datasets_and_drop_back(tmp_path
     assert result["after"] <= result["base"] + IO_THREADS + cores, result
 
 
+@pytest.mark.slow
 def test_threads_stay_bounded_in_a_forked_dataloader_worker(tmp_path):
     paths = write_small_files(tmp_path / "data", 200)
     (tmp_path / "paths.json").write_text(json.dumps(paths))
@@ -258,6 +260,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_interrupts_open_read_many_and_cache_wait_leaving_no_thread(tmp_path):
     paths = write_small_files(tmp_path / "data", 200)
     (tmp_path / "paths.json").write_text(json.dumps(paths))

@@ -30,7 +30,6 @@ from dataset_helpers import (
     flat,
     ids,
     make_dataset,
-    no_dist_env,  # noqa: F401 - fixture
     rows_table,
     subprocess_env,
     total_rows,
@@ -389,6 +388,7 @@ def test_fsspec_file_operations(s3):
 # ---- the hf3fs command ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_cp_ls_stat_cat_du_rm(capsys, s3, tmp_path):
     opts = options_args(s3)
     data = random.Random(3).randbytes(MiB + 3)
@@ -487,6 +487,7 @@ def small_tree(root: Path) -> dict[str, bytes]:
     return files
 
 
+@pytest.mark.slow
 def test_cli_cp_recursive_up_and_down(capsys, s3, tmp_path):
     opts = options_args(s3)
     src = tmp_path / "src"
@@ -520,6 +521,7 @@ def test_cli_cp_recursive_up_and_down(capsys, s3, tmp_path):
     assert_same_tree(src, tmp_path / "env-down")
 
 
+@pytest.mark.slow
 def test_cli_dataset_inspect(s3, data):
     _, url = data
     proc = run_process("dataset", "inspect", "--files", url, env=env_for(s3))
@@ -597,6 +599,7 @@ def write_payload_dataset(directory: Path, files: int = 4, groups: int = 4, rows
     return start
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_server_stopping_mid_read_raises_without_partial_batches(s3_buckets, tmp_path):
     local = tmp_path / "payload"
@@ -658,6 +661,7 @@ def test_missing_credentials_fail_before_any_request(monkeypatch):
 # ---- DataLoader workers: forked and spawned children reach the store on their own -----------
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 # As in test_dataset_dataloader: default_convert warns once about read-only (zero-copy) arrays.

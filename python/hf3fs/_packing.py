@@ -12,9 +12,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import _hf3fs
-from .dataset import _check_int, _env_flag, _SharedEpoch, _worker, _worker_info
+from ._loading import (
+    STATE_VERSION,
+    _check_int,
+    _env_flag,
+    _SharedEpoch,
+    _worker,
+    _worker_info,
+    state_version,
+)
 
-_MIX_STATE_FORMAT = "hf3fs.Mix/1"
+_MIX_STATE_FORMAT = "hf3fs.Mix"
 _STOPS = ("first_exhausted", "all_exhausted")
 
 
@@ -173,13 +181,10 @@ class _MixImpl:
         state = self.__dict__.copy()
         state["_mix"] = None
         state["_live"] = None
-        state["_pending"] = _progress_fields(self._pending) if self._pending is not None else None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        pending = state.pop("_pending")
         self.__dict__.update(state)
-        self._pending = _hf3fs._MixProgress(**pending) if pending is not None else None
 
     # ------------------------------------------------------------------ plan
     @property
@@ -271,7 +276,7 @@ class _MixImpl:
         decode_threads = first._decode_threads(num_workers)
         progress = self._progress(num_workers, worker)
         reader = self._mix.reader(progress, self.rank, worker, decode_threads=decode_threads)
-        index = (worker + progress.rotation) % num_workers
+        index = progress.span_of(worker)
         live = {
             "progress": progress,
             "worker": worker,
@@ -312,46 +317,42 @@ class _MixImpl:
             _check_int("batches", batches, 0)
             workers = max(1, _check_int("num_workers", num_workers or 0, 0))
             progress = self._mix.after_batches(self._progress(workers, 0), batches)
-            fields = _progress_fields(progress)
+            progress = progress.with_position(progress.draws, None)
         elif live is not None:
-            fields = _progress_fields(live["progress"])
-            fields["draws"][live["index"]] = live["draws"]
+            progress = live["progress"]
+            draws = progress.draws
+            draws[live["index"]] = live["draws"]
             in_worker = _worker()[1] > 1 or live["num_workers"] > 1
-            fields["worker"] = live["worker"] if in_worker else None
+            progress = progress.with_position(draws, live["worker"] if in_worker else None)
         else:
             worker, workers = _worker()
-            fields = _progress_fields(self._progress(workers, worker))
-            fields["worker"] = worker if workers > 1 else None
-        sources = {}
-        for name, ds, (epoch, base, *_) in zip(
-            self._names, self._sources, fields["sources"], strict=True
-        ):
-            sources[name] = {
+            progress = self._progress(workers, worker)
+            progress = progress.with_position(progress.draws, worker if workers > 1 else None)
+        sources = {
+            name: {
                 "fingerprint": ds._dataset().fingerprint,
                 "pack": repr(ds._pack) if ds._pack is not None else "",
-                "epoch": int(epoch),
-                "base": "*" if base is None else base,
+                **cut,
             }
+            for name, ds, cut in zip(
+                self._names, self._sources, progress.source_states(), strict=True
+            )
+        }
         return {
             "format": _MIX_STATE_FORMAT,
+            "version": STATE_VERSION,
             "sources": sources,
             "weights": ",".join(repr(w) for w in self.weights.values()),
             "stop": self._stop,
             "seed": self._seed,
-            "epoch": int(fields["epoch"]),
-            "world_size": int(fields["world_size"]),
-            "num_workers": int(fields["num_workers"]),
-            "worker": -1 if fields["worker"] is None else int(fields["worker"]),
-            "draws": ",".join(str(int(d)) for d in fields["draws"]),
-            "rotation": int(fields["rotation"]),
+            **progress.state(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue from a :meth:`state_dict`: the next batch is the one that
         would have come next. A state saved at a different world size (or
         number of workers) re-partitions each source's sequences not yet drawn."""
-        if not isinstance(state, Mapping) or state.get("format") != _MIX_STATE_FORMAT:
-            raise ValueError(f"load_state_dict: not a Mix state (format {_MIX_STATE_FORMAT!r})")
+        version = state_version(state, _MIX_STATE_FORMAT, "Mix")
         try:
             saved = state["sources"]
             if list(saved) != self._names:
@@ -375,32 +376,23 @@ class _MixImpl:
                         f"load_state_dict: the state has {key}={state[key]!r}, "
                         f"this mixture {value!r}"
                     )
-            world, workers = int(state["world_size"]), int(state["num_workers"])
-            sources = []
             for name, ds in zip(self._names, self._sources, strict=True):
-                entry = saved[name]
+                entry, source = saved[name], ds._dataset()
+                fingerprint = source.fingerprint if version > 1 else source.fingerprint_v1
                 packed = repr(ds._pack) if ds._pack is not None else ""
-                if entry["fingerprint"] != ds._dataset().fingerprint or entry["pack"] != packed:
+                if entry["fingerprint"] != fingerprint or entry["pack"] != packed:
                     raise ValueError(
                         f"load_state_dict: source {name!r} differs from the one the state "
                         "was saved with (files, row groups, columns or pack)"
                     )
-                base = None if entry["base"] == "*" else str(entry["base"])
-                sources.append((int(entry["epoch"]), base, world, workers, [0] * workers, None, 0))
-            worker = int(state["worker"])
-            pending = _hf3fs._MixProgress(
-                epoch=int(state["epoch"]),
-                sources=sources,
-                world_size=world,
-                num_workers=workers,
-                draws=[int(d) for d in str(state["draws"]).split(",") if d != ""],
-                worker=None if worker < 0 else worker,
-                rotation=int(state["rotation"]),
+            pending = _hf3fs._MixProgress.from_state(
+                state, version, [saved[name] for name in self._names]
             )
         except KeyError as e:
             raise ValueError(f"load_state_dict: the state lacks {e.args[0]!r}") from None
         # Check it now (malformed parts raise here, not in a worker), also against
         # this mixture's world size when it differs (an elastic resume).
+        world, workers = pending.world_size, pending.num_workers
         self._mixture().resume(pending, world, workers, pending.worker or 0)
         if self.world_size != world:
             self._mix.resume(pending, self.world_size, workers, 0)
@@ -413,16 +405,3 @@ class _MixImpl:
             f"Mix({parts}; stop={self._stop!r}, rank={self.rank}/{self.world_size}, "
             f"epoch={self.epoch})"
         )
-
-
-def _progress_fields(progress: Any) -> dict[str, Any]:
-    """A ``_MixProgress``'s fields as a dict (lists copied, so they may be changed)."""
-    return {
-        "epoch": progress.epoch,
-        "sources": [tuple(s) for s in progress.sources],
-        "world_size": progress.world_size,
-        "num_workers": progress.num_workers,
-        "draws": list(progress.draws),
-        "worker": progress.worker,
-        "rotation": progress.rotation,
-    }

@@ -18,126 +18,53 @@ torch is optional: when it is importable, ``ParquetDataset`` is a
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _hf3fs, _progress
+from ._errors import CorruptFileError, DatasetError, SchemaMismatchError, UnsupportedTypeError
 from ._filters import normalize_filter
+from ._loading import (
+    STATE_VERSION,
+    _check_int,
+    _env_flag,
+    _resolve_rank,
+    _SharedEpoch,
+    _to_torch,
+    _worker,
+    _worker_info,
+    state_version,
+)
 
 ArrowBatch = _hf3fs.ArrowBatch
 ArrowArray = _hf3fs.ArrowArray
 NumpyBatch = _hf3fs.NumpyBatch
 Pack = _hf3fs.Pack
 
-__all__ = ["ArrowArray", "ArrowBatch", "Mix", "NumpyBatch", "Pack", "ParquetDataset", "progress"]
+__all__ = [
+    "ArrowArray",
+    "ArrowBatch",
+    "CorruptFileError",
+    "DatasetError",
+    "Mix",
+    "NumpyBatch",
+    "Pack",
+    "ParquetDataset",
+    "SchemaMismatchError",
+    "UnsupportedTypeError",
+    "progress",
+]
 
 _FORMATS = ("numpy", "arrow", "torch")
-_STATE_FORMAT = "hf3fs.ParquetDataset/1"
+# The options' defaults, written once in Rust (DatasetOptions::default()).
+_DEFAULTS: dict[str, Any] = _hf3fs.DATASET_DEFAULTS
+# A state names what it is; its version is _loading.STATE_VERSION.
+_STATE_FORMAT = "hf3fs.ParquetDataset"
 # Options a saved state must agree on: they decide which rows come in which order.
 _STATE_OPTIONS = ("seed", "shuffle", "shuffle_window", "batch_size", "drop_remainder", "drop_last")
-
-
-def _to_torch(value: Any, name: str, torch: Any, np: Any) -> Any:
-    if isinstance(value, tuple):
-        return tuple(_to_torch(v, name, torch, np) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_torch(v, f"{name}.{k}", torch, np) for k, v in value.items()}
-    if isinstance(value, np.ma.MaskedArray):
-        raise ValueError(
-            f"column {name!r} has nulls, which tensors cannot hold: filter them out "
-            f"(filter=[({name!r}, 'is_not_null')]) or use format='numpy' or 'arrow'"
-        )
-    if value.dtype == object:
-        return value  # strings and decimals stay numpy object arrays
-    # The array is writable and the batch's alone: the tensor shares it.
-    return torch.from_numpy(value)
-
-
-def _distributed() -> tuple[int, int] | None:
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        dist = getattr(torch, "distributed", None)
-        if dist is not None and dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-    return None
-
-
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
-
-
-def _resolve_rank(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    if rank is None or world_size is None:
-        detected = _distributed() or (_env_int("RANK"), _env_int("WORLD_SIZE"))
-        rank = detected[0] if rank is None else rank
-        world_size = detected[1] if world_size is None else world_size
-    rank = 0 if rank is None else rank
-    world_size = 1 if world_size is None else world_size
-    if not isinstance(world_size, int) or world_size < 1:
-        raise ValueError(f"world_size: must be a positive integer, got {world_size!r}")
-    if not isinstance(rank, int) or not 0 <= rank < world_size:
-        raise ValueError(f"rank: must be in [0, world_size={world_size}), got {rank!r}")
-    return rank, world_size
-
-
-def _worker_info() -> Any:
-    """torch's info on the DataLoader worker we run in; None outside one."""
-    data = sys.modules.get("torch.utils.data")
-    return data.get_worker_info() if data is not None else None
-
-
-def _worker() -> tuple[int, int]:
-    """(worker id, workers) of the DataLoader worker we run in, or (0, 1)."""
-    info = _worker_info()
-    if info is None:
-        return 0, 1
-    return info.id, info.num_workers
-
-
-def _env_flag(name: str, *, default: bool) -> bool:
-    """An on/off environment variable (``0``/``false``/``off``/``no`` is off)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    return value not in ("0", "false", "off", "no")
-
-
-class _SharedEpoch:
-    """The current epoch of a dataset. A persistent DataLoader worker holds its own
-    copy of the dataset, so the epoch lives in shared memory (a torch tensor, when
-    torch is there) for ``set_epoch`` to reach it."""
-
-    def __init__(self) -> None:
-        self._value = 0
-        torch = sys.modules.get("torch")
-        self._shared = (
-            torch.zeros((), dtype=torch.int64).share_memory_() if torch is not None else None
-        )
-
-    def get(self) -> int:
-        if self._shared is not None:
-            self._value = int(self._shared.item())
-        return self._value
-
-    def set(self, epoch: int) -> None:
-        self._value = epoch
-        if self._shared is not None:
-            self._shared.fill_(epoch)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 class _ParquetDatasetImpl:
@@ -226,17 +153,17 @@ class _ParquetDatasetImpl:
         *,
         columns: Sequence[str] | None = None,
         filter: Any = None,
-        batch_size: int = 1024,
-        shuffle: bool = False,
-        seed: int = 0,
-        shuffle_window: int = 0,
+        batch_size: int = _DEFAULTS["batch_size"],
+        shuffle: bool = _DEFAULTS["shuffle"],
+        seed: int = _DEFAULTS["seed"],
+        shuffle_window: int = _DEFAULTS["shuffle_window"],
         rank: int | None = None,
         world_size: int | None = None,
-        drop_remainder: bool = True,
-        drop_last: bool = False,
+        drop_remainder: bool = _DEFAULTS["drop_remainder"],
+        drop_last: bool = _DEFAULTS["drop_last"],
         format: str = "numpy",
-        prefetch_bytes: int = 256 << 20,
-        numa: int = -1,
+        prefetch_bytes: int = _DEFAULTS["prefetch_bytes"],
+        numa: int = _DEFAULTS["numa"],
         cache_options: Any = None,
         client: Any = None,
         filesystem: Any = None,
@@ -270,10 +197,13 @@ class _ParquetDatasetImpl:
             raise ValueError(f"pack: expected an hf3fs.dataset.Pack, got {pack!r}")
         self._pack = pack
         self._rank, self._world_size = _resolve_rank(rank, world_size)
+        # The filter as given (pickled to spawned workers), checked now; each
+        # process builds its own tree from it.
+        normalize_filter(filter)
         self._args = {
             "sources": sources,
             "columns": list(columns) if columns is not None else None,
-            "filter": normalize_filter(filter),
+            "filter": copy.deepcopy(filter),
             "batch_size": batch_size,
             "shuffle": bool(shuffle),
             "seed": seed,
@@ -292,15 +222,19 @@ class _ParquetDatasetImpl:
         self._show_progress = progress
         self._format = format
         self._epoch = _SharedEpoch()
-        self._pending: tuple | None = None
+        self._pending: Any = None  # a loaded state's _Progress
         self._live: dict[str, Any] | None = None
         with _progress.Bar(desc="reading footers", unit="file", enabled=progress) as bar:
             on_footer = bar.advance_to if bar.active else None
-            self._ds = _hf3fs._Dataset(**self._args, on_footer=on_footer)
+            self._ds = self._open(on_footer)
+
+    def _open(self, on_footer: Any = None) -> Any:
+        args = {**self._args, "filter": normalize_filter(self._args["filter"])}
+        return _hf3fs._Dataset(**args, on_footer=on_footer)
 
     def _dataset(self) -> Any:
         if self._ds is None:
-            self._ds = _hf3fs._Dataset(**self._args)
+            self._ds = self._open()
         return self._ds
 
     def _decode_threads(self, num_workers: int) -> int:
@@ -355,7 +289,7 @@ class _ParquetDatasetImpl:
         ds = self._dataset()
         pending = self._pending
         epoch = self.epoch
-        if pending is not None and pending[0] == epoch:
+        if pending is not None and pending.epoch == epoch:
             return ds.resume(pending, self._world_size, num_workers, worker)
         return ds.start(epoch, self._world_size, num_workers)
 
@@ -418,12 +352,12 @@ class _ParquetDatasetImpl:
                 progress, self._rank, worker, decode_threads=decode_threads
             )
             next_batch = packed_batch_source(reader, self._format, self._pack.batch_tokens)
-        source = (worker + progress[6]) % num_workers  # the span this worker reads
+        source = progress.span_of(worker)  # the span this worker reads
         live = {
             "progress": progress,
             "worker": worker,
             "source": source,
-            "consumed": progress[4][source],
+            "consumed": progress.consumed[source],
         }
         live["num_workers"] = num_workers
         self._live = live
@@ -513,30 +447,22 @@ class _ParquetDatasetImpl:
             _check_int("batches", batches, 0)
             workers = max(1, _check_int("num_workers", num_workers or 0, 0))
             progress = self._ds.after_batches(self._progress(workers, 0), batches)
-            consumed = list(progress[4])
-            worker = None
+            progress = progress.with_position(progress.consumed, None)
         elif live is not None:
             progress = live["progress"]
-            consumed = list(progress[4])
+            consumed = progress.consumed
             consumed[live["source"]] = live["consumed"]
             in_worker = _worker()[1] > 1 or live["num_workers"] > 1
-            worker = live["worker"] if in_worker else None
+            progress = progress.with_position(consumed, live["worker"] if in_worker else None)
         else:
             in_worker, workers = _worker()
             progress = self._progress(workers, in_worker)
-            consumed = list(progress[4])
-            worker = in_worker if workers > 1 else None
-        epoch, base, world_size, workers, _, _, rotation = progress
+            progress = progress.with_position(progress.consumed, in_worker if workers > 1 else None)
         state: dict[str, Any] = {
             "format": _STATE_FORMAT,
+            "version": STATE_VERSION,
             "fingerprint": self._ds.fingerprint,
-            "epoch": int(epoch),
-            "world_size": int(world_size),
-            "num_workers": int(workers),
-            "worker": -1 if worker is None else int(worker),
-            "consumed": ",".join(str(int(c)) for c in consumed),
-            "rotation": int(rotation),
-            "base": "*" if base is None else base,
+            **progress.state(),
         }
         for key in _STATE_OPTIONS:
             value = self._args[key]
@@ -548,12 +474,10 @@ class _ParquetDatasetImpl:
         """Continue from a :meth:`state_dict`: the next batch is the one that
         would have come next. A state saved at a different world size
         re-partitions the rows not yet consumed among the new ranks."""
-        if not isinstance(state, Mapping) or state.get("format") != _STATE_FORMAT:
-            raise ValueError(
-                f"load_state_dict: not a ParquetDataset state (format {_STATE_FORMAT!r})"
-            )
+        version = state_version(state, _STATE_FORMAT, "ParquetDataset")
         try:
-            if state["fingerprint"] != self._dataset().fingerprint:
+            ds = self._dataset()
+            if state["fingerprint"] != (ds.fingerprint if version > 1 else ds.fingerprint_v1):
                 raise ValueError(
                     "load_state_dict: the state was saved for a different dataset "
                     "(files, row groups or columns differ)"
@@ -572,27 +496,16 @@ class _ParquetDatasetImpl:
                     f"load_state_dict: the state was saved with pack={state.get('pack') or None}, "
                     f"this dataset has pack={packed or None}"
                 )
-            consumed = [int(c) for c in str(state["consumed"]).split(",") if c != ""]
-            worker = int(state["worker"])
-            base = None if state["base"] == "*" else str(state["base"])
-            pending = (
-                int(state["epoch"]),
-                base,
-                int(state["world_size"]),
-                int(state["num_workers"]),
-                consumed,
-                None if worker < 0 else worker,
-                int(state.get("rotation", 0)),
-            )
+            pending = _hf3fs._Progress.from_state(state, version)
         except KeyError as e:
             raise ValueError(f"load_state_dict: the state lacks {e.args[0]!r}") from None
         # Check it now (malformed parts raise here, not in a worker), also against
         # this dataset's world size when it differs (an elastic resume).
-        self._ds.resume(pending, pending[2], pending[3], pending[5] or 0)
-        if self._world_size != pending[2]:
-            self._ds.resume(pending, self._world_size, pending[3], 0)
+        ds.resume(pending, pending.world_size, pending.num_workers, pending.worker or 0)
+        if self._world_size != pending.world_size:
+            ds.resume(pending, self._world_size, pending.num_workers, 0)
         self._pending = pending
-        self.set_epoch(pending[0])
+        self.set_epoch(pending.epoch)
 
     # ------------------------------------------------------------- notebooks
     def head(self, n: int = 5) -> Any:

@@ -18,24 +18,44 @@ pub enum Error {
         #[source]
         source: Box<hf3fs_core::Error>,
     },
-    /// A file whose footer or metadata cannot be read as Parquet.
+    /// A file whose footer or metadata cannot be read as Parquet, or that
+    /// ends before the bytes its metadata points to. `offset` is where: the
+    /// footer (its length and magic, the file's last 8 bytes) or the end of
+    /// the data.
     #[error("{path}: not a readable Parquet file: {reason}")]
-    Footer { path: String, reason: String },
+    Footer {
+        path: String,
+        offset: Option<u64>,
+        reason: String,
+    },
     /// Data that does not decode: a corrupt page, a bad compression stream.
+    /// `offset` is where the failing column's chunk (or, with no column
+    /// found, the row group) starts in the file.
     #[error("{path}: row group {row_group}{}: cannot decode: {source}", .column.as_ref().map(|c| format!(", column {c:?}")).unwrap_or_default())]
     Decode {
         path: String,
         row_group: usize,
         column: Option<String>,
+        offset: Option<u64>,
         #[source]
         source: Box<ParquetError>,
     },
-    /// A file whose schema differs from the first file's.
+    /// A file whose schema differs from the first file's; `column` is the
+    /// first column that differs (in name or type).
     #[error("{path}: schema differs from {first}'s: {detail}")]
     SchemaMismatch {
         path: String,
         first: String,
+        column: String,
         detail: String,
+    },
+    /// A column whose type the asked-for use cannot take (packing a column
+    /// that is not a list of integers, say).
+    #[error("column {column:?} ({data_type}): {reason}")]
+    UnsupportedType {
+        column: String,
+        data_type: String,
+        reason: String,
     },
     /// A column (projected or in a filter) the files do not have.
     #[error("column {column:?} is not in {path} (columns: {available})")]

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use hf3fs_core::fs::{IoClass, RandomAccessFile};
 use hf3fs_core::CancelToken;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataPushDecoder};
 use parquet::DecodeResult;
 
@@ -163,10 +164,13 @@ impl DatasetIndex {
         };
         let schema = first.reader_metadata.schema().clone();
         for file in &indexed[1..] {
-            if let Some(detail) = schema_difference(&schema, file.reader_metadata.schema()) {
+            if let Some((column, detail)) =
+                schema_difference(&schema, file.reader_metadata.schema())
+            {
                 return Err(Error::SchemaMismatch {
                     path: file.display().to_string(),
                     first: first.display().to_string(),
+                    column,
                     detail,
                 });
             }
@@ -178,39 +182,88 @@ impl DatasetIndex {
     }
 }
 
-/// How `other` differs from `schema` (names and types; nullability and
-/// metadata may differ between writers), or None.
-fn schema_difference(schema: &SchemaRef, other: &SchemaRef) -> Option<String> {
+/// The first column in which `other` differs from `schema` (names and
+/// types; nullability and metadata may differ between writers) and how, or
+/// None.
+fn schema_difference(schema: &SchemaRef, other: &SchemaRef) -> Option<(String, String)> {
     let names = |s: &SchemaRef| {
         s.fields()
             .iter()
             .map(|f| f.name().clone())
             .collect::<Vec<_>>()
     };
-    if names(schema) != names(other) {
-        return Some(format!(
-            "columns [{}] instead of [{}]",
-            names(other).join(", "),
-            names(schema).join(", ")
+    let (ours, theirs) = (names(schema), names(other));
+    if ours != theirs {
+        // The first position where the lists part (a column missing at the end counts too).
+        let column = ours
+            .iter()
+            .zip(&theirs)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| a)
+            .or_else(|| ours.get(theirs.len()))
+            .or_else(|| theirs.get(ours.len()))
+            .cloned()
+            .unwrap_or_default();
+        return Some((
+            column,
+            format!(
+                "columns [{}] instead of [{}]",
+                theirs.join(", "),
+                ours.join(", ")
+            ),
         ));
     }
     for (a, b) in schema.fields().iter().zip(other.fields()) {
         if !a.data_type().equals_datatype(b.data_type()) {
-            return Some(format!(
-                "column {:?} has type {} instead of {}",
-                a.name(),
-                b.data_type(),
-                a.data_type()
+            return Some((
+                a.name().clone(),
+                format!(
+                    "column {:?} has type {} instead of {}",
+                    a.name(),
+                    b.data_type(),
+                    a.data_type()
+                ),
             ));
         }
     }
     None
 }
 
+/// A footer error: the footer is the file's last 8 bytes (its length and magic).
 fn footer_error(file: &SourceFile, reason: impl std::fmt::Display) -> Error {
     Error::Footer {
         path: file.display.clone(),
+        offset: Some(file.size.saturating_sub(8)),
         reason: reason.to_string(),
+    }
+}
+
+/// A decode error in `row_group` of `file`, at the chunk of `column` (the
+/// row group's start when no column is known).
+pub(crate) fn decode_error(
+    file: &IndexedFile,
+    row_group: usize,
+    column: Option<String>,
+    source: ParquetError,
+) -> Error {
+    let metadata = file.metadata();
+    let offset = (row_group < metadata.num_row_groups()).then(|| {
+        let rg = metadata.row_group(row_group);
+        let root = column
+            .as_ref()
+            .and_then(|c| file.reader_metadata.schema().index_of(c).ok());
+        let descr = metadata.file_metadata().schema_descr();
+        let leaf = root
+            .and_then(|r| (0..descr.num_columns()).find(|&i| descr.get_column_root_idx(i) == r))
+            .unwrap_or(0);
+        rg.columns().get(leaf).map(|c| c.byte_range().0)
+    });
+    Error::Decode {
+        path: file.display().to_string(),
+        row_group,
+        column,
+        offset: offset.flatten(),
+        source: Box::new(source),
     }
 }
 

@@ -93,12 +93,7 @@ pub(crate) struct PieceContext {
 }
 
 fn decode_error(file: &IndexedFile, row_group: usize, source: ParquetError) -> Error {
-    Error::Decode {
-        path: file.display().to_string(),
-        row_group,
-        column: None,
-        source: Box::new(source),
-    }
+    crate::index::decode_error(file, row_group, None, source)
 }
 
 impl PieceContext {
@@ -209,6 +204,7 @@ impl PieceContext {
             if (*n as u64) < r.length {
                 return promise.complete(Ok(Err(Error::Footer {
                     path: file.display().to_string(),
+                    offset: Some(r.offset + *n as u64),
                     reason: format!(
                         "the file ends at byte {} but its metadata points to byte {} (truncated?)",
                         r.offset + *n as u64,
@@ -394,10 +390,10 @@ impl OpenFile {
             // A panic inside the backend must still answer the waiters.
             let opened = no_panic(|| stop.check("open").and_then(|()| source.open(&stop)))
                 .unwrap_or_else(|panic| {
-                    Err(hf3fs_core::Error::InvalidArgument(format!(
-                        "open {}: {panic}",
-                        source.display
-                    )))
+                    Err(hf3fs_core::Error::task_failed(
+                        format!("open {}", source.display),
+                        panic,
+                    ))
                 });
             let waiters = {
                 let mut state = opening.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -560,15 +556,14 @@ fn decode_piece(
         Ok(Ok(Ok(batches))) => {
             let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
             if rows != segment.len() {
-                return Err(Error::Decode {
-                    path: file.display().to_string(),
-                    row_group: group.row_group,
-                    column: None,
-                    source: Box::new(ParquetError::General(format!(
+                return Err(decode_error(
+                    file,
+                    group.row_group,
+                    ParquetError::General(format!(
                         "decoded {rows} rows where the metadata promises {}",
                         segment.len()
-                    ))),
-                });
+                    )),
+                ));
             }
             return Ok(batches);
         }
@@ -576,12 +571,12 @@ fn decode_piece(
         Ok(Ok(Err(e))) => e,
         Err(panic) => ParquetError::General(panic),
     };
-    Err(Error::Decode {
-        path: file.display().to_string(),
-        row_group: group.row_group,
-        column: blame_column(scan, file, handle, segment),
-        source: Box::new(failure),
-    })
+    Err(crate::index::decode_error(
+        file,
+        group.row_group,
+        blame_column(scan, file, handle, segment),
+        failure,
+    ))
 }
 
 /// The first projected column that fails to decode on its own.

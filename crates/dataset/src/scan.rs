@@ -303,10 +303,38 @@ impl Scan {
         }
     }
 
-    /// A digest of what the scan yields (files' names and row counts), so a
-    /// saved state is not loaded into a different dataset.
+    /// A digest of what the scan yields (files' names, row counts and
+    /// columns), so a saved state is not loaded into a different dataset.
+    /// Files count by name only, so a dataset copied to another mount or
+    /// bucket still resumes. Each item is framed by its length, so no two
+    /// different lists digest alike.
     pub fn fingerprint(&self) -> String {
-        // FNV-1a: stable across processes and releases, unlike std's hasher.
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        digest.update(b"hf3fs.scan/2\0");
+        let mut item = |bytes: &[u8]| {
+            digest.update((bytes.len() as u64).to_le_bytes());
+            digest.update(bytes);
+        };
+        item(&(self.index.files.len() as u64).to_le_bytes());
+        for f in &self.index.files {
+            item(file_name(f).as_bytes());
+        }
+        item(&(self.groups.len() as u64).to_le_bytes());
+        for g in &self.groups {
+            item(&g.rows().to_le_bytes());
+        }
+        item(&(self.columns.len() as u64).to_le_bytes());
+        for c in &self.columns {
+            item(c.as_bytes());
+        }
+        // 128 bits: collisions are out of reach, and the state stays short.
+        hex::encode(&digest.finalize()[..16])
+    }
+
+    /// The fingerprint states of format 1 carry (FNV-1a over the same items,
+    /// unframed); kept so those states still load.
+    pub fn fingerprint_v1(&self) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut eat = |bytes: &[u8]| {
             for b in bytes {
@@ -315,12 +343,7 @@ impl Scan {
             }
         };
         for f in &self.index.files {
-            eat(f
-                .display()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .as_bytes());
+            eat(file_name(f).as_bytes());
         }
         for g in &self.groups {
             eat(&g.rows().to_le_bytes());
@@ -330,6 +353,11 @@ impl Scan {
         }
         format!("{h:016x}")
     }
+}
+
+/// A file's name (the last part of how the dataset names it).
+fn file_name(file: &IndexedFile) -> &str {
+    file.display().rsplit('/').next().unwrap_or_default()
 }
 
 /// Read ranges through `handle` into owned buffers, on the process's
@@ -355,6 +383,7 @@ pub fn read_ranges(
         if (b.len() as u64) < r.end - r.start {
             return Err(Error::Footer {
                 path: file.display().to_string(),
+                offset: Some(r.start + b.len() as u64),
                 reason: format!(
                     "the file ends before byte {} that its metadata points to (truncated?)",
                     r.end
@@ -393,12 +422,7 @@ pub fn decode_group_simple(
     selection: Option<RowSelection>,
     batch_size: usize,
 ) -> Result<Vec<RecordBatch>> {
-    let decode_error = |source| Error::Decode {
-        path: file.display().to_string(),
-        row_group,
-        column: None,
-        source: Box::new(source),
-    };
+    let decode_error = |source| crate::index::decode_error(file, row_group, None, source);
     let builder = decoder_builder(file, mask, row_group, selection, batch_size);
     let outcome = no_panic(|| -> Result<Vec<RecordBatch>> {
         let mut decoder = builder.build().map_err(decode_error)?;

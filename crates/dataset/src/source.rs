@@ -148,7 +148,8 @@ fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>>
         version: info.version.clone(),
         contents: None,
     };
-    if let Some(glob_at) = path.find(['*', '?', '[']) {
+    if let Some(glob_at) = path.find(['*', '?', '[', '{']) {
+        let glob = compile_glob(&path, source)?;
         let base = path[..glob_at].rfind('/').map(|i| &path[..i]).unwrap_or("");
         let base = if base.is_empty() && path.starts_with('/') {
             "/"
@@ -161,7 +162,7 @@ fn resolve_one(source: &str, options: &SourceOptions) -> Result<Vec<SourceFile>>
             .map_err(|e| Error::io(source, None, e))?;
         let matched: Vec<SourceFile> = infos
             .iter()
-            .filter(|i| i.is_file() && glob_match(&path, &i.path))
+            .filter(|i| i.is_file() && glob.is_match(&i.path))
             .map(make)
             .collect();
         if matched.is_empty() {
@@ -236,52 +237,17 @@ fn is_data_file(relative: &str) -> bool {
     !hidden && has_data_suffix(relative)
 }
 
-/// Shell-style matching of a whole path: `*` and `?` within one component,
-/// `**` across components, `[abc]`/`[a-z]`/`[!a]` classes.
-pub fn glob_match(pattern: &str, path: &str) -> bool {
-    fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
-        // Returns (matched, length of the class in the pattern).
-        let mut i = 1;
-        let negate = matches!(p.get(1), Some(b'!') | Some(b'^'));
-        if negate {
-            i += 1;
-        }
-        let mut matched = false;
-        let mut first = true;
-        while i < p.len() && (p[i] != b']' || first) {
-            first = false;
-            if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
-                matched |= p[i] <= c && c <= p[i + 2];
-                i += 3;
-            } else {
-                matched |= p[i] == c;
-                i += 1;
-            }
-        }
-        (i < p.len()).then_some((matched != negate, i + 1))
-    }
-    fn go(p: &[u8], s: &[u8]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some(b'*') if p.get(1) == Some(&b'*') => {
-                let rest = &p[2..];
-                let rest = rest.strip_prefix(b"/").unwrap_or(rest);
-                (0..=s.len()).any(|i| (i == 0 || s[i - 1] == b'/') && go(rest, &s[i..]))
-                    || (0..=s.len()).any(|i| go(&p[2..], &s[i..]))
-            }
-            Some(b'*') => (0..=s.len())
-                .take_while(|&i| i == 0 || s[i - 1] != b'/')
-                .any(|i| go(&p[1..], &s[i..])),
-            Some(b'?') => !s.is_empty() && s[0] != b'/' && go(&p[1..], &s[1..]),
-            Some(b'[') => match (s.first(), class(p, *s.first().unwrap_or(&0))) {
-                (Some(&c), Some((true, n))) if c != b'/' => go(&p[n..], &s[1..]),
-                (_, None) => !s.is_empty() && s[0] == b'[' && go(&p[1..], &s[1..]),
-                _ => false,
-            },
-            Some(&c) => !s.is_empty() && s[0] == c && go(&p[1..], &s[1..]),
-        }
-    }
-    go(pattern.as_bytes(), path.as_bytes())
+/// A source's glob: shell-style over the whole path, `*`, `?` and classes
+/// (`[abc]`, `[a-z]`, `[!a]`) within one component, `**` across components,
+/// `{a,b}` alternatives. An unclosed `[` is a literal.
+fn compile_glob(pattern: &str, source: &str) -> Result<globset::GlobMatcher> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(false)
+        .allow_unclosed_class(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|e| Error::invalid("source", format!("{source}: not a valid glob: {e}")))
 }
 
 #[cfg(test)]
@@ -290,6 +256,11 @@ mod tests {
 
     #[test]
     fn globs_match_like_a_shell() {
+        let glob_match = |pattern: &str, path: &str| {
+            compile_glob(pattern, pattern)
+                .map(|g| g.is_match(path))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
         assert!(glob_match("/d/*.parquet", "/d/a.parquet"));
         assert!(!glob_match("/d/*.parquet", "/d/x/a.parquet"));
         assert!(glob_match("/d/**/*.parquet", "/d/x/y/a.parquet"));
@@ -299,6 +270,10 @@ mod tests {
         assert!(glob_match("/d/part-[0-3].pq", "/d/part-2.pq"));
         assert!(!glob_match("/d/part-[!0-3].pq", "/d/part-2.pq"));
         assert!(glob_match("d/**", "d/a/b"));
+        assert!(glob_match("/d/{train,val}-*.pq", "/d/val-3.pq"));
+        assert!(!glob_match("/d/{train,val}-*.pq", "/d/test-3.pq"));
+        assert!(glob_match("/d/[x.pq", "/d/[x.pq"));
+        assert!(compile_glob("/d/[z-a].pq", "src").is_err());
     }
 
     #[test]

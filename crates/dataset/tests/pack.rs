@@ -391,7 +391,10 @@ fn packing_options_are_checked() {
         column: "doc".into(),
         ..pack(4, 1, false, true)
     }));
-    assert!(e.contains("\"doc\"") && e.contains("not a list"), "{e}");
+    assert!(
+        e.contains("\"doc\"") && e.contains("list (or large list) of integer tokens"),
+        "{e}"
+    );
     let e = try_open(with(PackOptions {
         eos_token: Some(1 << 40),
         ..pack(4, 1, false, true)

@@ -145,8 +145,9 @@ pub fn default_local_root() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let base = xdg_dir("XDG_DATA_HOME", ".local/share").ok_or_else(|| {
-        Error::InvalidArgument(
-            "cannot place the embedded 'local' mount: neither HF3FS_HOME nor HOME is set".into(),
+        Error::invalid(
+            "environment variables HF3FS_HOME, HOME",
+            "cannot place the embedded 'local' mount: neither is set",
         )
     })?;
     Ok(base.join("local"))

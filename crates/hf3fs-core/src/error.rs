@@ -62,9 +62,21 @@ pub enum Error {
     /// A local path that lies under no configured mount root.
     #[error("{} is not under any configured mount (mounts: {known})", path.display())]
     NotOnMount { path: PathBuf, known: String },
-    /// An argument with a value the call cannot accept.
-    #[error("{0}")]
-    InvalidArgument(String),
+    /// An argument, setting or environment variable with a value the call
+    /// cannot accept; `argument` names it as the caller spelled it.
+    #[error("{argument}: {reason}")]
+    InvalidArgument { argument: String, reason: String },
+    /// The machine's NUMA topology (hwloc) cannot be read, or memory cannot
+    /// be bound to a node.
+    #[error("NUMA placement (hwloc): {reason}")]
+    Topology { reason: String },
+    /// A task ended without a result: it panicked (the panic is in the log),
+    /// or the pool it runs on could not start.
+    #[error("{op}: {reason}")]
+    TaskFailed { op: String, reason: String },
+    /// A call the object's state does not allow (a result already taken).
+    #[error("{op}: {reason}")]
+    InvalidState { op: String, reason: String },
     /// A long call stopped because the caller asked it to (Ctrl-C).
     #[error("{op} interrupted")]
     Interrupted { op: &'static str },
@@ -121,6 +133,22 @@ fn describe_range(range: &Option<(u64, u64)>) -> String {
 }
 
 impl Error {
+    /// An invalid-argument error: `argument` as the caller spelled it, and why.
+    pub fn invalid(argument: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            argument: argument.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A task that ended without a result.
+    pub fn task_failed(op: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::TaskFailed {
+            op: op.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// An OS error for `op` on `path`.
     pub fn os(op: &'static str, path: impl Into<OsString>, source: impl Into<io::Error>) -> Self {
         Error::Os {

@@ -56,9 +56,7 @@ impl IovMemory {
     /// (0 = one block), bound to NUMA node `numa` (-1 = no binding).
     pub fn alloc(len: usize, block_size: usize, numa: i32) -> Result<IovMemory> {
         if len == 0 {
-            return Err(Error::InvalidArgument(
-                "iovalloc: bytes must be positive".into(),
-            ));
+            return Err(Error::invalid("iovalloc: bytes", "must be positive"));
         }
         crate::numa::check_node("iovalloc", numa)?;
         let memfd = rustix::fs::memfd_create(
@@ -143,9 +141,10 @@ impl IovMemory {
     /// Map the iovec another process shared with [`IovMemory::handle`].
     pub fn open_handle(handle: &str) -> Result<IovMemory> {
         let bad = || {
-            Error::InvalidArgument(format!(
-                "openIovecHandle: {handle:?} is not an iovec handle"
-            ))
+            Error::invalid(
+                format!("openIovecHandle: {handle:?}"),
+                "not an iovec handle",
+            )
         };
         let rest = handle
             .strip_prefix(IOV_HANDLE_PREFIX)
@@ -346,15 +345,18 @@ impl Client {
             .map(|&fd| {
                 let file = self.file("sharedFileHandles", fd)?;
                 if !file.is_read_only() {
-                    return Err(Error::InvalidArgument(format!(
-                        "sharedFileHandles: fd {fd} is open for writing; only read-only fds and directories can be shared"
-                    )));
+                    return Err(Error::invalid(
+                        format!("sharedFileHandles: fd {fd}"),
+                        "open for writing; only read-only fds and directories can be shared",
+                    ));
                 }
-                let st = rustix::fs::fstat(&file.os_fd).map_err(|e| Error::os_nopath("sharedFileHandles", e))?;
+                let st = rustix::fs::fstat(&file.os_fd)
+                    .map_err(|e| Error::os_nopath("sharedFileHandles", e))?;
                 if !is_shareable(st.st_mode) {
-                    return Err(Error::InvalidArgument(format!(
-                        "sharedFileHandles: fd {fd} is neither a regular file nor a directory"
-                    )));
+                    return Err(Error::invalid(
+                        format!("sharedFileHandles: fd {fd}"),
+                        "neither a regular file nor a directory",
+                    ));
                 }
                 let pid = std::process::id() as u128;
                 let os_fd = file.os_fd.as_raw_fd() as u32 as u128;

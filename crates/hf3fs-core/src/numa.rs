@@ -24,8 +24,8 @@ fn topology() -> std::result::Result<&'static Topology, String> {
 
 /// The machine's NUMA nodes (OS numbers), ascending.
 pub fn nodes() -> Result<Vec<usize>> {
-    let topo = topology().map_err(|e| {
-        Error::InvalidArgument(format!("cannot read the NUMA topology (hwloc): {e}"))
+    let topo = topology().map_err(|e| Error::Topology {
+        reason: format!("cannot read the topology: {e}"),
     })?;
     let mut out: Vec<usize> = topo
         .objects_with_type(ObjectType::NUMANode)
@@ -45,10 +45,13 @@ pub fn check_node(op: &str, node: i32) -> Result<()> {
         return Ok(());
     }
     let list: Vec<String> = known.iter().map(usize::to_string).collect();
-    Err(Error::InvalidArgument(format!(
-        "{op}: NUMA node {node} does not exist on this machine (nodes: {}; use -1 for no binding)",
-        list.join(", ")
-    )))
+    Err(Error::invalid(
+        op,
+        format!(
+            "NUMA node {node} does not exist on this machine (nodes: {}; use -1 for no binding)",
+            list.join(", ")
+        ),
+    ))
 }
 
 /// Bind `len` bytes at `addr` to `node` (strictly: pages come from that node
@@ -58,11 +61,11 @@ pub fn check_node(op: &str, node: i32) -> Result<()> {
 /// # Safety
 /// `addr..addr + len` must be a mapping this process owns.
 pub unsafe fn bind_area(addr: *mut u8, len: usize, node: i32) -> Result<()> {
-    let topo = topology().map_err(|e| {
-        Error::InvalidArgument(format!("cannot read the NUMA topology (hwloc): {e}"))
+    let topo = topology().map_err(|e| Error::Topology {
+        reason: format!("cannot read the topology: {e}"),
     })?;
     let index = BitmapIndex::try_from(node as usize)
-        .map_err(|_| Error::InvalidArgument(format!("NUMA node {node} is out of hwloc's range")))?;
+        .map_err(|_| Error::invalid(format!("NUMA node {node}"), "out of hwloc's range"))?;
     let mut set = hwlocality::memory::nodeset::NodeSet::new();
     set.set(index);
     // SAFETY: the caller owns the mapping. The area is viewed as atomics, so
@@ -75,7 +78,9 @@ pub unsafe fn bind_area(addr: *mut u8, len: usize, node: i32) -> Result<()> {
         MemoryBindingPolicy::Bind,
         MemoryBindingFlags::STRICT,
     )
-    .map_err(|e| Error::InvalidArgument(format!("cannot bind memory to NUMA node {node}: {e}")))
+    .map_err(|e| Error::Topology {
+        reason: format!("cannot bind memory to NUMA node {node}: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -95,17 +95,19 @@ impl Segment {
             .map_err(|e| Error::os_nopath("batch shared memory", e))?
             .st_size;
         if len < SEGMENT_HEADER || size < len as i64 {
-            return Err(Error::InvalidArgument(format!(
-                "batch shared memory: {len} bytes asked of a segment of {size}"
-            )));
+            return Err(Error::invalid(
+                "batch shared memory",
+                format!("{len} bytes asked of a segment of {size}"),
+            ));
         }
         let mut segment = Segment::map_fd(&fd, len, true)?;
         if segment.magic().load(Ordering::Acquire) != SEGMENT_MAGIC {
             // Not a batch segment: never counted down (the mapping goes).
             segment.generation = u64::MAX;
             drop(segment);
-            return Err(Error::InvalidArgument(
-                "batch shared memory: the descriptor is not an hf3fs batch segment".into(),
+            return Err(Error::invalid(
+                "batch shared memory",
+                "the descriptor is not an hf3fs batch segment",
             ));
         }
         Ok(segment)

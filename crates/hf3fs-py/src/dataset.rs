@@ -6,16 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::{ArrayRef, RecordBatch, StructArray};
 use arrow_schema::{DataType, Field};
-use dataset::filter::{CmpOp, Predicate, Scalar};
 use dataset::index::{IndexOptions, IndexProgress};
-use dataset::plan::{decode_intervals, encode_intervals};
 use dataset::reader::{BatchReader, ReaderStats};
 use dataset::source::SourceOptions;
-use dataset::{Dataset, DatasetOptions, Progress};
+use dataset::{Dataset, DatasetOptions};
 use hf3fs_core::fs::UriOptions;
-use pyo3::exceptions::{PyStopIteration, PyValueError};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyCapsule, PyTuple};
+use pyo3::types::{PyCapsule, PyTuple};
 use pyo3_arrow::ffi::{
     to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator,
 };
@@ -23,120 +21,12 @@ use pyo3_arrow::ffi::{
 use crate::blocking::{blocking, next_in};
 use crate::cache::PyCacheOptions;
 use crate::client::PyClient;
+use crate::filter::PyFilter;
 use crate::fs::{PyFileSystem, StorageOptionsArg};
 use crate::numpy_batch::NumpyBatch;
+use crate::progress::PyProgress;
 use crate::shared_batch::share_batch;
 
-fn filter_arg(obj: &Bound<'_, PyAny>) -> PyResult<Predicate> {
-    let tuple = obj.cast::<PyTuple>()?;
-    let kind: String = tuple.get_item(0)?.extract()?;
-    let children = |i: usize| -> PyResult<Vec<Predicate>> {
-        tuple
-            .get_item(i)?
-            .try_iter()?
-            .map(|c| filter_arg(&c?))
-            .collect()
-    };
-    Ok(match kind.as_str() {
-        "and" => Predicate::And(children(1)?),
-        "or" => Predicate::Or(children(1)?),
-        "cmp" => {
-            let column: String = tuple.get_item(1)?.extract()?;
-            let op: String = tuple.get_item(2)?.extract()?;
-            let op = CmpOp::parse(&op)
-                .ok_or_else(|| PyValueError::new_err(format!("filter: unknown operator {op:?}")))?;
-            let value = scalar_arg(&column, &tuple.get_item(3)?)?;
-            Predicate::Compare { column, op, value }
-        }
-        "in" => {
-            let column: String = tuple.get_item(1)?.extract()?;
-            let values = tuple
-                .get_item(2)?
-                .try_iter()?
-                .map(|v| scalar_arg(&column, &v?))
-                .collect::<PyResult<_>>()?;
-            Predicate::In {
-                column,
-                values,
-                negated: tuple.get_item(3)?.extract()?,
-            }
-        }
-        "isnull" => Predicate::IsNull {
-            column: tuple.get_item(1)?.extract()?,
-            negated: tuple.get_item(2)?.extract()?,
-        },
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "filter: unknown node {other:?}"
-            )))
-        }
-    })
-}
-
-fn scalar_arg(column: &str, v: &Bound<'_, PyAny>) -> PyResult<Scalar> {
-    if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
-        return Ok(Scalar::Bool(b.is_true()));
-    }
-    if let Ok(i) = v.extract::<i64>() {
-        return Ok(Scalar::Int(i));
-    }
-    if let Ok(f) = v.cast::<pyo3::types::PyFloat>() {
-        return Ok(Scalar::Float(f.value()));
-    }
-    if let Ok(s) = v.extract::<String>() {
-        return Ok(Scalar::Str(s));
-    }
-    if let Ok(b) = v.cast::<PyBytes>() {
-        return Ok(Scalar::Bytes(b.as_bytes().to_vec()));
-    }
-    Err(PyValueError::new_err(format!(
-        "filter on column {column:?}: unsupported literal {} (use bool, int, float, str or bytes)",
-        v.repr().map(|r| r.to_string()).unwrap_or_default()
-    )))
-}
-
-/// Progress as Python sees it: (epoch, base or None, world_size,
-/// num_workers, consumed, worker or None, rotation).
-pub(crate) type ProgressTuple = (u64, Option<String>, u64, u64, Vec<u64>, Option<u64>, u64);
-
-pub(crate) fn progress_arg(t: ProgressTuple) -> PyResult<Progress> {
-    let (epoch, base, world_size, num_workers, consumed, worker, rotation) = t;
-    let base = match base {
-        None => None,
-        Some(text) => Some(
-            decode_intervals(&text)
-                .ok_or_else(|| PyValueError::new_err("load_state_dict: 'base' is malformed"))?,
-        ),
-    };
-    if world_size == 0 || num_workers == 0 {
-        return Err(PyValueError::new_err(
-            "load_state_dict: world_size and num_workers must be positive",
-        ));
-    }
-    Ok(Progress {
-        epoch,
-        base,
-        world_size,
-        num_workers,
-        consumed,
-        worker,
-        rotation,
-    })
-}
-
-pub(crate) fn progress_out(p: &Progress) -> ProgressTuple {
-    (
-        p.epoch,
-        p.base.as_deref().map(encode_intervals),
-        p.world_size,
-        p.num_workers,
-        p.consumed.clone(),
-        p.worker,
-        p.rotation,
-    )
-}
-
-/// A Parquet dataset (the Rust side of ``hf3fs.dataset.ParquetDataset``).
 /// Footer progress for a Python callable `(done, files)`, called from the
 /// index's reading threads; what it raises is printed, not propagated: a
 /// progress bar must not fail the open.
@@ -150,6 +40,23 @@ fn footer_progress(callback: Py<PyAny>) -> IndexProgress {
     }))
 }
 
+/// The options `hf3fs.dataset.ParquetDataset` takes with their defaults
+/// (`DatasetOptions::default()`), for its signature.
+pub(crate) fn dataset_defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let d = DatasetOptions::default();
+    let out = pyo3::types::PyDict::new(py);
+    out.set_item("batch_size", d.batch_size)?;
+    out.set_item("shuffle", d.shuffle)?;
+    out.set_item("seed", d.seed)?;
+    out.set_item("shuffle_window", d.shuffle_window)?;
+    out.set_item("drop_remainder", d.drop_remainder)?;
+    out.set_item("drop_last", d.drop_last)?;
+    out.set_item("prefetch_bytes", d.prefetch_bytes)?;
+    out.set_item("numa", d.numa)?;
+    Ok(out)
+}
+
+/// A Parquet dataset (the Rust side of ``hf3fs.dataset.ParquetDataset``).
 #[pyclass(name = "_Dataset", module = "hf3fs._hf3fs", frozen)]
 pub struct PyDataset {
     pub(crate) inner: Dataset,
@@ -158,24 +65,27 @@ pub struct PyDataset {
 #[pymethods]
 impl PyDataset {
     #[new]
-    #[pyo3(signature = (sources, *, columns=None, filter=None, batch_size=1024, shuffle=false, seed=0,
-        shuffle_window=0, drop_remainder=true, drop_last=false, prefetch_bytes=256<<20, numa=-1,
-        cache_options=None, client=None, filesystem=None, token=None, storage_options=None,
-        on_footer=None, pack=None))]
+    // An option left None takes `DatasetOptions::default()`'s value, the one
+    // place the defaults are written (Python's signatures read them from
+    // `DATASET_DEFAULTS`).
+    #[pyo3(signature = (sources, *, columns=None, filter=None, batch_size=None, shuffle=None,
+        seed=None, shuffle_window=None, drop_remainder=None, drop_last=None, prefetch_bytes=None,
+        numa=None, cache_options=None, client=None, filesystem=None, token=None,
+        storage_options=None, on_footer=None, pack=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         sources: Vec<String>,
         columns: Option<Vec<String>>,
-        filter: Option<Bound<'_, PyAny>>,
-        batch_size: usize,
-        shuffle: bool,
-        seed: u64,
-        shuffle_window: u64,
-        drop_remainder: bool,
-        drop_last: bool,
-        prefetch_bytes: u64,
-        numa: i32,
+        filter: Option<PyRef<'_, PyFilter>>,
+        batch_size: Option<usize>,
+        shuffle: Option<bool>,
+        seed: Option<u64>,
+        shuffle_window: Option<u64>,
+        drop_remainder: Option<bool>,
+        drop_last: Option<bool>,
+        prefetch_bytes: Option<u64>,
+        numa: Option<i32>,
         cache_options: Option<PyCacheOptions>,
         client: Option<Bound<'_, PyClient>>,
         filesystem: Option<Bound<'_, PyFileSystem>>,
@@ -184,19 +94,19 @@ impl PyDataset {
         on_footer: Option<Py<PyAny>>,
         pack: Option<PyRef<'_, crate::pack::PyPack>>,
     ) -> PyResult<PyDataset> {
-        let filter = filter.map(|f| filter_arg(&f)).transpose()?;
+        let filter = filter.map(|f| f.inner.clone());
         let defaults = DatasetOptions::default();
         let options = DatasetOptions {
             columns,
             filter,
-            batch_size,
-            shuffle,
-            seed,
-            shuffle_window,
-            drop_remainder,
-            drop_last,
-            prefetch_bytes,
-            numa,
+            batch_size: batch_size.unwrap_or(defaults.batch_size),
+            shuffle: shuffle.unwrap_or(defaults.shuffle),
+            seed: seed.unwrap_or(defaults.seed),
+            shuffle_window: shuffle_window.unwrap_or(defaults.shuffle_window),
+            drop_remainder: drop_remainder.unwrap_or(defaults.drop_remainder),
+            drop_last: drop_last.unwrap_or(defaults.drop_last),
+            prefetch_bytes: prefetch_bytes.unwrap_or(defaults.prefetch_bytes),
+            numa: numa.unwrap_or(defaults.numa),
             cache: cache_options.map(|c| c.inner),
             decode_threads: 0,
             fast_decode: defaults.fast_decode,
@@ -254,6 +164,12 @@ impl PyDataset {
     #[getter]
     fn fingerprint(&self) -> String {
         self.inner.scan().fingerprint()
+    }
+
+    /// The digest states of format 1 carry.
+    #[getter]
+    fn fingerprint_v1(&self) -> String {
+        self.inner.scan().fingerprint_v1()
     }
 
     /// Per file: (path, row groups, rows, bytes).
@@ -350,18 +266,18 @@ impl PyDataset {
     }
 
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
-    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> ProgressTuple {
-        progress_out(&self.inner.start(epoch, world_size, num_workers))
+    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> PyProgress {
+        self.inner.start(epoch, world_size, num_workers).into()
     }
 
     /// Units (rows, or tokens when packing) per span of the progress's cut.
-    fn span_units(&self, progress: ProgressTuple) -> PyResult<u64> {
-        Ok(self.inner.span_units(&progress_arg(progress)?))
+    fn span_units(&self, progress: &PyProgress) -> u64 {
+        self.inner.span_units(&progress.inner)
     }
 
     /// Units of the progress's cut no span holds (left out).
-    fn left_out(&self, progress: ProgressTuple) -> PyResult<u64> {
-        Ok(self.inner.left_out(&progress_arg(progress)?))
+    fn left_out(&self, progress: &PyProgress) -> u64 {
+        self.inner.left_out(&progress.inner)
     }
 
     /// Units per epoch before sharding (rows, or tokens when packing).
@@ -409,7 +325,7 @@ impl PyDataset {
     fn packed_reader(
         &self,
         py: Python<'_>,
-        progress: ProgressTuple,
+        progress: &PyProgress,
         rank: u64,
         worker: u64,
         decode_threads: usize,
@@ -418,31 +334,28 @@ impl PyDataset {
     }
 
     /// Batches per worker over the whole of `progress`.
-    fn batches_per_worker(&self, progress: ProgressTuple) -> PyResult<u64> {
-        Ok(self.inner.batches_per_worker(&progress_arg(progress)?))
+    fn batches_per_worker(&self, progress: &PyProgress) -> u64 {
+        self.inner.batches_per_worker(&progress.inner)
     }
 
     /// The progress after a rank took `batches` more batches from a DataLoader.
-    fn after_batches(&self, progress: ProgressTuple, batches: u64) -> PyResult<ProgressTuple> {
-        Ok(progress_out(
-            &self.inner.after_batches(&progress_arg(progress)?, batches),
-        ))
+    fn after_batches(&self, progress: &PyProgress, batches: u64) -> PyProgress {
+        self.inner.after_batches(&progress.inner, batches).into()
     }
 
     /// Saved progress brought to a cut of `world_size × num_workers`.
     fn resume(
         &self,
-        progress: ProgressTuple,
+        progress: &PyProgress,
         world_size: u64,
         num_workers: u64,
         worker: u64,
-    ) -> PyResult<ProgressTuple> {
-        let saved = progress_arg(progress)?;
+    ) -> PyResult<PyProgress> {
         let resumed = self
             .inner
-            .resume(&saved, world_size, num_workers, worker)
+            .resume(&progress.inner, world_size, num_workers, worker)
             .map_err(crate::error::dataset_error)?;
-        Ok(progress_out(&resumed))
+        Ok(resumed.into())
     }
 
     /// A reader of one (rank, worker)'s batches.
@@ -450,14 +363,13 @@ impl PyDataset {
     fn reader(
         &self,
         py: Python<'_>,
-        progress: ProgressTuple,
+        progress: &PyProgress,
         rank: u64,
         worker: u64,
         decode_threads: usize,
     ) -> PyResult<PyBatchReader> {
-        let progress = progress_arg(progress)?;
         let dataset = self.inner.clone().with_decode_threads(decode_threads);
-        let reader = blocking(py, |_| dataset.reader(&progress, rank, worker))?;
+        let reader = blocking(py, |_| dataset.reader(&progress.inner, rank, worker))?;
         Ok(PyBatchReader {
             closed_stats: Mutex::new(ReaderStats::default()),
             inner: Mutex::new(Some(reader)),

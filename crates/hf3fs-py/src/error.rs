@@ -8,7 +8,7 @@ use std::ffi::OsString;
 
 use hf3fs_core::error::strerror;
 use hf3fs_core::Error;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 
 /// An error a blocking call can return: how it becomes a Python exception,
 /// and whether it means the call was interrupted (then the pending signal's
@@ -47,8 +47,11 @@ impl IntoPyErr for dataset::Error {
 
 /// Dataset errors: IO errors become the `OSError` subclass of their errno,
 /// with the whole message (file and offset) and the file as `filename`;
-/// a source without Parquet files is `FileNotFoundError`; bad data, bad
-/// arguments and states that do not fit are `ValueError`.
+/// a source without Parquet files is `FileNotFoundError`; damaged files,
+/// schemas that differ and unsupported column types are the
+/// `hf3fs.dataset` exceptions (`ValueError`s, defined in `hf3fs/_errors.py`)
+/// with their fields; bad arguments and states that do not fit are
+/// `ValueError`.
 pub fn dataset_error(err: dataset::Error) -> PyErr {
     let message = err.to_string();
     match err {
@@ -60,10 +63,88 @@ pub fn dataset_error(err: dataset::Error) -> PyErr {
             os_error(libc::ENOENT, Some(message), Some(source_path.into()), None)
         }
         dataset::Error::Interrupted(_) => PyKeyboardInterrupt::new_err(message),
+        dataset::Error::Footer { path, offset, .. } => {
+            dataset_exception(DatasetException::CorruptFile, message, |k| {
+                k.set_item("path", path)?;
+                k.set_item("offset", offset)
+            })
+        }
+        dataset::Error::Decode {
+            path,
+            row_group,
+            column,
+            offset,
+            ..
+        } => dataset_exception(DatasetException::CorruptFile, message, |k| {
+            k.set_item("path", path)?;
+            k.set_item("row_group", row_group)?;
+            k.set_item("column", column)?;
+            k.set_item("offset", offset)
+        }),
+        dataset::Error::SchemaMismatch {
+            path,
+            first,
+            column,
+            ..
+        } => dataset_exception(DatasetException::SchemaMismatch, message, |k| {
+            k.set_item("path", path)?;
+            k.set_item("first_path", first)?;
+            k.set_item("column", column)
+        }),
+        dataset::Error::UnsupportedType {
+            column, data_type, ..
+        } => unsupported_type(message, &column, &data_type),
         _ => PyValueError::new_err(message),
     }
 }
+
+/// The `hf3fs.dataset` exception classes (`hf3fs/_errors.py`).
+#[derive(Clone, Copy)]
+enum DatasetException {
+    CorruptFile,
+    SchemaMismatch,
+    UnsupportedType,
+}
+
+impl DatasetException {
+    fn class_name(self) -> &'static str {
+        match self {
+            DatasetException::CorruptFile => "CorruptFileError",
+            DatasetException::SchemaMismatch => "SchemaMismatchError",
+            DatasetException::UnsupportedType => "UnsupportedTypeError",
+        }
+    }
+}
+
+/// `UnsupportedTypeError(message, column=, data_type=)`.
+pub fn unsupported_type(message: String, column: &str, data_type: &str) -> PyErr {
+    dataset_exception(DatasetException::UnsupportedType, message, |k| {
+        k.set_item("column", column)?;
+        k.set_item("data_type", data_type)
+    })
+}
+
+/// An instance of `class` with `message` and the keyword fields `fields`
+/// sets. Should the class not be importable (a broken install), the error
+/// is still raised, as the `ValueError` its class derives from.
+fn dataset_exception(
+    class: DatasetException,
+    message: String,
+    fields: impl FnOnce(&Bound<'_, PyDict>) -> PyResult<()>,
+) -> PyErr {
+    Python::attach(|py| {
+        let made = || -> PyResult<PyErr> {
+            let class = py.import("hf3fs._errors")?.getattr(class.class_name())?;
+            let kwargs = PyDict::new(py);
+            fields(&kwargs)?;
+            let exception = class.call((message.as_str(),), Some(&kwargs))?;
+            Ok(PyErr::from_value(exception))
+        };
+        made().unwrap_or_else(|_| PyValueError::new_err(message.clone()))
+    })
+}
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 /// An `OSError` (of the matching subclass) with errno, strerror and filenames.
 pub fn os_error(
@@ -125,10 +206,16 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 None,
             )
         }
+        // The machine's topology is the system's state, not the caller's value.
+        Error::Topology { .. } => PyOSError::new_err(err.to_string()),
+        // A panicked task or a result taken twice: a bug to report, not bad input.
+        Error::TaskFailed { .. } | Error::InvalidState { .. } => {
+            PyRuntimeError::new_err(err.to_string())
+        }
         Error::UnknownMount { .. }
         | Error::Config { .. }
         | Error::NotOnMount { .. }
-        | Error::InvalidArgument(_)
+        | Error::InvalidArgument { .. }
         | Error::InvalidUri { .. }
         | Error::CacheMiss { .. }
         | Error::ReadPastEnd { .. } => PyValueError::new_err(err.to_string()),

@@ -7,10 +7,12 @@ mod cache;
 mod client;
 mod dataset;
 mod error;
+mod filter;
 mod fs;
 mod iovec;
 mod numpy_batch;
 mod pack;
+mod progress;
 mod shared_batch;
 mod types;
 
@@ -87,6 +89,7 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cache::PyReadRangeCache>()?;
     m.add_class::<cache::PyBuffer>()?;
     m.add_function(wrap_pyfunction!(_request_cpu_threads, m)?)?;
+    m.add_class::<filter::PyFilter>()?;
     m.add_class::<dataset::PyDataset>()?;
     m.add_class::<dataset::PyBatchReader>()?;
     m.add_class::<dataset::ArrowBatch>()?;
@@ -94,7 +97,8 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pack::PyPack>()?;
     m.add_class::<pack::PyArrowArray>()?;
     m.add_class::<pack::PyPackedReader>()?;
-    m.add_class::<pack::PyMixProgress>()?;
+    m.add_class::<progress::PyMixProgress>()?;
+    m.add_class::<progress::PyProgress>()?;
     m.add_class::<pack::PyMixture>()?;
     m.add_class::<pack::PyMixedRowReader>()?;
     m.add_class::<shared_batch::SharedArray>()?;
@@ -104,6 +108,7 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime_info, m)?)?;
+    m.add("DATASET_DEFAULTS", dataset::dataset_defaults(m.py())?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -327,9 +327,13 @@ impl<'py> Converter<'py> {
                 }
             }
             other => {
-                return Err(PyValueError::new_err(format!(
-                    "column {column:?}: type {other} has no numpy form; use format=\"arrow\""
-                )))
+                return Err(crate::error::unsupported_type(
+                    format!(
+                        "column {column:?}: type {other} has no numpy form; use format=\"arrow\""
+                    ),
+                    column,
+                    &other.to_string(),
+                ))
             }
         }
         let objects: Vec<Py<PyAny>> = list.iter().map(Bound::unbind).collect();

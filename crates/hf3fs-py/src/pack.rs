@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::Field;
-use dataset::mix::{MixOptions, MixProgress, MixedBatch, MixedReader, Mixture, Samples, Stop};
+use dataset::mix::{MixOptions, MixedBatch, MixedReader, Mixture, Samples, Stop};
 use dataset::pack::source::PackedReader;
 use dataset::pack::{
     PackOptions, PackedBatch, DEFAULT_PACK_COLUMN, DEFAULT_SEQUENCES_PER_BATCH, DEFAULT_SEQ_LEN,
@@ -18,10 +18,10 @@ use pyo3::types::{PyCapsule, PyDict, PyTuple};
 use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule};
 
 use crate::blocking::{blocking, next_in};
-use crate::dataset::{progress_arg, progress_out, ProgressTuple, PyDataset};
-use crate::dataset::{shared_or_numpy, ArrowBatch};
+use crate::dataset::{shared_or_numpy, ArrowBatch, PyDataset};
 use crate::error::dataset_error;
 use crate::numpy_batch::{Converter, NumpyBatch};
+use crate::progress::{PyMixProgress, PyProgress};
 use crate::shared_batch::share_columns;
 
 /// How documents are packed into fixed-length sequences.
@@ -322,91 +322,16 @@ impl PyDataset {
     pub(crate) fn packed_reader_of(
         &self,
         py: Python<'_>,
-        progress: ProgressTuple,
+        progress: &PyProgress,
         rank: u64,
         worker: u64,
         decode_threads: usize,
     ) -> PyResult<PyPackedReader> {
-        let progress = progress_arg(progress)?;
         let dataset = self.inner.clone().with_decode_threads(decode_threads);
-        let reader = blocking(py, |_| dataset.packed_reader(&progress, rank, worker))?;
+        let reader = blocking(py, |_| dataset.packed_reader(&progress.inner, rank, worker))?;
         Ok(PyPackedReader {
             inner: Mutex::new(Some(AnyPackedReader::Packed(Box::new(reader)))),
         })
-    }
-}
-
-/// Where a mixture's epoch stands (see ``hf3fs.dataset.Mix.state_dict``).
-#[pyclass(name = "_MixProgress", module = "hf3fs._hf3fs", frozen, get_all)]
-#[derive(Clone)]
-pub struct PyMixProgress {
-    epoch: u64,
-    sources: Vec<ProgressTuple>,
-    world_size: u64,
-    num_workers: u64,
-    draws: Vec<u64>,
-    worker: Option<u64>,
-    rotation: u64,
-}
-
-#[pymethods]
-impl PyMixProgress {
-    #[new]
-    #[pyo3(signature = (*, epoch, sources, world_size, num_workers, draws, worker, rotation))]
-    fn new(
-        epoch: u64,
-        sources: Vec<ProgressTuple>,
-        world_size: u64,
-        num_workers: u64,
-        draws: Vec<u64>,
-        worker: Option<u64>,
-        rotation: u64,
-    ) -> PyResult<PyMixProgress> {
-        if world_size == 0 || num_workers == 0 {
-            return Err(PyValueError::new_err(
-                "load_state_dict: world_size and num_workers must be positive",
-            ));
-        }
-        Ok(PyMixProgress {
-            epoch,
-            sources,
-            world_size,
-            num_workers,
-            draws,
-            worker,
-            rotation,
-        })
-    }
-}
-
-impl PyMixProgress {
-    fn to_rust(&self) -> PyResult<MixProgress> {
-        Ok(MixProgress {
-            epoch: self.epoch,
-            sources: self
-                .sources
-                .iter()
-                .cloned()
-                .map(progress_arg)
-                .collect::<PyResult<_>>()?,
-            world_size: self.world_size,
-            num_workers: self.num_workers,
-            draws: self.draws.clone(),
-            worker: self.worker,
-            rotation: self.rotation,
-        })
-    }
-
-    fn of(p: &MixProgress) -> PyMixProgress {
-        PyMixProgress {
-            epoch: p.epoch,
-            sources: p.sources.iter().map(progress_out).collect(),
-            world_size: p.world_size,
-            num_workers: p.num_workers,
-            draws: p.draws.clone(),
-            worker: p.worker,
-            rotation: p.rotation,
-        }
     }
 }
 
@@ -447,28 +372,26 @@ impl PyMixture {
 
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
     fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> PyMixProgress {
-        PyMixProgress::of(&self.inner.start(epoch, world_size, num_workers))
+        self.inner.start(epoch, world_size, num_workers).into()
     }
 
     /// Batches per worker over the whole of `progress`.
     fn batches_per_worker(&self, progress: &PyMixProgress) -> PyResult<u64> {
         self.inner
-            .batches_per_worker(&progress.to_rust()?)
+            .batches_per_worker(&progress.inner)
             .map_err(dataset_error)
     }
 
     /// Sequences each source gives one worker over the whole of `progress`.
     fn draws_per_source(&self, progress: &PyMixProgress) -> PyResult<Vec<u64>> {
         self.inner
-            .draws_per_source(&progress.to_rust()?)
+            .draws_per_source(&progress.inner)
             .map_err(dataset_error)
     }
 
     /// The progress after a rank took `batches` more batches from a DataLoader.
-    fn after_batches(&self, progress: &PyMixProgress, batches: u64) -> PyResult<PyMixProgress> {
-        Ok(PyMixProgress::of(
-            &self.inner.after_batches(&progress.to_rust()?, batches),
-        ))
+    fn after_batches(&self, progress: &PyMixProgress, batches: u64) -> PyMixProgress {
+        self.inner.after_batches(&progress.inner, batches).into()
     }
 
     /// Saved progress brought to a cut of `world_size × num_workers`.
@@ -481,9 +404,9 @@ impl PyMixture {
     ) -> PyResult<PyMixProgress> {
         let resumed = self
             .inner
-            .resume(&progress.to_rust()?, world_size, num_workers, worker)
+            .resume(&progress.inner, world_size, num_workers, worker)
             .map_err(dataset_error)?;
-        Ok(PyMixProgress::of(&resumed))
+        Ok(resumed.into())
     }
 
     /// A reader of one (rank, worker)'s mixed batches: a `_PackedReader`
@@ -497,9 +420,9 @@ impl PyMixture {
         worker: u64,
         decode_threads: usize,
     ) -> PyResult<Py<PyAny>> {
-        let progress = progress.to_rust()?;
+        let progress = &progress.inner;
         let mixture = self.inner.clone().with_decode_threads(decode_threads);
-        let reader = blocking(py, |_| mixture.reader(&progress, rank, worker))?;
+        let reader = blocking(py, |_| mixture.reader(progress, rank, worker))?;
         Ok(match self.inner.samples() {
             Samples::Sequences { .. } => Py::new(
                 py,

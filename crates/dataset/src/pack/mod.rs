@@ -110,24 +110,25 @@ pub struct TokenType {
     pub width: usize,
 }
 
+/// `pack.column` names a column that is not a list of integer tokens.
+fn not_tokens(column: &str, data_type: &DataType) -> Error {
+    Error::UnsupportedType {
+        column: column.to_string(),
+        data_type: data_type.to_string(),
+        reason: "pack.column must be a list (or large list) of integer tokens".to_string(),
+    }
+}
+
 impl TokenType {
     /// The token type of `column`, which must be a list (or large list) of
     /// integers.
     pub fn of_column(column: &str, data_type: &DataType) -> Result<TokenType> {
         let item = match data_type {
             DataType::List(f) | DataType::LargeList(f) => f.data_type(),
-            other => {
-                return Err(Error::invalid(
-                    "pack.column",
-                    format!("column {column:?} is {other}, not a list of integer tokens"),
-                ))
-            }
+            other => return Err(not_tokens(column, other)),
         };
         if !item.is_integer() {
-            return Err(Error::invalid(
-                "pack.column",
-                format!("column {column:?} is a list of {item}, not of integer tokens"),
-            ));
+            return Err(not_tokens(column, data_type));
         }
         let width = item.primitive_width().unwrap_or(8);
         Ok(TokenType {

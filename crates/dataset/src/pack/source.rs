@@ -160,12 +160,12 @@ impl PackedSource {
 
     fn group_error(&self, group: usize, reason: String) -> Error {
         let g = &self.scan.groups[group];
-        Error::Decode {
-            path: self.scan.file_of(g).display().to_string(),
-            row_group: g.row_group,
-            column: self.scan.columns.first().cloned(),
-            source: Box::new(parquet::errors::ParquetError::General(reason)),
-        }
+        crate::index::decode_error(
+            self.scan.file_of(g),
+            g.row_group,
+            self.scan.columns.first().cloned(),
+            parquet::errors::ParquetError::General(reason),
+        )
     }
 
     /// A window read to its end must have had the tokens the plan counted.

@@ -71,6 +71,7 @@ pub fn group_tokens(
                     .find(|&i| descr.get_column_root_idx(i) == root)
                     .ok_or_else(|| Error::Footer {
                         path: file.display().to_string(),
+                        offset: None,
                         reason: format!("no leaf column under column {root}"),
                     })?;
                 let l = (leaf, descr.column(leaf).max_def_level());
@@ -132,14 +133,16 @@ fn decoded_values(scan: &Scan, index: usize) -> Result<u64> {
     let mut total = 0u64;
     for batch in batches {
         let column = batch.column(0);
-        total += source::list_value_count(column).ok_or_else(|| Error::Decode {
-            path: file.display().to_string(),
-            row_group: group.row_group,
-            column: scan.columns.first().cloned(),
-            source: Box::new(parquet::errors::ParquetError::General(format!(
-                "expected a list column, got {}",
-                column.data_type()
-            ))),
+        total += source::list_value_count(column).ok_or_else(|| {
+            crate::index::decode_error(
+                file,
+                group.row_group,
+                scan.columns.first().cloned(),
+                parquet::errors::ParquetError::General(format!(
+                    "expected a list column, got {}",
+                    column.data_type()
+                )),
+            )
         })?;
     }
     Ok(total)

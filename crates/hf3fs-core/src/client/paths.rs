@@ -104,9 +104,7 @@ impl Client {
             match v {
                 -1 => Ok(None),
                 0..=0xFFFF_FFFE => Ok(Some(v as u32)),
-                _ => Err(Error::InvalidArgument(format!(
-                    "chown: {what} {v} is out of range"
-                ))),
+                _ => Err(Error::invalid(format!("chown: {what} {v}"), "out of range")),
             }
         };
         let (uid, gid) = (to_id(uid, "uid")?, to_id(gid, "gid")?);

@@ -137,19 +137,19 @@ impl EngineOptions {
     /// Check the set fields' ranges; `source(field)` names where a bad one came from.
     pub fn check(&self, source: impl Fn(&str) -> String) -> Result<()> {
         if let Some(t) = self.threads.filter(|t| !(1..=MAX_THREADS).contains(t)) {
-            return Err(Error::InvalidArgument(format!(
-                "{}: IO threads must be between 1 and {MAX_THREADS}, got {t}",
-                source("threads")
-            )));
+            return Err(Error::invalid(
+                source("threads"),
+                format!("IO threads must be between 1 and {MAX_THREADS}, got {t}"),
+            ));
         }
         if let Some(q) = self
             .queue_depth
             .filter(|q| !(1..=MAX_QUEUE_DEPTH).contains(q))
         {
-            return Err(Error::InvalidArgument(format!(
-                "{}: IO queue depth must be between 1 and {MAX_QUEUE_DEPTH}, got {q}",
-                source("queue_depth")
-            )));
+            return Err(Error::invalid(
+                source("queue_depth"),
+                format!("IO queue depth must be between 1 and {MAX_QUEUE_DEPTH}, got {q}"),
+            ));
         }
         Ok(())
     }

@@ -99,11 +99,7 @@ impl CacheOptions {
         ideal_bandwidth_utilization_frac: f64,
         max_ideal_request_size_mib: u64,
     ) -> Result<CacheOptions> {
-        let bad = |what: &str| {
-            Err(Error::InvalidArgument(format!(
-                "from_network_metrics: {what}"
-            )))
-        };
+        let bad = |what: &str| Err(Error::invalid("from_network_metrics", what));
         if time_to_first_byte_millis == 0 {
             return bad("time_to_first_byte_millis must be positive");
         }

@@ -163,9 +163,10 @@ impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
         if self.slot.is_some() {
             let op = self.op;
-            self.fulfil(Err(Error::InvalidArgument(format!(
-                "{op}: the task ended without a result (it panicked); see the log for the panic"
-            ))));
+            self.fulfil(Err(Error::task_failed(
+                op,
+                "the task ended without a result (it panicked); see the log for the panic",
+            )));
         }
     }
 }
@@ -281,9 +282,10 @@ impl<T> IoFuture<T> {
 }
 
 fn taken(op: &'static str) -> Error {
-    Error::InvalidArgument(format!(
-        "{op}: the result was already taken by another wait()"
-    ))
+    Error::InvalidState {
+        op: op.to_string(),
+        reason: "the result was already taken by another wait()".to_string(),
+    }
 }
 
 impl<T> Future for IoFuture<T> {

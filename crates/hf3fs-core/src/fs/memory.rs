@@ -190,11 +190,10 @@ impl FixedSizeBufferWriter {
             .checked_add(data.len())
             .filter(|&e| e <= self.data.len());
         let Some(end) = end else {
-            return Err(Error::InvalidArgument(format!(
-                "write of {} bytes at offset {offset} does not fit in a buffer of {} bytes",
-                data.len(),
-                self.data.len()
-            )));
+            return Err(Error::invalid(
+                format!("write of {} bytes at offset {offset}", data.len()),
+                format!("does not fit in a buffer of {} bytes", self.data.len()),
+            ));
         };
         self.data[offset..end].copy_from_slice(data);
         Ok(())

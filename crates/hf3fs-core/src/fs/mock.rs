@@ -303,9 +303,10 @@ impl FileSystem for MockFileSystem {
         let op = "delete_dir_contents";
         cancel.check(op)?;
         if path::is_root(path) {
-            return Err(Error::InvalidArgument(format!(
-                "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
-            )));
+            return Err(Error::invalid(
+                format!("delete_dir_contents {path:?}"),
+                "refusing to delete the root's contents; call delete_root_dir_contents",
+            ));
         }
         let key = normalize_relative(path)?;
         let mut tree = self.lock();

@@ -384,9 +384,10 @@ pub(crate) fn two_paths(op: &'static str, e: Error, src: &str, dest: &str) -> Er
 /// A size or length that must fit in memory on this machine.
 pub(crate) fn to_usize(n: u64, path: &str) -> Result<usize> {
     usize::try_from(n).map_err(|_| {
-        Error::InvalidArgument(format!(
-            "{path}: {n} bytes do not fit in this machine's memory"
-        ))
+        Error::invalid(
+            path,
+            format!("{n} bytes do not fit in this machine's memory"),
+        )
     })
 }
 

@@ -11,9 +11,10 @@ pub fn normalize_relative(path: &str) -> Result<String> {
         match part {
             "" | "." => {}
             ".." => {
-                return Err(Error::InvalidArgument(format!(
-                    "path {path:?}: '..' is not allowed in file system paths"
-                )))
+                return Err(Error::invalid(
+                    format!("path {path:?}"),
+                    "'..' is not allowed in file system paths",
+                ))
             }
             p => parts.push(p),
         }

@@ -69,9 +69,10 @@ impl PathStyle for LocalPaths {
 
     fn normalize(path: &str) -> Result<String> {
         if !path.starts_with('/') {
-            return Err(Error::InvalidArgument(format!(
-                "LocalFileSystem needs absolute paths, got {path:?}"
-            )));
+            return Err(Error::invalid(
+                format!("path {path:?}"),
+                "LocalFileSystem needs absolute paths",
+            ));
         }
         let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         Ok(format!("/{}", parts.join("/")))
@@ -340,9 +341,10 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
         cancel: &CancelToken,
     ) -> Result<()> {
         if path::is_root(path) {
-            return Err(Error::InvalidArgument(format!(
-                "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
-            )));
+            return Err(Error::invalid(
+                format!("delete_dir_contents {path:?}"),
+                "refusing to delete the root's contents; call delete_root_dir_contents",
+            ));
         }
         match self.stat(path)? {
             None if missing_dir_ok => return Ok(()),

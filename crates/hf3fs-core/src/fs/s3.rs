@@ -93,7 +93,7 @@ impl std::fmt::Debug for S3Settings {
 }
 
 fn invalid(url: &str, reason: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("{url}: {reason}"))
+    Error::invalid(url, reason.to_string())
 }
 
 fn parse_duration(url: &str, key: &str, value: &str) -> Result<Duration> {

@@ -187,9 +187,10 @@ impl<B: AsMut<[u8]> + Send + 'static> Batch<B> {
                         .map(|c| c.load(Ordering::Relaxed))
                         .collect(),
                 }),
-                None => Err(Error::InvalidArgument(
-                    "read request finished twice".to_string(),
-                )),
+                None => Err(Error::InvalidState {
+                    op: "read request".to_string(),
+                    reason: "finished twice".to_string(),
+                }),
             },
         };
         done(result);
@@ -359,10 +360,10 @@ impl Scheduler {
         }
         let capacity = buffer.as_mut().len();
         if total > capacity {
-            return done(Err(Error::InvalidArgument(format!(
-                "{}: a read of {total} bytes into a buffer of {capacity}",
-                file.path()
-            ))));
+            return done(Err(Error::invalid(
+                file.path(),
+                format!("a read of {total} bytes into a buffer of {capacity}"),
+            )));
         }
         let class = file.io_class();
         let units: Vec<std::ops::Range<usize>> = match class {

@@ -114,9 +114,10 @@ impl FileSystem for SubTreeFileSystem {
         cancel: &CancelToken,
     ) -> Result<()> {
         if is_root(path) {
-            return Err(Error::InvalidArgument(format!(
-                "delete_dir_contents refuses the root ({path:?}); call delete_root_dir_contents"
-            )));
+            return Err(Error::invalid(
+                format!("delete_dir_contents {path:?}"),
+                "refusing to delete the root's contents; call delete_root_dir_contents",
+            ));
         }
         self.inner
             .delete_dir_contents(&self.prepend(path)?, missing_dir_ok, cancel)

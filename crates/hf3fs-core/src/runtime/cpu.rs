@@ -43,8 +43,9 @@ pub fn cpu_threads() -> Result<usize> {
 /// locked while it starts, so this must not look at it.
 fn configured_threads() -> Result<usize> {
     match env_var::<usize>("HF3FS_CPU_THREADS")? {
-        Some(0) => Err(Error::InvalidArgument(
-            "environment variable HF3FS_CPU_THREADS: must be at least 1".into(),
+        Some(0) => Err(Error::invalid(
+            "environment variable HF3FS_CPU_THREADS",
+            "must be at least 1",
         )),
         Some(n) => Ok(n),
         None => match SHARE.load(Ordering::Relaxed) {
@@ -67,7 +68,7 @@ pub fn cpu_pool() -> Result<Arc<ThreadPool>> {
                 .panic_handler(|_| {})
                 .build()
                 .map(Arc::new)
-                .map_err(|e| Error::InvalidArgument(format!("start the CPU pool: {e}")))
+                .map_err(|e| Error::task_failed("start the CPU pool", e.to_string()))
         },
         std::mem::forget,
     )
@@ -131,8 +132,7 @@ where
     if cancel.is_cancelled() {
         return Err(Error::Cancelled { op: what });
     }
-    let results =
-        results.ok_or_else(|| Error::InvalidArgument(format!("{what}: a CPU task failed")))?;
+    let results = results.ok_or_else(|| Error::task_failed(what, "a CPU task panicked"))?;
     // Every item ran unless the token fired, which returned above.
     Ok(results
         .into_iter()

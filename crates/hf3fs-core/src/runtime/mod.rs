@@ -81,11 +81,9 @@ where
     T::Err: fmt::Display,
 {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map(Some).map_err(|e| {
-                Error::InvalidArgument(format!("environment variable {name}={v:?}: {e}"))
-            })
-        }
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map(Some).map_err(|e: T::Err| {
+            Error::invalid(format!("environment variable {name}={v:?}"), e.to_string())
+        }),
         _ => Ok(None),
     }
 }
@@ -96,9 +94,10 @@ impl RuntimeSettings {
         let count = |name: &str, default: usize| -> Result<usize> {
             let n = env_var::<usize>(name)?.unwrap_or(default);
             if !(1..=MAX_REQUESTS).contains(&n) {
-                return Err(Error::InvalidArgument(format!(
-                    "environment variable {name}: must be between 1 and {MAX_REQUESTS}, got {n}"
-                )));
+                return Err(Error::invalid(
+                    format!("environment variable {name}"),
+                    format!("must be between 1 and {MAX_REQUESTS}, got {n}"),
+                ));
             }
             Ok(n)
         };
@@ -112,11 +111,8 @@ impl RuntimeSettings {
 /// This process's settings (read at the first call; a bad value is an error
 /// on every call that needs them, naming the variable).
 pub fn settings() -> Result<RuntimeSettings> {
-    static SETTINGS: OnceLock<std::result::Result<RuntimeSettings, String>> = OnceLock::new();
-    SETTINGS
-        .get_or_init(|| RuntimeSettings::from_env().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(Error::InvalidArgument)
+    static SETTINGS: OnceLock<Result<RuntimeSettings>> = OnceLock::new();
+    SETTINGS.get_or_init(RuntimeSettings::from_env).clone()
 }
 
 /// The file system pool: metadata calls, footer reads and the async

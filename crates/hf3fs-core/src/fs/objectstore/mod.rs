@@ -274,9 +274,8 @@ impl ObjectStoreFileSystem {
     /// The store's key for `path`: normalized, and valid for object_store.
     fn key(&self, path: &str) -> Result<String> {
         let key = normalize_relative(path)?;
-        Key::parse(&key).map_err(|e| {
-            Error::InvalidArgument(format!("{}: not a valid object key: {e}", self.url(path)))
-        })?;
+        Key::parse(&key)
+            .map_err(|e| Error::invalid(self.url(path), format!("not a valid object key: {e}")))?;
         Ok(key)
     }
 
@@ -391,10 +390,10 @@ impl ObjectStoreFileSystem {
     ) -> Result<()> {
         let key = self.key(path)?;
         if key.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "{op} {}: refusing to delete the whole bucket; use delete_root_dir_contents",
-                self.shared.url("")
-            )));
+            return Err(Error::invalid(
+                format!("{op} {}", self.shared.url("")),
+                "refusing to delete the whole bucket; use delete_root_dir_contents",
+            ));
         }
         // Prefixes match whole segments: `d` lists `d/x`, never `dx`.
         if self.delete_below(op, &key, cancel)? == 0 {

@@ -59,13 +59,19 @@ fmt: venv  ## Format Rust and Python sources
 	$(VENV)/bin/ruff format $(PY_SOURCES)
 	$(VENV)/bin/ruff check --fix $(PY_SOURCES)
 
-wheel: venv-build system-deps  ## Release build of the wheel, installed into .venv
+# What the wheel is built from: it is rebuilt only when one of them changed, so the edit loop
+# (`make test-fast`) costs nothing for an unchanged tree.
+WHEEL_INPUTS := Cargo.toml Cargo.lock pyproject.toml $(shell find crates python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' -o -name 'Cargo.toml' -o -name 'py.typed' \) 2>/dev/null)
+
+wheel: $(STAMPS)/wheel  ## Release build of the wheel, installed into .venv
+$(STAMPS)/wheel: $(STAMPS)/venv-build $(STAMPS)/system-deps $(WHEEL_INPUTS)
 	rm -f target/wheels/hf3fs-*.whl
 	@# maturin bundles libhwloc by patching the extension in place, and its copy is a hard link to
 	@# cargo's artifact: remove both so every build starts from a freshly linked, unpatched library.
 	rm -f target/release/deps/lib_hf3fs.so target/maturin/lib_hf3fs.so
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet --out target/wheels
 	$(VENV)/bin/pip install --quiet --force-reinstall --no-deps target/wheels/hf3fs-*.whl
+	@mkdir -p $(STAMPS) && touch $@
 
 system-deps: $(STAMPS)/system-deps
 $(STAMPS)/system-deps:

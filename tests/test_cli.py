@@ -889,3 +889,22 @@ def test_bench_plot_coalesce_is_refused_before_it_runs(capsys, tmp_path):
     )
     assert "network metrics" not in out  # refused before the benchmark ran
     assert not png.exists()
+
+
+def test_uris_are_percent_decoded_like_from_uri(capsys, mdir, tmp_path):
+    """The CLI splits URIs with the parser FileSystem.from_uri uses: %20 is a space on a
+    mount, file:// URIs are local, and a bad escape is an error naming the URI."""
+    url, root = mdir
+    (root / "a b.txt").write_bytes(b"spaced\n")
+    status, out, err = run(capsys, "cat", f"{url}/a%20b.txt")
+    assert (status, out) == (0, "spaced\n"), err
+    local = tmp_path / "x y.txt"
+    status, _, err = run(
+        capsys, "cp", f"{url}/a%20b.txt", "file://" + str(local).replace(" ", "%20")
+    )
+    assert status == 0, err
+    assert local.read_bytes() == b"spaced\n"
+    line = assert_fails(capsys, "cat", f"{url}/a%zz")
+    assert "%-escape" in line
+    line = assert_fails(capsys, "ls", "mock://x")
+    assert "hf3fs:// and s3://" in line

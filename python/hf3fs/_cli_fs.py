@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _progress
-from ._cli_store import StorePlace, StorePlaces, is_store_url, parse_storage_options
-from ._hf3fs import Client, iovec
+from ._cli_store import StorePlace, StorePlaces, parse_storage_options
+from ._hf3fs import Client, _parse_uri, iovec
 
-PROTOCOL = "hf3fs://"
 # cp moves data in calls of COPY_ENTRIES entries of COPY_ENTRY bytes: 4 MiB
 # entries are large enough that each is one sequential request on any file
 # system, and 16 of them (64 MiB in flight) keep a parallel file system busy
@@ -141,18 +140,23 @@ class Places:
         self.stores = StorePlaces(parse_storage_options(getattr(args, "storage_option", None)))
 
     def parse(self, text: str) -> Any:
-        """The place a command-line path names (``hf3fs://``, ``s3://`` or local)."""
-        if is_store_url(text):
-            return self.stores.parse(text)
-        if not text.startswith(PROTOCOL):
+        """The place a command-line path names (``hf3fs://``, ``s3://``, ``file://`` or local).
+
+        URIs are split (and %-decoded) by the one parser ``FileSystem.from_uri`` uses.
+        """
+        uri = _parse_uri(text)
+        if uri is None:
             return Place(None, text, text)
-        mount, _, rest = text[len(PROTOCOL) :].partition("/")
-        if not mount:
-            raise ValueError(f"{text}: expected hf3fs://<mount>/<path>")
-        client = self.clients.get(mount)
+        if uri.scheme == "s3":
+            return self.stores.parse(uri.authority, uri.path, text)
+        if uri.scheme == "file":
+            return Place(None, uri.path, text)
+        if uri.scheme != "hf3fs":
+            raise ValueError(f"{text}: the CLI takes local paths, hf3fs:// and s3:// URIs")
+        client = self.clients.get(uri.authority)
         if client is None:
-            client = self.clients[mount] = Client(mount, self.token)
-        return Place(client, "/" + rest, text)
+            client = self.clients[uri.authority] = Client(uri.authority, self.token)
+        return Place(client, "/" + uri.path, text)
 
 
 def _write_all(write: Any, data: Any) -> None:

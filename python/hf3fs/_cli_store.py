@@ -18,16 +18,9 @@ from typing import Any
 
 from ._hf3fs import FileSystem
 
-SCHEMES = ("s3://",)
-
 # What `ls -l` and `stat` show for objects: stores keep no modes or owners.
 FILE_MODE = stat_mod.S_IFREG | 0o644
 DIR_MODE = stat_mod.S_IFDIR | 0o755
-
-
-def is_store_url(text: str) -> bool:
-    """Whether ``text`` names an object store path."""
-    return text.startswith(SCHEMES)
 
 
 def parse_storage_options(pairs: list[str] | None) -> dict[str, str]:
@@ -153,16 +146,10 @@ class StorePlaces:
         self.storage_options = storage_options
         self.buckets: dict[str, FileSystem] = {}
 
-    def parse(self, text: str) -> StorePlace:
-        """The place ``s3://<bucket>/<key>`` names."""
-        scheme, _, rest = text.partition("://")
-        bucket, _, key = rest.partition("/")
-        if not bucket:
-            raise ValueError(f"{text}: expected {scheme}://<bucket>/<key>")
+    def parse(self, bucket: str, key: str, text: str) -> StorePlace:
+        """The place ``s3://<bucket>/<key>`` names (``key`` %-decoded; ``text`` as typed)."""
         fs = self.buckets.get(bucket)
         if fs is None:
-            fs, _ = FileSystem.from_uri(
-                f"{scheme}://{bucket}/", storage_options=self.storage_options
-            )
+            fs, _ = FileSystem.from_uri(f"s3://{bucket}/", storage_options=self.storage_options)
             self.buckets[bucket] = fs
         return StorePlace(fs, fs.normalize_path(key), text)

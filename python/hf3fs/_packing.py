@@ -217,7 +217,7 @@ class _MixImpl:
         """The number of ranks."""
         return self._sources[0].world_size
 
-    def _progress(self, num_workers: int, worker: int) -> Any:
+    def _position(self, num_workers: int, worker: int) -> Any:
         mix = self._mixture()
         pending = self._pending
         if pending is not None and pending.epoch == self.epoch:
@@ -274,7 +274,7 @@ class _MixImpl:
     def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
         first = self._sources[0]
         decode_threads = first._decode_threads(num_workers)
-        progress = self._progress(num_workers, worker)
+        progress = self._position(num_workers, worker)
         reader = self._mix.reader(progress, self.rank, worker, decode_threads=decode_threads)
         index = progress.span_of(worker)
         live = {
@@ -316,7 +316,7 @@ class _MixImpl:
         if batches is not None:
             _check_int("batches", batches, 0)
             workers = max(1, _check_int("num_workers", num_workers or 0, 0))
-            progress = self._mix.after_batches(self._progress(workers, 0), batches)
+            progress = self._mix.after_batches(self._position(workers, 0), batches)
             progress = progress.with_position(progress.draws, None)
         elif live is not None:
             progress = live["progress"]
@@ -326,7 +326,7 @@ class _MixImpl:
             progress = progress.with_position(draws, live["worker"] if in_worker else None)
         else:
             worker, workers = _worker()
-            progress = self._progress(workers, worker)
+            progress = self._position(workers, worker)
             progress = progress.with_position(progress.draws, worker if workers > 1 else None)
         sources = {
             name: {
@@ -385,7 +385,7 @@ class _MixImpl:
                         f"load_state_dict: source {name!r} differs from the one the state "
                         "was saved with (files, row groups, columns or pack)"
                     )
-            pending = _hf3fs._MixProgress.from_state(
+            pending = _hf3fs._MixPosition.from_state(
                 state, version, [saved[name] for name in self._names]
             )
         except KeyError as e:

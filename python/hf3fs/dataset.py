@@ -222,7 +222,7 @@ class _ParquetDatasetImpl:
         self._show_progress = progress
         self._format = format
         self._epoch = _SharedEpoch()
-        self._pending: Any = None  # a loaded state's _Progress
+        self._pending: Any = None  # a loaded state's _Position
         self._live: dict[str, Any] | None = None
         with _progress.Bar(desc="reading footers", unit="file", enabled=progress) as bar:
             on_footer = bar.advance_to if bar.active else None
@@ -285,7 +285,7 @@ class _ParquetDatasetImpl:
         """The number of ranks."""
         return self._world_size
 
-    def _progress(self, num_workers: int, worker: int) -> tuple:
+    def _position(self, num_workers: int, worker: int) -> tuple:
         ds = self._dataset()
         pending = self._pending
         epoch = self.epoch
@@ -341,7 +341,7 @@ class _ParquetDatasetImpl:
 
     def _iterate(self, worker: int, num_workers: int) -> Iterator[Any]:
         decode_threads = self._decode_threads(num_workers)
-        progress = self._progress(num_workers, worker)
+        progress = self._position(num_workers, worker)
         if self._pack is None:
             reader = self._ds.reader(progress, self._rank, worker, decode_threads=decode_threads)
             next_batch = self._batch_source(reader)
@@ -446,7 +446,7 @@ class _ParquetDatasetImpl:
         if batches is not None:
             _check_int("batches", batches, 0)
             workers = max(1, _check_int("num_workers", num_workers or 0, 0))
-            progress = self._ds.after_batches(self._progress(workers, 0), batches)
+            progress = self._ds.after_batches(self._position(workers, 0), batches)
             progress = progress.with_position(progress.consumed, None)
         elif live is not None:
             progress = live["progress"]
@@ -456,7 +456,7 @@ class _ParquetDatasetImpl:
             progress = progress.with_position(consumed, live["worker"] if in_worker else None)
         else:
             in_worker, workers = _worker()
-            progress = self._progress(workers, in_worker)
+            progress = self._position(workers, in_worker)
             progress = progress.with_position(progress.consumed, in_worker if workers > 1 else None)
         state: dict[str, Any] = {
             "format": _STATE_FORMAT,
@@ -496,7 +496,7 @@ class _ParquetDatasetImpl:
                     f"load_state_dict: the state was saved with pack={state.get('pack') or None}, "
                     f"this dataset has pack={packed or None}"
                 )
-            pending = _hf3fs._Progress.from_state(state, version)
+            pending = _hf3fs._Position.from_state(state, version)
         except KeyError as e:
             raise ValueError(f"load_state_dict: the state lacks {e.args[0]!r}") from None
         # Check it now (malformed parts raise here, not in a worker), also against

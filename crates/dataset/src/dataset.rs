@@ -14,8 +14,8 @@ use crate::pack::source::{PackedReader, PackedSource, Window};
 use crate::pack::tokens::{group_tokens, CountSource};
 use crate::pack::{PackOptions, TokenType};
 use crate::plan::{
-    batch_count, consumed_by_worker, intervals_len, unconsumed, worker_segments, Cut, Interval,
-    Layout, Segment, ShardSpec,
+    batch_count, consumed_by_worker, intervals_len, unconsumed, worker_row_ranges, Cut, Interval,
+    Layout, RowRange, ShardSpec,
 };
 use crate::reader::{BatchReader, ReaderOptions, DEFAULT_PREFETCH_BYTES};
 use crate::scan::{Scan, ScanOptions};
@@ -92,7 +92,7 @@ impl Default for DatasetOptions {
 /// epoch's layout, cut among the ranks and workers of `world_size ×
 /// num_workers`) and how many rows each worker index has consumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
+pub struct EpochPosition {
     /// The epoch.
     pub epoch: u64,
     /// Layout positions still to be read when the cut was made (None: all).
@@ -286,8 +286,8 @@ impl Dataset {
     }
 
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
-    pub fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> Progress {
-        Progress {
+    pub fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> EpochPosition {
+        EpochPosition {
             epoch,
             base: None,
             world_size,
@@ -298,12 +298,12 @@ impl Dataset {
         }
     }
 
-    fn base<'a>(&self, progress: &'a Progress, full: &'a [Interval]) -> &'a [Interval] {
+    fn base<'a>(&self, progress: &'a EpochPosition, full: &'a [Interval]) -> &'a [Interval] {
         progress.base.as_deref().unwrap_or(full)
     }
 
     /// Units (rows, or tokens when packing) of each span of `progress`'s cut.
-    pub fn span_units(&self, progress: &Progress) -> u64 {
+    pub fn span_units(&self, progress: &EpochPosition) -> u64 {
         let full = [(0, self.num_units())];
         let base = self.base(progress, &full);
         self.cut().span_len(
@@ -314,14 +314,14 @@ impl Dataset {
 
     /// Units of `progress`'s cut that no span holds (dropped rows or
     /// tokens; 0 when the cut wraps around).
-    pub fn left_out(&self, progress: &Progress) -> u64 {
+    pub fn left_out(&self, progress: &EpochPosition) -> u64 {
         let full = [(0, self.num_units())];
         let total = intervals_len(self.base(progress, &full));
         total.saturating_sub(self.span_units(progress) * progress.world_size * progress.num_workers)
     }
 
     /// Batches each worker of the cut yields over the whole of `progress`.
-    pub fn batches_per_worker(&self, progress: &Progress) -> u64 {
+    pub fn batches_per_worker(&self, progress: &EpochPosition) -> u64 {
         let span = self.span_units(progress);
         match &self.packing {
             None => batch_count(span, self.options.batch_size as u64, self.options.drop_last),
@@ -331,7 +331,7 @@ impl Dataset {
 
     /// `progress` after the rank took `batches` more batches from a
     /// DataLoader (round-robin over `progress.num_workers` workers).
-    pub fn after_batches(&self, progress: &Progress, batches: u64) -> Progress {
+    pub fn after_batches(&self, progress: &EpochPosition, batches: u64) -> EpochPosition {
         let workers = progress.num_workers.max(1);
         let span = self.span_units(progress);
         let taken = consumed_by_worker(batches, workers, self.batch_units(), u64::MAX);
@@ -352,11 +352,11 @@ impl Dataset {
     /// rows not yet consumed.
     pub fn resume(
         &self,
-        saved: &Progress,
+        saved: &EpochPosition,
         world_size: u64,
         num_workers: u64,
         worker: u64,
-    ) -> Result<Progress> {
+    ) -> Result<EpochPosition> {
         if same_cut(
             (saved.world_size, saved.num_workers, saved.worker),
             (world_size, num_workers, worker),
@@ -372,7 +372,7 @@ impl Dataset {
             self.cut(),
             &saved.consumed,
         );
-        Ok(Progress {
+        Ok(EpochPosition {
             epoch: saved.epoch,
             base: Some(rest),
             world_size,
@@ -387,10 +387,10 @@ impl Dataset {
     /// span index, and the units its worker index has consumed.
     fn worker_span(
         &self,
-        progress: &Progress,
+        progress: &EpochPosition,
         rank: u64,
         worker: u64,
-    ) -> Result<(Vec<Segment>, u64, u64)> {
+    ) -> Result<(Vec<RowRange>, u64, u64)> {
         if rank >= progress.world_size {
             return Err(Error::invalid(
                 "rank",
@@ -414,7 +414,7 @@ impl Dataset {
         let layout = self.layout(progress.epoch);
         let full = [(0, layout.total())];
         let base = self.base(progress, &full);
-        let segments = worker_segments(&layout, base, &spec);
+        let segments = worker_row_ranges(&layout, base, &spec);
         let consumed = progress.consumed.get(worker as usize).copied().unwrap_or(0);
         Ok((segments, spec.index(), consumed))
     }
@@ -442,7 +442,7 @@ impl Dataset {
 
     /// A reader of `rank`/`worker`'s rows of `progress`, after the rows its
     /// worker index has consumed.
-    pub fn reader(&self, progress: &Progress, rank: u64, worker: u64) -> Result<BatchReader> {
+    pub fn reader(&self, progress: &EpochPosition, rank: u64, worker: u64) -> Result<BatchReader> {
         if self.packing.is_some() {
             return Err(Error::invalid(
                 "reader",
@@ -475,7 +475,7 @@ impl Dataset {
     /// after the tokens its worker index has consumed.
     pub fn packed_source(
         &self,
-        progress: &Progress,
+        progress: &EpochPosition,
         rank: u64,
         worker: u64,
     ) -> Result<PackedSource> {
@@ -498,7 +498,7 @@ impl Dataset {
                 take: s.len(),
                 planned: self.units[s.group],
             });
-            rows.push(Segment {
+            rows.push(RowRange {
                 group: s.group,
                 start: 0,
                 end: group_rows,
@@ -517,7 +517,7 @@ impl Dataset {
     /// A reader of `rank`/`worker`'s packed batches of `progress`.
     pub fn packed_reader(
         &self,
-        progress: &Progress,
+        progress: &EpochPosition,
         rank: u64,
         worker: u64,
     ) -> Result<PackedReader> {
@@ -605,7 +605,7 @@ fn pack_columns(pack: &PackOptions, options: &DatasetOptions) -> Result<Vec<Stri
 }
 
 /// Drop the first `rows` units of `segments`.
-fn skip_units(segments: &mut Vec<Segment>, mut rows: u64) {
+fn skip_units(segments: &mut Vec<RowRange>, mut rows: u64) {
     let mut drop_count = 0;
     for s in segments.iter_mut() {
         if rows == 0 {

@@ -17,14 +17,14 @@ pub mod footer_cache;
 pub mod index;
 pub mod mix;
 pub mod pack;
-pub mod parallel;
+pub(crate) mod parallel;
 mod pipeline;
 pub mod plan;
 pub mod reader;
-pub mod retry;
+pub(crate) mod retry;
 pub mod scan;
-pub mod slab;
+pub(crate) mod slab;
 pub mod source;
 
-pub use dataset::{Dataset, DatasetOptions, Progress};
+pub use dataset::{Dataset, DatasetOptions, EpochPosition};
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use hf3fs_core::fs::{IoContext, IoFuture};
+use hf3fs_core::fs::{IoContext, PendingResult};
 use hf3fs_core::CancelToken;
 
 use crate::error::{Error, Result};
@@ -37,7 +37,7 @@ where
     let f = Arc::new(f);
     let run = || -> Result<Vec<R>> {
         let mut out = Vec::with_capacity(items.len());
-        let mut pending: VecDeque<IoFuture<Result<R>>> = VecDeque::new();
+        let mut pending: VecDeque<PendingResult<Result<R>>> = VecDeque::new();
         let mut next = items.into_iter();
         loop {
             while pending.len() < window.max(1) {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use bytes::Bytes;
 use hf3fs_core::fs::{
-    coalesce_ranges, split_ranges, IoFuture, Promise, RandomAccessFile, ReadDone, ReadRange,
+    coalesce_ranges, split_ranges, PendingResult, Promise, RandomAccessFile, ReadDone, ReadRange,
     ReadRequest, Scheduler,
 };
 use hf3fs_core::runtime::budget::Reservation;
@@ -27,7 +27,7 @@ use parquet::DecodeResult;
 use crate::error::{Error, Result};
 use crate::fast_decode::{align, decode_column, FastColumns, FetchedRanges, PieceRows};
 use crate::index::IndexedFile;
-use crate::plan::Segment;
+use crate::plan::RowRange;
 use crate::retry::{no_panic, DEFAULT_IO_RETRIES};
 use crate::scan::{decode_group_simple, decoder_builder, read_ranges, Scan};
 use crate::slab::Slab;
@@ -57,12 +57,12 @@ pub(crate) struct Decoded {
 }
 
 /// What the consumer waits for, per piece.
-pub(crate) type PieceSlot = IoFuture<Result<Decoded>>;
+pub(crate) type PieceSlot = PendingResult<Result<Decoded>>;
 
 /// A piece ready to be read: its decoder (which knows its ranges), the
 /// requests that cover them, and what it will cost in memory.
 pub(crate) struct Planned {
-    segment: Segment,
+    segment: RowRange,
     decoder: ParquetPushDecoder,
     /// The coalesced ranges, pushed to the decoder.
     merged: Vec<ReadRange>,
@@ -98,7 +98,7 @@ fn decode_error(file: &IndexedFile, row_group: usize, source: ParquetError) -> E
 
 impl PieceContext {
     /// Build the piece's decoder and the reads it will ask for.
-    pub fn plan(&self, segment: Segment) -> Result<Planned> {
+    pub fn plan(&self, segment: RowRange) -> Result<Planned> {
         let scan = &self.scan;
         let group = &scan.groups[segment.group];
         let file = scan.file_of(group);
@@ -154,7 +154,7 @@ impl PieceContext {
         reservation: Reservation,
         priority: u64,
     ) -> PieceSlot {
-        let (slot, promise) = IoFuture::pending("read piece");
+        let (slot, promise) = PendingResult::pending("read piece");
         let ctx = self.clone();
         let scheduler = scheduler.clone();
         file.with_handle(Box::new(move |handle| {
@@ -279,7 +279,7 @@ impl PieceContext {
     /// arrow-rs (sliced to match, so no column is copied).
     fn decode_fast(
         &self,
-        segment: Segment,
+        segment: RowRange,
         fast: &FastColumns,
         pushed_ranges: Vec<std::ops::Range<u64>>,
         pushed: Vec<Bytes>,
@@ -430,7 +430,7 @@ impl OpenFile {
     }
 }
 
-fn file_display(scan: &Scan, segment: &Segment) -> String {
+fn file_display(scan: &Scan, segment: &RowRange) -> String {
     scan.file_of(&scan.groups[segment.group])
         .display()
         .to_string()
@@ -521,7 +521,7 @@ impl DecodeQueue {
 /// decoder's (ascending root) order.
 fn decode_piece(
     scan: &Scan,
-    segment: &Segment,
+    segment: &RowRange,
     mut decoder: ParquetPushDecoder,
     handle: &Arc<dyn RandomAccessFile>,
     stats: &Mutex<ReaderStats>,
@@ -584,7 +584,7 @@ fn blame_column(
     scan: &Scan,
     file: &IndexedFile,
     handle: &Arc<dyn RandomAccessFile>,
-    segment: &Segment,
+    segment: &RowRange,
 ) -> Option<String> {
     let group = &scan.groups[segment.group];
     let descr = file.metadata().file_metadata().schema_descr();
@@ -614,7 +614,7 @@ fn blame_column(
 fn decoded_estimate(
     scan: &Scan,
     file: &IndexedFile,
-    segment: &Segment,
+    segment: &RowRange,
     mask: &ProjectionMask,
 ) -> u64 {
     let group = &scan.groups[segment.group];

@@ -62,7 +62,7 @@ pub type Interval = (u64, u64);
 /// Rows `start..end` of one row group, numbered within the group (after
 /// filtering, the n-th matching row is row n).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
+pub struct RowRange {
     /// Index into the dataset's list of row groups.
     pub group: usize,
     /// First row.
@@ -71,7 +71,7 @@ pub struct Segment {
     pub end: u64,
 }
 
-impl Segment {
+impl RowRange {
     /// Rows in the segment.
     pub fn len(&self) -> u64 {
         self.end - self.start
@@ -120,14 +120,14 @@ impl Layout {
     }
 
     /// The segments holding layout positions `start..end` (`end <= total`).
-    pub fn segments(&self, start: u64, end: u64, out: &mut Vec<Segment>) {
+    pub fn row_ranges(&self, start: u64, end: u64, out: &mut Vec<RowRange>) {
         let mut pos = start;
         let mut i = self.ends.partition_point(|&e| e <= pos);
         while pos < end && i < self.order.len() {
             let group_start = if i == 0 { 0 } else { self.ends[i - 1] };
             let stop = end.min(self.ends[i]);
             if stop > pos {
-                out.push(Segment {
+                out.push(RowRange {
                     group: self.order[i],
                     start: pos - group_start,
                     end: stop - group_start,
@@ -255,10 +255,14 @@ pub fn span_intervals(remaining: &[Interval], parts: u64, index: u64, cut: Cut) 
 }
 
 /// The segments one (rank, worker) reads, in order.
-pub fn worker_segments(layout: &Layout, remaining: &[Interval], spec: &ShardSpec) -> Vec<Segment> {
+pub fn worker_row_ranges(
+    layout: &Layout,
+    remaining: &[Interval],
+    spec: &ShardSpec,
+) -> Vec<RowRange> {
     let mut out = Vec::new();
     for (a, b) in span_intervals(remaining, spec.parts(), spec.index(), spec.cut) {
-        layout.segments(a, b, &mut out);
+        layout.row_ranges(a, b, &mut out);
     }
     out
 }
@@ -366,7 +370,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn rows_of(layout: &Layout, segs: &[Segment], group_rows: &[u64]) -> Vec<u64> {
+    fn rows_of(layout: &Layout, segs: &[RowRange], group_rows: &[u64]) -> Vec<u64> {
         // Global row ids: group g's row r is offset(g) + r.
         let offsets: Vec<u64> = group_rows
             .iter()
@@ -408,7 +412,7 @@ mod tests {
                 };
                 out.push(rows_of(
                     &layout,
-                    &worker_segments(&layout, &remaining, &spec),
+                    &worker_row_ranges(&layout, &remaining, &spec),
                     group_rows,
                 ));
             }
@@ -475,7 +479,7 @@ mod tests {
             for rank in 0..old_world {
                 for worker in 0..workers {
                     let spec = ShardSpec { world_size: old_world, rank, num_workers: workers, worker, cut: Cut::Rows { drop_remainder } };
-                    let rows = rows_of(&layout, &worker_segments(&layout, &base, &spec), &group_rows);
+                    let rows = rows_of(&layout, &worker_row_ranges(&layout, &base, &spec), &group_rows);
                     before.extend(rows[..consumed[worker as usize] as usize].iter().copied());
                 }
             }
@@ -484,7 +488,7 @@ mod tests {
             let mut counts = Vec::new();
             for rank in 0..new_world {
                 let spec = ShardSpec { world_size: new_world, rank, num_workers: 1, worker: 0, cut: Cut::Rows { drop_remainder } };
-                let rows = rows_of(&layout, &worker_segments(&layout, &rest, &spec), &group_rows);
+                let rows = rows_of(&layout, &worker_row_ranges(&layout, &rest, &spec), &group_rows);
                 counts.push(rows.len());
                 after.extend(rows);
             }

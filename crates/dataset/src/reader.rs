@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
-use hf3fs_core::fs::{CacheOptions, IoFuture, Scheduler};
+use hf3fs_core::fs::{CacheOptions, PendingResult, Scheduler};
 use hf3fs_core::runtime::budget::ByteBudget;
 use hf3fs_core::CancelToken;
 
 use crate::error::{Error, Result};
 use crate::pipeline::{DecodeQueue, Decoded, OpenFile, PieceContext, PieceSlot, Planned};
-use crate::plan::{window_permutation, Segment};
+use crate::plan::{window_permutation, RowRange};
 use crate::scan::Scan;
 use crate::slab::SlabPool;
 
@@ -71,7 +71,7 @@ struct Pieces {
     budget: Arc<ByteBudget>,
     slabs: Arc<SlabPool>,
     /// Segments not planned yet, in plan order.
-    pending: VecDeque<Segment>,
+    pending: VecDeque<RowRange>,
     /// The next piece, planned, waiting for budget.
     planned: Option<(usize, Planned)>,
     /// Submitted pieces, in plan order.
@@ -136,7 +136,7 @@ impl Pieces {
     fn fail(&mut self, e: Error) {
         self.pending.clear();
         self.in_flight
-            .push_back(IoFuture::ready("read piece", Ok(Err(e))));
+            .push_back(PendingResult::ready("read piece", Ok(Err(e))));
     }
 
     /// Stop: queued reads and decodes are skipped, buffers freed as their
@@ -181,14 +181,14 @@ impl BatchReader {
     /// before this returns.
     pub fn new(
         scan: Arc<Scan>,
-        segments: Vec<Segment>,
+        segments: Vec<RowRange>,
         options: ReaderOptions,
     ) -> Result<BatchReader> {
         if options.batch_size == 0 {
             return Err(Error::invalid("batch_size", "must be at least 1"));
         }
         let scheduler = Scheduler::get().map_err(|e| Error::io("<scheduler>", None, e))?;
-        let expected_rows = segments.iter().map(Segment::len).sum();
+        let expected_rows = segments.iter().map(RowRange::len).sum();
         let mut pieces = Pieces {
             ctx: PieceContext {
                 scan: scan.clone(),

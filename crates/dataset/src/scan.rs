@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::fast_decode::FastColumns;
 use crate::filter::Predicate;
 use crate::index::{DatasetIndex, IndexedFile};
-use crate::plan::Segment;
+use crate::plan::RowRange;
 use crate::retry::{no_panic, with_retries, DEFAULT_IO_RETRIES};
 use hf3fs_core::runtime::cpu;
 use hf3fs_core::CancelToken;
@@ -276,7 +276,7 @@ impl Scan {
     }
 
     /// The row selection of a segment (None: the whole row group).
-    pub fn selection(&self, segment: &Segment) -> Option<RowSelection> {
+    pub fn selection(&self, segment: &RowRange) -> Option<RowSelection> {
         let group = &self.groups[segment.group];
         match &group.matches {
             None if segment.start == 0 && segment.end == group.total_rows => None,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use hf3fs_core::fs::{
-    filesystem_from_uri, BufferReader, FileInfo, FileSelector, FileSystem, Hf3fsFileSystem,
-    RandomAccessFile, UriOptions,
+    filesystem_from_uri, parse_uri, BufferReader, FileInfo, FileSelector, FileSystem,
+    Hf3fsFileSystem, RandomAccessFile, UriOptions,
 };
 use hf3fs_core::{CancelToken, Client};
 
@@ -124,16 +124,10 @@ fn open(source: &str, options: &SourceOptions) -> Result<(Arc<dyn FileSystem>, S
         return Ok((fs, path, format!("hf3fs://{}/", client.mount_name())));
     }
     let (fs, path) = filesystem_from_uri(source, &options.uri).map_err(io)?;
-    let prefix = match source.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("hf3fs") => {
-            format!("hf3fs://{}/", rest.split('/').next().unwrap_or_default())
-        }
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("s3") => {
-            format!("s3://{}/", rest.split('/').next().unwrap_or_default())
-        }
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("mock") => "mock://".to_string(),
-        _ => String::new(),
-    };
+    let prefix = parse_uri(source)
+        .map_err(io)?
+        .map(|parsed| parsed.display_prefix())
+        .unwrap_or_default();
     Ok((fs, path, prefix))
 }
 

@@ -16,7 +16,7 @@ use dataset::filter::{CmpOp, Predicate, Scalar};
 use dataset::mix::{MixOptions, MixedBatch, Mixture, Stop};
 use dataset::pack::{PackOptions, PackedBatch};
 use dataset::source::SourceOptions;
-use dataset::{Dataset, DatasetOptions, Progress};
+use dataset::{Dataset, DatasetOptions, EpochPosition};
 use hf3fs_core::CancelToken;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -198,7 +198,7 @@ fn read_all(reader: &mut dataset::pack::source::PackedReader) -> Vec<PackedBatch
 /// Every (rank, worker)'s batches of `progress`, in span order.
 fn read_spans(
     ds: &Dataset,
-    progress: &Progress,
+    progress: &EpochPosition,
     world: u64,
     workers: u64,
 ) -> Vec<Vec<PackedBatch>> {
@@ -451,7 +451,7 @@ fn mixture(dir: &std::path::Path, stop: Stop, weights: [f64; 2]) -> Mixture {
 
 fn mixed_batches(
     m: &Mixture,
-    progress: &dataset::mix::MixProgress,
+    progress: &dataset::mix::MixPosition,
     rank: u64,
     worker: u64,
 ) -> Vec<PackedBatch> {
@@ -495,7 +495,7 @@ fn row_mixtures_interleave_rows_with_their_source() {
     )
     .unwrap();
     let start = m.start(0, 1, 1);
-    let read = |p: &dataset::mix::MixProgress| {
+    let read = |p: &dataset::mix::MixPosition| {
         let mut reader = m.reader(p, 0, 0).unwrap();
         let mut out = Vec::new();
         while let Some(b) = reader.next_batch(&CancelToken::never()).unwrap() {

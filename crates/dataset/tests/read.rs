@@ -10,7 +10,7 @@ use arrow_array::{Array, Int64Array, ListArray, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use dataset::filter::{CmpOp, Predicate, Scalar};
 use dataset::source::SourceOptions;
-use dataset::{Dataset, DatasetOptions, Progress};
+use dataset::{Dataset, DatasetOptions, EpochPosition};
 use hf3fs_core::fs::{FileSystem, LocalFileSystem, SlowFileSystem, SlowStats};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -67,7 +67,12 @@ fn write_files(dir: &std::path::Path, sizes: &[usize], group_rows: usize) -> Vec
     paths
 }
 
-fn read_all(ds: &Dataset, progress: &Progress, rank: u64, worker: u64) -> (Vec<i64>, Vec<usize>) {
+fn read_all(
+    ds: &Dataset,
+    progress: &EpochPosition,
+    rank: u64,
+    worker: u64,
+) -> (Vec<i64>, Vec<usize>) {
     let mut reader = ds.reader(progress, rank, worker).unwrap();
     let mut ids = Vec::new();
     let mut sizes = Vec::new();

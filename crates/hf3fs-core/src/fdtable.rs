@@ -86,13 +86,9 @@ impl FdTable {
     }
 
     /// Number of open fds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().iter().filter(|s| s.is_some()).count()
-    }
-
-    /// Whether no fd is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

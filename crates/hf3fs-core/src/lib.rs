@@ -7,24 +7,25 @@
 //! Every thread belongs to the process's one [`runtime`]; every blocking
 //! call takes a [`CancelToken`].
 
-pub mod cancel;
-pub mod client;
+mod cancel;
+mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
-pub mod fdtable;
-pub mod fork;
+mod fdtable;
+mod fork;
 pub mod fs;
 pub mod iov;
-pub mod numa;
-pub mod resolve;
+mod numa;
+mod resolve;
 pub mod runtime;
 pub mod shm;
-pub mod stat;
+mod stat;
 mod sync;
 
 pub use cancel::CancelToken;
 pub use client::{Client, ClientOptions, DirHandle, RawDirEntry};
 pub use config::{Config, Role};
 pub use error::{Error, Result};
+pub use resolve::ResolveMode;
 pub use stat::{FileStat, Timespec};

@@ -97,11 +97,6 @@ impl Root {
         self.mode
     }
 
-    /// The root directory's fd (an `O_PATH` fd).
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// Open a server path (absolute, `/` = the root) with `flags`.
     ///
     /// `O_CLOEXEC` is always added. `O_NOFOLLOW` in `flags` keeps a final

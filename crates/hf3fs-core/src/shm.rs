@@ -40,7 +40,7 @@ const SEGMENT_GRANULE: usize = 1 << 20;
 const KEEP_FREE_SEGMENTS: usize = 4;
 
 /// One process's mapping of a segment.
-pub struct Segment {
+pub struct ShmSegment {
     ptr: NonNull<u8>,
     len: usize,
     /// The memfd, kept by the process that made the segment (to send it);
@@ -57,13 +57,13 @@ pub struct Segment {
 // process uses yet (its count is this process's alone); after that the data
 // is reached through raw pointers handed to Python buffers, as any shared
 // memory is.
-unsafe impl Send for Segment {}
-// SAFETY: as above; &Segment hands out addresses and the atomic count.
-unsafe impl Sync for Segment {}
+unsafe impl Send for ShmSegment {}
+// SAFETY: as above; &ShmSegment hands out addresses and the atomic count.
+unsafe impl Sync for ShmSegment {}
 
-impl std::fmt::Debug for Segment {
+impl std::fmt::Debug for ShmSegment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Segment")
+        f.debug_struct("ShmSegment")
             .field("len", &self.len)
             .field("fd", &self.memfd.as_ref().map(|f| f.as_raw_fd()))
             .field("users", &self.users().load(Ordering::Relaxed))
@@ -71,16 +71,16 @@ impl std::fmt::Debug for Segment {
     }
 }
 
-impl Segment {
+impl ShmSegment {
     /// A new segment with room for at least `data` bytes, used by this
     /// process (count 1).
-    fn create(data: usize) -> Result<Segment> {
+    fn create(data: usize) -> Result<ShmSegment> {
         let len = (SEGMENT_HEADER + data.max(1)).div_ceil(SEGMENT_GRANULE) * SEGMENT_GRANULE;
         let memfd = rustix::fs::memfd_create(SEGMENT_NAME, rustix::fs::MemfdFlags::CLOEXEC)
             .map_err(|e| Error::os_nopath("batch shared memory", e))?;
         rustix::fs::ftruncate(&memfd, len as u64)
             .map_err(|e| Error::os_nopath("batch shared memory", e))?;
-        let mut segment = Segment::map_fd(&memfd, len, false)?;
+        let mut segment = ShmSegment::map_fd(&memfd, len, false)?;
         segment.magic().store(SEGMENT_MAGIC, Ordering::Release);
         segment.users().store(1, Ordering::Release);
         segment.memfd = Some(memfd);
@@ -90,7 +90,7 @@ impl Segment {
     /// Map a segment another process sent (`fd`, closed once mapped) of
     /// `len` bytes; its pages are mapped at once (they exist already), not
     /// one fault at a time. The sender counted this process in.
-    pub fn open(fd: OwnedFd, len: usize) -> Result<Segment> {
+    pub fn open(fd: OwnedFd, len: usize) -> Result<ShmSegment> {
         let size = rustix::fs::fstat(&fd)
             .map_err(|e| Error::os_nopath("batch shared memory", e))?
             .st_size;
@@ -100,7 +100,7 @@ impl Segment {
                 format!("{len} bytes asked of a segment of {size}"),
             ));
         }
-        let mut segment = Segment::map_fd(&fd, len, true)?;
+        let mut segment = ShmSegment::map_fd(&fd, len, true)?;
         if segment.magic().load(Ordering::Acquire) != SEGMENT_MAGIC {
             // Not a batch segment: never counted down (the mapping goes).
             segment.generation = u64::MAX;
@@ -113,7 +113,7 @@ impl Segment {
         Ok(segment)
     }
 
-    fn map_fd(memfd: &OwnedFd, len: usize, populate: bool) -> Result<Segment> {
+    fn map_fd(memfd: &OwnedFd, len: usize, populate: bool) -> Result<ShmSegment> {
         let flags = if populate {
             MapFlags::SHARED | MapFlags::POPULATE
         } else {
@@ -134,7 +134,7 @@ impl Segment {
         .map_err(|e| Error::os_nopath("batch shared memory", e))?;
         let ptr = NonNull::new(addr.cast::<u8>())
             .ok_or_else(|| Error::os_nopath("batch shared memory", Errno::NOMEM))?;
-        Ok(Segment {
+        Ok(ShmSegment {
             ptr,
             len,
             memfd: None,
@@ -198,7 +198,7 @@ impl Segment {
     }
 }
 
-impl Drop for Segment {
+impl Drop for ShmSegment {
     fn drop(&mut self) {
         // SAFETY: ptr/len are exactly the mapping made in `map_fd`, unmapped once here.
         unsafe {
@@ -209,12 +209,12 @@ impl Drop for Segment {
 
 // Segments of this process. A forked child never touches its parent's (the
 // parent may reuse them), so the inherited list is forgotten, not dropped.
-static SEGMENTS: PerProcess<Arc<Mutex<Vec<Arc<Segment>>>>> = PerProcess::new();
+static SEGMENTS: PerProcess<Arc<Mutex<Vec<Arc<ShmSegment>>>>> = PerProcess::new();
 
 /// A segment with room for `data` bytes that no process uses, counted as
 /// used by this one: a free one of this process when there is one (its
 /// pages already faulted in), else a new one.
-pub fn take_segment(data: usize) -> Result<Arc<Segment>> {
+pub fn take_segment(data: usize) -> Result<Arc<ShmSegment>> {
     SEGMENTS.guard_across_fork();
     let pool = SEGMENTS.get_or_init(Default::default, std::mem::forget);
     let mut segments = crate::sync::lock(&pool);
@@ -238,7 +238,7 @@ pub fn take_segment(data: usize) -> Result<Arc<Segment>> {
             return Ok(segment);
         }
     }
-    let segment = Arc::new(Segment::create(data)?);
+    let segment = Arc::new(ShmSegment::create(data)?);
     segments.push(segment.clone());
     // Unmap free segments beyond the few kept.
     let mut free = 0;
@@ -250,13 +250,6 @@ pub fn take_segment(data: usize) -> Result<Arc<Segment>> {
         free <= KEEP_FREE_SEGMENTS
     });
     Ok(segment)
-}
-
-/// Segments this process holds (in use or free), for tests and stats.
-pub fn segments_held() -> usize {
-    SEGMENTS
-        .get()
-        .map_or(0, |pool| crate::sync::lock(&pool).len())
 }
 
 #[cfg(test)]
@@ -273,7 +266,7 @@ mod tests {
         // A receiver maps the same pages.
         let fd = rustix::io::dup(a.memfd.as_ref().unwrap()).unwrap();
         a.add_user();
-        let b = Segment::open(fd, a.len()).unwrap();
+        let b = ShmSegment::open(fd, a.len()).unwrap();
         // SAFETY: both mappings are at least 3 MiB of data long.
         assert_eq!(unsafe { *b.data().add(12345) }, 7);
         a.remove_user();
@@ -286,10 +279,10 @@ mod tests {
         let d = take_segment(2 << 20).unwrap();
         assert_eq!(d.data(), a_data, "the free segment is reused");
         let fd = || rustix::io::dup(d.memfd.as_ref().unwrap()).unwrap();
-        assert!(Segment::open(fd(), d.len() * 2).is_err());
+        assert!(ShmSegment::open(fd(), d.len() * 2).is_err());
         // A memfd that is not a segment is refused, and its bytes left alone.
         let other = rustix::fs::memfd_create("other", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&other, 1 << 20).unwrap();
-        assert!(Segment::open(other, 1 << 20).is_err());
+        assert!(ShmSegment::open(other, 1 << 20).is_err());
     }
 }

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use hf3fs_core::resolve::ResolveMode;
 use hf3fs_core::CancelToken;
+use hf3fs_core::ResolveMode;
 use hf3fs_core::{Client, ClientOptions, Config, Error, Role};
 
 fn modes() -> Vec<ResolveMode> {

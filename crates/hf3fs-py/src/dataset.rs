@@ -24,7 +24,7 @@ use crate::client::PyClient;
 use crate::filter::PyFilter;
 use crate::fs::{PyFileSystem, StorageOptionsArg};
 use crate::numpy_batch::NumpyBatch;
-use crate::progress::PyProgress;
+use crate::position::PyPosition;
 use crate::shared_batch::share_batch;
 
 /// Footer progress for a Python callable `(done, files)`, called from the
@@ -266,17 +266,17 @@ impl PyDataset {
     }
 
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
-    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> PyProgress {
+    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> PyPosition {
         self.inner.start(epoch, world_size, num_workers).into()
     }
 
     /// Units (rows, or tokens when packing) per span of the progress's cut.
-    fn span_units(&self, progress: &PyProgress) -> u64 {
+    fn span_units(&self, progress: &PyPosition) -> u64 {
         self.inner.span_units(&progress.inner)
     }
 
     /// Units of the progress's cut no span holds (left out).
-    fn left_out(&self, progress: &PyProgress) -> u64 {
+    fn left_out(&self, progress: &PyPosition) -> u64 {
         self.inner.left_out(&progress.inner)
     }
 
@@ -325,7 +325,7 @@ impl PyDataset {
     fn packed_reader(
         &self,
         py: Python<'_>,
-        progress: &PyProgress,
+        progress: &PyPosition,
         rank: u64,
         worker: u64,
         decode_threads: usize,
@@ -334,23 +334,23 @@ impl PyDataset {
     }
 
     /// Batches per worker over the whole of `progress`.
-    fn batches_per_worker(&self, progress: &PyProgress) -> u64 {
+    fn batches_per_worker(&self, progress: &PyPosition) -> u64 {
         self.inner.batches_per_worker(&progress.inner)
     }
 
     /// The progress after a rank took `batches` more batches from a DataLoader.
-    fn after_batches(&self, progress: &PyProgress, batches: u64) -> PyProgress {
+    fn after_batches(&self, progress: &PyPosition, batches: u64) -> PyPosition {
         self.inner.after_batches(&progress.inner, batches).into()
     }
 
     /// Saved progress brought to a cut of `world_size × num_workers`.
     fn resume(
         &self,
-        progress: &PyProgress,
+        progress: &PyPosition,
         world_size: u64,
         num_workers: u64,
         worker: u64,
-    ) -> PyResult<PyProgress> {
+    ) -> PyResult<PyPosition> {
         let resumed = self
             .inner
             .resume(&progress.inner, world_size, num_workers, worker)
@@ -363,7 +363,7 @@ impl PyDataset {
     fn reader(
         &self,
         py: Python<'_>,
-        progress: &PyProgress,
+        progress: &PyPosition,
         rank: u64,
         worker: u64,
         decode_threads: usize,

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hf3fs_core::fs::{
     filesystem_from_uri, read_ranges, FileInfo, FileSelector, FileSystem, FileSystemExt,
     Hf3fsFileSystem, KeyValueMetadata, LocalFileSystem, MockFileSystem, OutputStream,
-    RandomAccessFile, ReadRange, SlowFileSystem, SlowStats, StorageOptions, SubTreeFileSystem,
-    UriOptions,
+    RandomAccessFile, ReadRange, Scheme, SlowFileSystem, SlowStats, StorageOptions,
+    SubTreeFileSystem, UriOptions,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -527,4 +527,33 @@ impl PyOutputStream {
         }
         Ok(false)
     }
+}
+
+/// A URI split once (`hf3fs_core::fs::parse_uri`): the CLI names its
+/// paths' file systems from it, as `FileSystem.from_uri` does.
+#[pyclass(name = "_ParsedUri", module = "hf3fs._hf3fs", frozen, get_all)]
+pub struct PyParsedUri {
+    /// `"hf3fs"`, `"file"`, `"s3"` or `"mock"`.
+    scheme: &'static str,
+    /// The mount or bucket; empty for `file` and `mock`.
+    authority: String,
+    /// The path inside the file system, %-decoded.
+    path: String,
+}
+
+/// `uri` split into scheme, authority and %-decoded path; None for a plain
+/// (local) path.
+#[pyfunction]
+pub fn _parse_uri(uri: &str) -> PyResult<Option<PyParsedUri>> {
+    let parsed = hf3fs_core::fs::parse_uri(uri).map_err(crate::error::to_pyerr)?;
+    Ok(parsed.map(|p| PyParsedUri {
+        scheme: match p.scheme {
+            Scheme::Hf3fs => "hf3fs",
+            Scheme::File => "file",
+            Scheme::S3 => "s3",
+            Scheme::Mock => "mock",
+        },
+        authority: p.authority,
+        path: p.path,
+    }))
 }

@@ -12,7 +12,7 @@ mod fs;
 mod iovec;
 mod numpy_batch;
 mod pack;
-mod progress;
+mod position;
 mod shared_batch;
 mod types;
 
@@ -97,14 +97,16 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pack::PyPack>()?;
     m.add_class::<pack::PyArrowArray>()?;
     m.add_class::<pack::PyPackedReader>()?;
-    m.add_class::<progress::PyMixProgress>()?;
-    m.add_class::<progress::PyProgress>()?;
+    m.add_class::<position::PyMixPosition>()?;
+    m.add_class::<position::PyPosition>()?;
     m.add_class::<pack::PyMixture>()?;
     m.add_class::<pack::PyMixedRowReader>()?;
     m.add_class::<shared_batch::SharedArray>()?;
     m.add_class::<shared_batch::PySharedMemory>()?;
     m.add_class::<shared_batch::SharedLayout>()?;
     m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
+    m.add_class::<fs::PyParsedUri>()?;
+    m.add_function(wrap_pyfunction!(fs::_parse_uri, m)?)?;
     m.add_function(wrap_pyfunction!(_locate, m)?)?;
     m.add_function(wrap_pyfunction!(_mounts, m)?)?;
     m.add_function(wrap_pyfunction!(_runtime_info, m)?)?;

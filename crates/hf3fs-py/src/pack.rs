@@ -21,7 +21,7 @@ use crate::blocking::{blocking, next_in};
 use crate::dataset::{shared_or_numpy, ArrowBatch, PyDataset};
 use crate::error::dataset_error;
 use crate::numpy_batch::{Converter, NumpyBatch};
-use crate::progress::{PyMixProgress, PyProgress};
+use crate::position::{PyMixPosition, PyPosition};
 use crate::shared_batch::share_columns;
 
 /// How documents are packed into fixed-length sequences.
@@ -322,7 +322,7 @@ impl PyDataset {
     pub(crate) fn packed_reader_of(
         &self,
         py: Python<'_>,
-        progress: &PyProgress,
+        progress: &PyPosition,
         rank: u64,
         worker: u64,
         decode_threads: usize,
@@ -371,37 +371,37 @@ impl PyMixture {
     }
 
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
-    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> PyMixProgress {
+    fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> PyMixPosition {
         self.inner.start(epoch, world_size, num_workers).into()
     }
 
     /// Batches per worker over the whole of `progress`.
-    fn batches_per_worker(&self, progress: &PyMixProgress) -> PyResult<u64> {
+    fn batches_per_worker(&self, progress: &PyMixPosition) -> PyResult<u64> {
         self.inner
             .batches_per_worker(&progress.inner)
             .map_err(dataset_error)
     }
 
     /// Sequences each source gives one worker over the whole of `progress`.
-    fn draws_per_source(&self, progress: &PyMixProgress) -> PyResult<Vec<u64>> {
+    fn draws_per_source(&self, progress: &PyMixPosition) -> PyResult<Vec<u64>> {
         self.inner
             .draws_per_source(&progress.inner)
             .map_err(dataset_error)
     }
 
     /// The progress after a rank took `batches` more batches from a DataLoader.
-    fn after_batches(&self, progress: &PyMixProgress, batches: u64) -> PyMixProgress {
+    fn after_batches(&self, progress: &PyMixPosition, batches: u64) -> PyMixPosition {
         self.inner.after_batches(&progress.inner, batches).into()
     }
 
     /// Saved progress brought to a cut of `world_size × num_workers`.
     fn resume(
         &self,
-        progress: &PyMixProgress,
+        progress: &PyMixPosition,
         world_size: u64,
         num_workers: u64,
         worker: u64,
-    ) -> PyResult<PyMixProgress> {
+    ) -> PyResult<PyMixPosition> {
         let resumed = self
             .inner
             .resume(&progress.inner, world_size, num_workers, worker)
@@ -415,7 +415,7 @@ impl PyMixture {
     fn reader(
         &self,
         py: Python<'_>,
-        progress: &PyMixProgress,
+        progress: &PyMixPosition,
         rank: u64,
         worker: u64,
         decode_threads: usize,

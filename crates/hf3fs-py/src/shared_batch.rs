@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch};
 use arrow_schema::DataType;
-use hf3fs_core::shm::{take_segment, Segment};
+use hf3fs_core::shm::{take_segment, ShmSegment};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -66,7 +66,7 @@ impl SharedArray {
 /// this object (and so every array over it) is gone.
 #[pyclass(name = "SharedMemory", module = "hf3fs._hf3fs", frozen)]
 pub struct PySharedMemory {
-    segment: Arc<Segment>,
+    segment: Arc<ShmSegment>,
     /// Bytes of data the batch uses.
     used: usize,
 }
@@ -92,7 +92,7 @@ impl PySharedMemory {
         let fd = unsafe { BorrowedFd::borrow_raw(fd) }
             .try_clone_to_owned()
             .map_err(|e| to_pyerr(hf3fs_core::Error::os_nopath("batch shared memory", e)))?;
-        let segment = Segment::open(fd, size).map_err(to_pyerr)?;
+        let segment = ShmSegment::open(fd, size).map_err(to_pyerr)?;
         if used > segment.capacity() {
             segment.remove_user();
             return Err(PyValueError::new_err(format!(
@@ -292,7 +292,7 @@ impl Plan {
     }
 
     /// Copy every piece into `segment`'s data.
-    fn copy(&self, segment: &Segment) {
+    fn copy(&self, segment: &ShmSegment) {
         for p in &self.pieces {
             let src = p.bytes.as_slice();
             // SAFETY: the segment's data holds `self.size` bytes (it was taken

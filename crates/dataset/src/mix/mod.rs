@@ -24,7 +24,7 @@ use arrow_schema::SchemaRef;
 pub use reader::{MixedBatch, MixedReader};
 pub use schedule::{Draw, MixCursor, Schedule, Stop};
 
-use crate::dataset::{same_cut, Dataset, Progress};
+use crate::dataset::{same_cut, Dataset, EpochPosition};
 use crate::error::{Error, Result};
 use crate::pack::TokenType;
 use crate::plan::consumed_by_worker;
@@ -43,11 +43,11 @@ pub struct MixOptions {
 /// Where a mixture's epoch stands: each source's cut (consumed nothing:
 /// the draws say what was taken) and the draws each worker index made.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MixProgress {
+pub struct MixPosition {
     /// The mixture's epoch (each source starts at it).
     pub epoch: u64,
     /// Each source's cut.
-    pub sources: Vec<Progress>,
+    pub sources: Vec<EpochPosition>,
     /// Ranks of the cut.
     pub world_size: u64,
     /// Workers per rank of the cut.
@@ -203,19 +203,9 @@ impl Mixture {
         }
     }
 
-    /// The sources.
-    pub fn sources(&self) -> &[Dataset] {
-        &self.sources
-    }
-
-    /// Samples (sequences, or rows) per batch.
-    pub fn samples_per_batch(&self) -> usize {
-        self.per_batch
-    }
-
     /// A fresh epoch's progress for a cut of `world_size × num_workers`.
-    pub fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> MixProgress {
-        MixProgress {
+    pub fn start(&self, epoch: u64, world_size: u64, num_workers: u64) -> MixPosition {
+        MixPosition {
             epoch,
             sources: self
                 .sources
@@ -231,7 +221,7 @@ impl Mixture {
     }
 
     /// Samples a span of `progress`'s cut holds of `source`.
-    fn samples_of(&self, source: usize, progress: &Progress) -> u64 {
+    fn samples_of(&self, source: usize, progress: &EpochPosition) -> u64 {
         let dataset = &self.sources[source];
         let span = dataset.span_units(progress);
         match &self.samples {
@@ -245,7 +235,7 @@ impl Mixture {
     }
 
     /// The cursor of a span at the start of `progress`'s cut.
-    pub fn cursor(&self, progress: &MixProgress) -> Result<MixCursor> {
+    pub fn cursor(&self, progress: &MixPosition) -> Result<MixCursor> {
         let schedule = Schedule::new(&self.options.weights, self.options.seed, progress.epoch)?;
         let left = (0..self.sources.len())
             .map(|i| self.samples_of(i, &progress.sources[i]))
@@ -277,12 +267,12 @@ impl Mixture {
     }
 
     /// Batches each worker of the cut yields over the whole of `progress`.
-    pub fn batches_per_worker(&self, progress: &MixProgress) -> Result<u64> {
+    pub fn batches_per_worker(&self, progress: &MixPosition) -> Result<u64> {
         Ok(self.cursor(progress)?.remaining() / self.per_batch as u64)
     }
 
     /// Sequences each source gives a worker over the whole of `progress`.
-    pub fn draws_per_source(&self, progress: &MixProgress) -> Result<Vec<u64>> {
+    pub fn draws_per_source(&self, progress: &MixPosition) -> Result<Vec<u64>> {
         let mut cursor = self.cursor(progress)?;
         let batches = cursor.remaining() / self.per_batch as u64;
         cursor.advance(batches * self.per_batch as u64);
@@ -291,7 +281,7 @@ impl Mixture {
 
     /// `progress` after the rank took `batches` more batches from a
     /// DataLoader (round-robin over its workers).
-    pub fn after_batches(&self, progress: &MixProgress, batches: u64) -> MixProgress {
+    pub fn after_batches(&self, progress: &MixPosition, batches: u64) -> MixPosition {
         let workers = progress.num_workers.max(1);
         let taken = consumed_by_worker(batches, workers, self.per_batch as u64, u64::MAX);
         let mut next = progress.clone();
@@ -311,11 +301,11 @@ impl Mixture {
     /// sequences not yet drawn.
     pub fn resume(
         &self,
-        saved: &MixProgress,
+        saved: &MixPosition,
         world_size: u64,
         num_workers: u64,
         worker: u64,
-    ) -> Result<MixProgress> {
+    ) -> Result<MixPosition> {
         if saved.sources.len() != self.sources.len() {
             return Err(Error::State(format!(
                 "the state has {} sources, this mixture {}",
@@ -348,7 +338,7 @@ impl Mixture {
         }
         let mut sources = Vec::with_capacity(n);
         for (i, source) in self.sources.iter().enumerate() {
-            let progress = Progress {
+            let progress = EpochPosition {
                 consumed: std::mem::take(&mut consumed[i]),
                 rotation: 0,
                 worker: None,
@@ -356,7 +346,7 @@ impl Mixture {
             };
             sources.push(source.resume(&progress, world_size, num_workers, 0)?);
         }
-        Ok(MixProgress {
+        Ok(MixPosition {
             epoch: saved.epoch,
             sources,
             world_size,
@@ -368,7 +358,7 @@ impl Mixture {
     }
 
     /// A reader of `rank`/`worker`'s mixed batches of `progress`.
-    pub fn reader(&self, progress: &MixProgress, rank: u64, worker: u64) -> Result<MixedReader> {
+    pub fn reader(&self, progress: &MixPosition, rank: u64, worker: u64) -> Result<MixedReader> {
         if worker >= progress.num_workers {
             return Err(Error::invalid(
                 "worker",
@@ -398,7 +388,7 @@ impl Mixture {
     fn source_reader(
         &self,
         i: usize,
-        progress: &Progress,
+        progress: &EpochPosition,
         rank: u64,
         index: u64,
     ) -> Result<reader::SourceReader> {
@@ -429,11 +419,11 @@ impl Mixture {
     /// Source `i`'s progress once `cursor` was drawn, for worker index `index`.
     fn source_progress(
         &self,
-        progress: &MixProgress,
+        progress: &MixPosition,
         cursor: &MixCursor,
         i: usize,
         index: u64,
-    ) -> Progress {
+    ) -> EpochPosition {
         let restarts = cursor.restarts()[i];
         let mut p = if restarts == 0 {
             progress.sources[i].clone()

@@ -7,7 +7,7 @@ use arrow_array::{ArrayRef, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use hf3fs_core::CancelToken;
 
-use super::{MixCursor, MixProgress, Mixture, Samples, SOURCE_COLUMN};
+use super::{MixCursor, MixPosition, Mixture, Samples, SOURCE_COLUMN};
 use crate::error::{Error, Result};
 use crate::pack::source::PackedSource;
 use crate::pack::{PackedBatch, PackedBuilder};
@@ -100,7 +100,7 @@ impl std::fmt::Debug for MixedReader {
 impl MixedReader {
     pub(super) fn new(
         mixture: Mixture,
-        progress: &MixProgress,
+        progress: &MixPosition,
         rank: u64,
         index: u64,
         cursor: MixCursor,

@@ -373,11 +373,6 @@ impl PackedReader {
         }
         out.finish().map(Some)
     }
-
-    /// The packer, for a mixture that draws sequences from several.
-    pub fn into_source(self) -> PackedSource {
-        self.source
-    }
 }
 
 impl PackedSource {

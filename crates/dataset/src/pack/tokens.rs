@@ -16,7 +16,7 @@ use super::source;
 
 use crate::error::{Error, Result};
 use crate::parallel::try_map_io;
-use crate::plan::Segment;
+use crate::plan::RowRange;
 use crate::scan::{decode_group_simple, Scan};
 use hf3fs_core::CancelToken;
 
@@ -117,7 +117,7 @@ fn decoded_values(scan: &Scan, index: usize) -> Result<u64> {
     let group = &scan.groups[index];
     let file = scan.file_of(group);
     let handle = file.open()?;
-    let selection = scan.selection(&Segment {
+    let selection = scan.selection(&RowRange {
         group: index,
         start: 0,
         end: group.rows(),

@@ -147,11 +147,6 @@ impl Client {
         }
     }
 
-    /// Number of open client fds.
-    pub fn open_fd_count(&self) -> usize {
-        self.files.len()
-    }
-
     /// The local path of a server path (the mount root joined with it).
     pub fn local_path(&self, server_path: &OsStr) -> PathBuf {
         let rel = server_path.to_string_lossy();

@@ -5,22 +5,22 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::plan::{Op, Piece, Plan, Segment};
+use super::plan::{Iovec, Op, Piece, Plan};
 use super::IoDirection;
 
 /// Per-piece results of a running batch: bytes, or `-errno`.
 pub type PieceResults = [AtomicI64];
 
 /// `segments` as the `struct iovec` array the kernel takes.
-pub(crate) fn as_iovecs(segments: &[Segment]) -> &[libc::iovec] {
-    // SAFETY: `Segment` is `#[repr(C)]` with the same size, alignment and
+pub(crate) fn as_iovecs(segments: &[Iovec]) -> &[libc::iovec] {
+    // SAFETY: `Iovec` is `#[repr(C)]` with the same size, alignment and
     // field order as `struct iovec` (checked at compile time in plan.rs);
     // the iovecs carry addresses as data, so no Rust aliasing is implied.
     unsafe { std::slice::from_raw_parts(segments.as_ptr().cast::<libc::iovec>(), segments.len()) }
 }
 
 /// Build `struct iovec`s for `segments`, skipping the first `skip` bytes.
-pub(crate) fn iovecs_from(segments: &[Segment], mut skip: usize) -> Vec<libc::iovec> {
+pub(crate) fn iovecs_from(segments: &[Iovec], mut skip: usize) -> Vec<libc::iovec> {
     let mut out = Vec::with_capacity(segments.len());
     for s in segments {
         if skip >= s.len {
@@ -92,7 +92,7 @@ pub(crate) unsafe fn run_op(
     start: usize,
     results: &PieceResults,
 ) {
-    let segments = &plan.segments[op.iovecs.clone()];
+    let segments = &plan.iovecs[op.iovecs.clone()];
     let mut done = start;
     while done < op.len {
         let skipped;
@@ -150,7 +150,7 @@ pub(crate) unsafe fn run_pieces_alone(
         covered = None;
         let Piece { offset, addr, .. } = plan.pieces[i];
         // SAFETY: the piece's memory is inside the op's (caller's contract).
-        let r = unsafe { transfer(dir, op.fd, offset, Segment { addr, len }) };
+        let r = unsafe { transfer(dir, op.fd, offset, Iovec { addr, len }) };
         results[i].store(r, Ordering::Relaxed);
     }
 }
@@ -160,7 +160,7 @@ pub(crate) unsafe fn run_pieces_alone(
 ///
 /// # Safety
 /// As [`run_op`].
-unsafe fn transfer(dir: IoDirection, fd: i32, offset: u64, seg: Segment) -> i64 {
+unsafe fn transfer(dir: IoDirection, fd: i32, offset: u64, seg: Iovec) -> i64 {
     let seg = [seg];
     let mut done = 0usize;
     while done < seg[0].len {

@@ -31,9 +31,9 @@ struct Padded<T>(T);
 /// A batch being executed by the submitting thread and the IO threads.
 ///
 /// Invariant: the memory every operation names stays valid, and is not
-/// accessed through Rust references, until [`Job::wait`] has returned on the
+/// accessed through Rust references, until [`InFlightBatch::wait`] has returned on the
 /// submitting thread; that thread does not return before.
-pub(crate) struct Job {
+pub(crate) struct InFlightBatch {
     pub dir: IoDirection,
     pub plan: Plan,
     /// Ring depth when the batch runs on io_uring (None: blocking calls).
@@ -48,17 +48,17 @@ pub(crate) struct Job {
     done: Condvar,
 }
 
-impl Job {
+impl InFlightBatch {
     /// # Safety
     /// The caller upholds the type's invariant: it keeps the memory of every
-    /// entry valid until [`Job::wait`] returns.
-    pub unsafe fn new(dir: IoDirection, plan: Plan, ring_depth: Option<u32>) -> Job {
+    /// entry valid until [`InFlightBatch::wait`] returns.
+    pub unsafe fn new(dir: IoDirection, plan: Plan, ring_depth: Option<u32>) -> InFlightBatch {
         let results = (0..plan.pieces.len()).map(|_| AtomicI64::new(0)).collect();
         let ops = plan.ops.len();
         let bytes: usize = plan.ops.iter().map(|o| o.len).sum();
         let avg = (bytes / ops.max(1)).max(1);
         let chunk = (CLAIM_BYTES / avg).clamp(1, MAX_CLAIM_OPS);
-        Job {
+        InFlightBatch {
             dir,
             plan,
             ring_depth,
@@ -103,7 +103,7 @@ impl Job {
     }
 
     /// Record a claimed operation as not run (the batch was interrupted);
-    /// the caller still counts it with [`Job::finish`].
+    /// the caller still counts it with [`InFlightBatch::finish`].
     pub fn skip(&self, op: usize) {
         for i in self.plan.ops[op].pieces.clone() {
             self.results[i].store(-(libc::EINTR as i64), Ordering::Relaxed);
@@ -130,7 +130,7 @@ impl Job {
 
     /// Record a ring completion (`res`: bytes or `-errno`) for a claimed
     /// operation, finishing what the ring left undone with blocking calls;
-    /// the caller counts it with [`Job::finish`].
+    /// the caller counts it with [`InFlightBatch::finish`].
     pub fn complete(&self, op_index: usize, res: i32) {
         let op = &self.plan.ops[op_index];
         // SAFETY (all three calls): as in `run_blocking`.
@@ -193,7 +193,7 @@ impl Job {
         self.is_cancelled()
     }
 
-    /// Per-piece results, once [`Job::wait`] has returned.
+    /// Per-piece results, once [`InFlightBatch::wait`] has returned.
     pub fn piece_results(&self) -> Vec<i64> {
         self.results
             .iter()

@@ -17,7 +17,7 @@
 
 mod exec;
 mod job;
-pub mod plan;
+mod plan;
 mod pool;
 mod uring;
 
@@ -32,7 +32,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::runtime::env_var;
 use crate::sync::PerProcess;
-use job::Job;
+use job::InFlightBatch;
 use plan::Plan;
 use pool::Pool;
 
@@ -267,7 +267,7 @@ impl IoEngine {
         let ring_depth = (self.kind == EngineKind::Uring).then_some(self.queue_depth);
         // SAFETY: this function does not return before `job.wait` has, and
         // the caller keeps every entry's memory valid until then.
-        let job = Arc::new(unsafe { Job::new(dir, plan, ring_depth) });
+        let job = Arc::new(unsafe { InFlightBatch::new(dir, plan, ring_depth) });
         if ops > 1 {
             let pool = shared_pool(self.threads);
             // The submitter works too, so one thread fewer is woken than ops.

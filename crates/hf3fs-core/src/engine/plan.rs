@@ -21,10 +21,10 @@ pub const MAX_OP_BYTES: usize = 1 << 20;
 /// Most memory segments in one vectored call: the kernel's `IOV_MAX`.
 pub const MAX_IOVECS: usize = 1024;
 
-// `Segment` is handed to the kernel as `struct iovec`.
+// `Iovec` is handed to the kernel as `struct iovec`.
 const _: () = {
-    assert!(std::mem::size_of::<Segment>() == std::mem::size_of::<libc::iovec>());
-    assert!(std::mem::align_of::<Segment>() == std::mem::align_of::<libc::iovec>());
+    assert!(std::mem::size_of::<Iovec>() == std::mem::size_of::<libc::iovec>());
+    assert!(std::mem::align_of::<Iovec>() == std::mem::align_of::<libc::iovec>());
 };
 
 /// A part of one entry, moved by exactly one operation.
@@ -57,7 +57,7 @@ pub struct Op {
 /// so a slice of them is passed to the kernel as is.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
+pub struct Iovec {
     pub addr: usize,
     pub len: usize,
 }
@@ -66,7 +66,7 @@ pub struct Segment {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub pieces: Vec<Piece>,
-    pub segments: Vec<Segment>,
+    pub iovecs: Vec<Iovec>,
     pub ops: Vec<Op>,
     /// Number of entries in the batch.
     pub entries: usize,
@@ -111,7 +111,7 @@ impl Plan {
         let index = self.pieces.len();
         self.pieces.push(piece);
         if let Some(op) = self.ops.last_mut() {
-            let last_seg = self.segments[op.iovecs.end - 1];
+            let last_seg = self.iovecs[op.iovecs.end - 1];
             let joins_memory = last_seg.addr + last_seg.len == addr;
             let fits =
                 op.len + piece.len <= max_op && (joins_memory || op.iovecs.len() < max_iovecs);
@@ -119,9 +119,9 @@ impl Plan {
                 op.len += piece.len;
                 op.pieces.end = index + 1;
                 if joins_memory {
-                    self.segments[op.iovecs.end - 1].len += piece.len;
+                    self.iovecs[op.iovecs.end - 1].len += piece.len;
                 } else {
-                    self.segments.push(Segment {
+                    self.iovecs.push(Iovec {
                         addr,
                         len: piece.len,
                     });
@@ -130,8 +130,8 @@ impl Plan {
                 return;
             }
         }
-        let seg = self.segments.len();
-        self.segments.push(Segment {
+        let seg = self.iovecs.len();
+        self.iovecs.push(Iovec {
             addr,
             len: piece.len,
         });
@@ -197,8 +197,8 @@ mod tests {
         assert_eq!(p.ops.len(), 1);
         assert_eq!(p.ops[0].len, 35);
         assert_eq!(
-            p.segments,
-            vec![Segment {
+            p.iovecs,
+            vec![Iovec {
                 addr: 1000,
                 len: 35
             }]
@@ -231,7 +231,7 @@ mod tests {
         let lens: Vec<usize> = p.ops.iter().map(|o| o.len).collect();
         assert_eq!(lens, vec![10, 10, 5]);
         assert_eq!(p.ops[1].offset, 10);
-        assert_eq!(p.segments[2].addr, 20);
+        assert_eq!(p.iovecs[2].addr, 20);
         // Split pieces of one entry never merge again, but a following
         // contiguous entry fills the last piece's op.
         let p = Plan::with_limits(&[e(3, 0, 0, 25), e(3, 25, 25, 3)], 10, 1024);

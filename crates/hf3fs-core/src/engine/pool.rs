@@ -10,12 +10,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use io_uring::IoUring;
 
-use super::job::Job;
+use super::job::InFlightBatch;
 use super::{uring, MAX_THREADS};
 use crate::cancel::CancelToken;
 
 struct Shared {
-    queue: Mutex<VecDeque<Arc<Job>>>,
+    queue: Mutex<VecDeque<Arc<InFlightBatch>>>,
     wake: Condvar,
     /// Each thread's ring fd (-1: none), so a forked child can close them
     /// without taking a lock a parent thread may have held.
@@ -23,7 +23,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<Job>>> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<InFlightBatch>>> {
         // Jobs are pushed and popped whole; a poisoned queue is still consistent.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -85,7 +85,7 @@ impl Pool {
     }
 
     /// Queue `job` and wake up to `wake` idle threads for it.
-    pub fn submit(&self, job: Arc<Job>, wake: usize) {
+    pub fn submit(&self, job: Arc<InFlightBatch>, wake: usize) {
         self.shared.lock().push_back(job);
         for _ in 0..wake.min(self.threads()) {
             self.shared.wake.notify_one();
@@ -137,7 +137,7 @@ fn worker(shared: &Shared, index: usize) {
 }
 
 /// The oldest batch with unclaimed operations.
-fn next_job(shared: &Shared) -> Arc<Job> {
+fn next_job(shared: &Shared) -> Arc<InFlightBatch> {
     let mut queue = shared.lock();
     loop {
         while queue.front().is_some_and(|j| j.exhausted()) {

@@ -6,7 +6,7 @@ use io_uring::{opcode, squeue, types, IoUring};
 use std::cell::RefCell;
 
 use super::exec::as_iovecs;
-use super::job::Job;
+use super::job::InFlightBatch;
 use super::IoDirection;
 use crate::cancel::CancelToken;
 
@@ -47,10 +47,10 @@ pub(crate) fn with_caller_ring<R>(depth: u32, f: impl FnOnce(Option<&mut IoUring
 }
 
 /// The submission for operation `i` of `job`.
-fn entry(job: &Job, i: usize) -> squeue::Entry {
+fn entry(job: &InFlightBatch, i: usize) -> squeue::Entry {
     let op = &job.plan.ops[i];
     let fd = types::Fd(op.fd);
-    let segments = &job.plan.segments[op.iovecs.clone()];
+    let segments = &job.plan.iovecs[op.iovecs.clone()];
     // Ops are at most MAX_OP_BYTES and MAX_IOVECS, far below u32::MAX.
     let entry = match (job.dir, segments) {
         (IoDirection::Read, [one]) => opcode::Read::new(fd, one.addr as *mut u8, one.len as u32)
@@ -84,7 +84,7 @@ fn entry(job: &Job, i: usize) -> squeue::Entry {
 /// the device stay in flight, up to the ring's depth, as the thread claims
 /// more. The thread only blocks when its ring is full or the batch has no
 /// unclaimed operations left.
-pub(crate) fn work(ring: &mut IoUring, job: &Job, cancel: &CancelToken) {
+pub(crate) fn work(ring: &mut IoUring, job: &InFlightBatch, cancel: &CancelToken) {
     let ring_entries = ring.params().sq_entries() as usize;
     let depth = job
         .ring_depth

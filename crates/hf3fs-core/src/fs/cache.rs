@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::{read_contiguous, IoContext, IoFuture, RandomAccessFile, ReadRange, Scheduler};
+use super::{read_contiguous, IoContext, PendingResult, RandomAccessFile, ReadRange, Scheduler};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 
@@ -26,7 +26,7 @@ pub const DEFAULT_RANGE_SIZE_LIMIT: u64 = 32 << 20;
 pub const DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC: f64 = 0.9;
 
 /// Arrow's `kDefaultMaxIdealRequestSizeMib`.
-pub const DEFAULT_MAX_IDEAL_REQUEST_SIZE_MIB: u64 = 64;
+pub(crate) const DEFAULT_MAX_IDEAL_REQUEST_SIZE_MIB: u64 = 64;
 
 /// Merged ranges above this are read as parallel parts (Lance's
 /// `DEFAULT_MAX_IO_SIZE`-style split): 16 MiB parts keep several requests in
@@ -75,8 +75,13 @@ impl CacheOptions {
     pub fn object_store() -> CacheOptions {
         // 50 ms, 100 MiB/s, 90 % utilization, 64 MiB: every argument is in
         // range, so the constructor cannot fail; fall back to defaults anyway.
-        CacheOptions::from_network_metrics(50, 100, DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC, 64)
-            .unwrap_or_else(|_| CacheOptions::defaults())
+        CacheOptions::from_network_metrics(
+            50,
+            100,
+            DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC,
+            DEFAULT_MAX_IDEAL_REQUEST_SIZE_MIB,
+        )
+        .unwrap_or_else(|_| CacheOptions::defaults())
     }
 
     /// Arrow's `CacheOptions::LazyDefaults()`: the defaults, lazy.
@@ -196,7 +201,7 @@ pub fn split_ranges(ranges: &[ReadRange], max_request_size: u64) -> Vec<ReadRang
 struct Entry {
     range: ReadRange,
     /// `None` until a lazy cache is asked for a range inside it.
-    future: Option<IoFuture<Bytes>>,
+    future: Option<PendingResult<Bytes>>,
 }
 
 /// Caches the merged ranges of one file; see the module docs.
@@ -250,11 +255,6 @@ impl ReadRangeCache {
         &self.options
     }
 
-    /// The file read.
-    pub fn file(&self) -> &Arc<dyn RandomAccessFile> {
-        &self.file
-    }
-
     fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
         // Entries change by whole-vector replacement or single assignments.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
@@ -296,7 +296,7 @@ impl ReadRangeCache {
     /// Start reading a merged range: its parts (split at
     /// `max_request_size`) go to the scheduler together, so they run in
     /// parallel, in the order the ranges were cached.
-    fn start(&self, range: ReadRange) -> Result<IoFuture<Bytes>> {
+    fn start(&self, range: ReadRange) -> Result<PendingResult<Bytes>> {
         let parts = split_ranges(&[range], self.options.max_request_size);
         let priority = Scheduler::get()?.ticket();
         read_contiguous(self.file.clone(), parts, priority, self.stop.clone())
@@ -307,7 +307,7 @@ impl ReadRangeCache {
     /// Entries are sorted by offset, and ranges cached by separate calls may
     /// overlap, so the search walks back from the last entry starting at or
     /// before `range` (Arrow's search by end can miss an overlapped entry).
-    fn lookup(&self, range: ReadRange) -> Result<Option<(ReadRange, IoFuture<Bytes>)>> {
+    fn lookup(&self, range: ReadRange) -> Result<Option<(ReadRange, PendingResult<Bytes>)>> {
         let mut entries = self.lock();
         let starts_before = entries.partition_point(|e| e.range.offset <= range.offset);
         let Some(index) = (0..starts_before)
@@ -373,7 +373,7 @@ impl ReadRangeCache {
     /// Wait for every started read; the first failure is returned, and
     /// `Err(Cancelled)` as soon as `cancel` fires.
     pub fn wait(&self, cancel: &CancelToken) -> Result<()> {
-        let futures: Vec<IoFuture<Bytes>> = self
+        let futures: Vec<PendingResult<Bytes>> = self
             .lock()
             .iter()
             .filter_map(|e| e.future.clone())

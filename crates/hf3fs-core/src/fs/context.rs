@@ -1,14 +1,17 @@
-//! Where async file system work runs: an executor, an external id that tags
-//! the work, and a cancel token that stops work not yet started (Arrow's
-//! `IOContext`). Results come back as [`IoFuture`]s, which a caller can
-//! `.wait()` on (or wait for with a token it may cancel) or `.await` from
-//! any async runtime.
+//! Where file system work runs off the calling thread: an executor, an
+//! external id that tags the work, and a cancel token that stops work not
+//! yet started (Arrow's `IOContext`). Results come back as
+//! [`PendingResult`]s, which a blocking caller waits on, with a token it
+//! may cancel.
+//!
+//! Nothing awaits them: the pools hand results to blocking threads (the
+//! async S3 client has its own runtime, `runtime::net`), and a blocking
+//! wait that polls a cancel token every `POLL_INTERVAL` is what a channel
+//! (`futures`' oneshot, tokio's) does not offer; so this is a mutex and a
+//! condition variable.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 
 use crate::cancel::{CancelToken, POLL_INTERVAL};
 use crate::error::{Error, Result};
@@ -81,12 +84,12 @@ impl IoContext {
 
     /// Run `f` on the executor; if the token fires before it starts, the
     /// future resolves to [`Error::Cancelled`] for `op` without running it.
-    pub fn submit<T, F>(&self, op: &'static str, f: F) -> IoFuture<T>
+    pub fn submit<T, F>(&self, op: &'static str, f: F) -> PendingResult<T>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
     {
-        let (future, promise) = IoFuture::pending(op);
+        let (future, promise) = PendingResult::pending(op);
         let token = self.cancel.clone();
         self.executor.spawn(Box::new(move || {
             promise.complete(token.check(op).and_then(|()| f()));
@@ -103,36 +106,35 @@ struct Slot<T> {
 struct SlotState<T> {
     value: Option<Result<T>>,
     done: bool,
-    wakers: Vec<Waker>,
 }
 
-/// The result of work running elsewhere. `wait` blocks for it; as a
-/// [`Future`] it works with any async runtime. Clones (for `T: Clone`) share
-/// one result, which [`IoFuture::wait_cloned`] reads without taking.
-pub struct IoFuture<T> {
+/// The result of work running elsewhere; `wait` blocks for it. Clones (for
+/// `T: Clone`) share one result, which [`PendingResult::wait_cloned`] reads
+/// without taking.
+pub struct PendingResult<T> {
     slot: Arc<Slot<T>>,
     op: &'static str,
 }
 
-impl<T> fmt::Debug for IoFuture<T> {
+impl<T> fmt::Debug for PendingResult<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IoFuture")
+        f.debug_struct("PendingResult")
             .field("op", &self.op)
             .field("ready", &self.is_ready())
             .finish()
     }
 }
 
-impl<T: Clone> Clone for IoFuture<T> {
+impl<T: Clone> Clone for PendingResult<T> {
     fn clone(&self) -> Self {
-        IoFuture {
+        PendingResult {
             slot: self.slot.clone(),
             op: self.op,
         }
     }
 }
 
-/// The producing side of an [`IoFuture`]. Dropped without completing (the
+/// The producing side of an [`PendingResult`]. Dropped without completing (the
 /// task panicked or never ran), it completes the future with an error.
 pub struct Promise<T> {
     slot: Option<Arc<Slot<T>>>,
@@ -147,14 +149,12 @@ impl<T> Promise<T> {
 
     fn fulfil(&mut self, value: Result<T>) {
         if let Some(slot) = self.slot.take() {
-            let wakers = {
+            {
                 let mut state = lock(&slot.state);
                 state.value = Some(value);
                 state.done = true;
-                std::mem::take(&mut state.wakers)
-            };
+            }
             slot.ready.notify_all();
-            wakers.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -171,26 +171,25 @@ impl<T> Drop for Promise<T> {
     }
 }
 
-impl<T> IoFuture<T> {
+impl<T> PendingResult<T> {
     /// A future already holding `value`.
-    pub fn ready(op: &'static str, value: Result<T>) -> IoFuture<T> {
-        let (future, promise) = IoFuture::pending(op);
+    pub fn ready(op: &'static str, value: Result<T>) -> PendingResult<T> {
+        let (future, promise) = PendingResult::pending(op);
         promise.complete(value);
         future
     }
 
     /// A future and the promise that completes it.
-    pub fn pending(op: &'static str) -> (IoFuture<T>, Promise<T>) {
+    pub fn pending(op: &'static str) -> (PendingResult<T>, Promise<T>) {
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState {
                 value: None,
                 done: false,
-                wakers: Vec::new(),
             }),
             ready: Condvar::new(),
         });
         (
-            IoFuture {
+            PendingResult {
                 slot: slot.clone(),
                 op,
             },
@@ -252,7 +251,7 @@ impl<T> IoFuture<T> {
         self.wait()
     }
 
-    /// [`IoFuture::wait_cloned`] that gives up when `cancel` fires.
+    /// [`PendingResult::wait_cloned`] that gives up when `cancel` fires.
     pub fn wait_cloned_with(&self, cancel: &CancelToken) -> Result<T>
     where
         T: Clone,
@@ -285,20 +284,5 @@ fn taken(op: &'static str) -> Error {
     Error::InvalidState {
         op: op.to_string(),
         reason: "the result was already taken by another wait()".to_string(),
-    }
-}
-
-impl<T> Future for IoFuture<T> {
-    type Output = Result<T>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let mut state = lock(&self.slot.state);
-        if state.done {
-            return Poll::Ready(state.value.take().unwrap_or_else(|| Err(taken(self.op))));
-        }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }

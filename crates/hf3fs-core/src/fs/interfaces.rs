@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{to_usize, IoClass, IoContext, IoFuture, KeyValueMetadata};
+use super::{to_usize, IoClass, KeyValueMetadata};
 use crate::error::{Error, Result};
 
 /// A byte range of a file.
@@ -62,7 +62,7 @@ pub trait InputStream: Send + fmt::Debug {
             op: "peek",
             fs: "stream",
             path: String::new(),
-            reason: "this stream cannot look ahead; wrap it in a BufferedInputStream".into(),
+            reason: "this stream cannot look ahead".into(),
         })
     }
 
@@ -176,27 +176,6 @@ pub trait RandomAccessFile: Send + Sync + fmt::Debug {
     }
 }
 
-/// Async reads on a shared file, run on an [`IoContext`].
-pub trait RandomAccessFileAsync {
-    /// [`RandomAccessFile::read_bytes_at`] off the calling thread.
-    fn read_async(&self, ctx: &IoContext, offset: u64, len: usize) -> IoFuture<Bytes>;
-    /// [`RandomAccessFile::read_many`] through the scheduler, cancelled by
-    /// the context's token.
-    fn read_many_async(&self, ctx: &IoContext, ranges: Vec<ReadRange>) -> IoFuture<Vec<Bytes>>;
-}
-
-impl RandomAccessFileAsync for Arc<dyn RandomAccessFile> {
-    fn read_async(&self, ctx: &IoContext, offset: u64, len: usize) -> IoFuture<Bytes> {
-        let file = self.clone();
-        ctx.submit("read_at", move || file.read_bytes_at(offset, len))
-    }
-
-    fn read_many_async(&self, ctx: &IoContext, ranges: Vec<ReadRange>) -> IoFuture<Vec<Bytes>> {
-        super::read_ranges_async(self.clone(), ranges, 0, ctx.cancel_token().clone())
-            .unwrap_or_else(|e| IoFuture::ready("read_many", Err(e)))
-    }
-}
-
 /// A sequential stream over a [`RandomAccessFile`] (Arrow's `GetStream`):
 /// its own cursor, the file's positional reads underneath.
 #[derive(Debug)]
@@ -209,28 +188,11 @@ pub struct RandomAccessStream {
 impl RandomAccessStream {
     /// A stream from the start of `file`.
     pub fn new(file: Arc<dyn RandomAccessFile>) -> RandomAccessStream {
-        RandomAccessStream::at(file, 0)
-    }
-
-    /// A stream starting at `pos`.
-    pub fn at(file: Arc<dyn RandomAccessFile>, pos: u64) -> RandomAccessStream {
         RandomAccessStream {
             file,
-            pos,
+            pos: 0,
             closed: false,
         }
-    }
-
-    /// Move the cursor.
-    pub fn seek(&mut self, pos: u64) -> Result<()> {
-        self.check_open("seek")?;
-        self.pos = pos;
-        Ok(())
-    }
-
-    /// The file underneath.
-    pub fn file(&self) -> &Arc<dyn RandomAccessFile> {
-        &self.file
     }
 
     fn check_open(&self, op: &'static str) -> Result<()> {
@@ -321,10 +283,4 @@ pub trait OutputStream: Send + fmt::Debug {
     fn abort(&mut self) -> Result<()> {
         self.close()
     }
-}
-
-/// An output stream that can also write at any offset.
-pub trait WritableFile: OutputStream {
-    /// Write all of `data` at `offset` (the stream position does not move).
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
 }

@@ -4,8 +4,8 @@
 use bytes::Bytes;
 
 use super::interfaces::closed_error;
-use super::{InputStream, OutputStream, RandomAccessFile, WritableFile};
-use crate::error::{Error, Result};
+use super::{InputStream, RandomAccessFile};
+use crate::error::Result;
 
 /// Reads from a buffer in memory, both positionally and as a stream; reads
 /// return slices of the buffer, never copies.
@@ -104,130 +104,5 @@ impl InputStream for BufferReader {
 
     fn supports_zero_copy(&self) -> bool {
         true
-    }
-}
-
-/// Collects written bytes in a growing buffer.
-#[derive(Debug, Default)]
-pub struct BufferOutputStream {
-    data: Vec<u8>,
-    closed: bool,
-}
-
-impl BufferOutputStream {
-    /// An empty stream.
-    pub fn new() -> BufferOutputStream {
-        BufferOutputStream::default()
-    }
-
-    /// The bytes written so far, ending the stream.
-    pub fn finish(self) -> Bytes {
-        Bytes::from(self.data)
-    }
-
-    /// The bytes written so far.
-    pub fn as_slice(&self) -> &[u8] {
-        &self.data
-    }
-}
-
-impl OutputStream for BufferOutputStream {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        if self.closed {
-            return Err(closed_error("write", "<memory>"));
-        }
-        self.data.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn tell(&self) -> Result<u64> {
-        Ok(self.data.len() as u64)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.closed = true;
-        Ok(())
-    }
-
-    fn closed(&self) -> bool {
-        self.closed
-    }
-}
-
-/// Writes into a buffer of fixed size, sequentially or at offsets; writing
-/// past its end is an error, never a reallocation.
-#[derive(Debug)]
-pub struct FixedSizeBufferWriter {
-    data: Vec<u8>,
-    pos: usize,
-    closed: bool,
-}
-
-impl FixedSizeBufferWriter {
-    /// A zero-filled buffer of `size` bytes.
-    pub fn new(size: usize) -> FixedSizeBufferWriter {
-        FixedSizeBufferWriter {
-            data: vec![0u8; size],
-            pos: 0,
-            closed: false,
-        }
-    }
-
-    /// The buffer.
-    pub fn into_bytes(self) -> Bytes {
-        Bytes::from(self.data)
-    }
-
-    fn put(&mut self, offset: usize, data: &[u8]) -> Result<()> {
-        if self.closed {
-            return Err(closed_error("write", "<memory>"));
-        }
-        let end = offset
-            .checked_add(data.len())
-            .filter(|&e| e <= self.data.len());
-        let Some(end) = end else {
-            return Err(Error::invalid(
-                format!("write of {} bytes at offset {offset}", data.len()),
-                format!("does not fit in a buffer of {} bytes", self.data.len()),
-            ));
-        };
-        self.data[offset..end].copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl OutputStream for FixedSizeBufferWriter {
-    fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.put(self.pos, data)?;
-        self.pos += data.len();
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-
-    fn tell(&self) -> Result<u64> {
-        Ok(self.pos as u64)
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.closed = true;
-        Ok(())
-    }
-
-    fn closed(&self) -> bool {
-        self.closed
-    }
-}
-
-impl WritableFile for FixedSizeBufferWriter {
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-        self.put(offset, data)
     }
 }

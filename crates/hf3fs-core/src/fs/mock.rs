@@ -77,21 +77,6 @@ impl MockFileSystem {
         self.tree.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every path, with its type, for assertions in tests.
-    pub fn all_paths(&self) -> Vec<(String, FileType)> {
-        self.lock()
-            .iter()
-            .map(|(p, n)| {
-                let t = if n.is_dir() {
-                    FileType::Directory
-                } else {
-                    FileType::File
-                };
-                (p.clone(), t)
-            })
-            .collect()
-    }
-
     fn kind(tree: &Tree, key: &str) -> Option<bool> {
         if key.is_empty() {
             return Some(true);

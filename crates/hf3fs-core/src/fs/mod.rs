@@ -17,14 +17,13 @@
 //! large ones, as Arrow's does. Reads of many ranges go through the process's
 //! [`Scheduler`], which keeps many requests from many files in flight.
 
-mod buffered;
 mod cache;
 mod context;
 mod interfaces;
 mod memory;
 mod mock;
 mod objectstore;
-pub mod path;
+mod path;
 mod posix;
 mod s3;
 mod scheduler;
@@ -38,21 +37,13 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-pub use crate::runtime::{Executor, Task, DEFAULT_IO_THREADS};
-pub use buffered::{
-    BufferedInputStream, BufferedOutputStream, TransformFn, TransformInputStream,
-    DEFAULT_BUFFER_SIZE,
-};
 pub use cache::{
     coalesce_ranges, split_ranges, CacheOptions, ReadRangeCache,
-    DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC, DEFAULT_MAX_IDEAL_REQUEST_SIZE_MIB,
+    DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC,
 };
-pub use context::{IoContext, IoFuture, Promise};
-pub use interfaces::{
-    InputStream, OutputStream, RandomAccessFile, RandomAccessFileAsync, RandomAccessStream,
-    ReadRange, WritableFile,
-};
-pub use memory::{BufferOutputStream, BufferReader, FixedSizeBufferWriter};
+pub use context::{IoContext, PendingResult, Promise};
+pub use interfaces::{InputStream, OutputStream, RandomAccessFile, RandomAccessStream, ReadRange};
+pub use memory::BufferReader;
 pub use mock::{MockClock, MockFileSystem};
 pub use objectstore::{ObjectStoreFileSystem, DEFAULT_PART_SIZE};
 pub use posix::{
@@ -65,7 +56,7 @@ pub use scheduler::{
 };
 pub use slow::{LatencyGenerator, SlowFileSystem, SlowStats};
 pub use subtree::SubTreeFileSystem;
-pub use uri::{filesystem_from_uri, UriOptions, SUPPORTED_SCHEMES};
+pub use uri::{filesystem_from_uri, parse_uri, ParsedUri, Scheme, UriOptions};
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
@@ -316,48 +307,6 @@ pub trait FileSystemExt: FileSystem {
 }
 
 impl<T: FileSystem + ?Sized> FileSystemExt for T {}
-
-/// Async variants of the calls that may wait on a slow store: they run on the
-/// file system's [`IoContext`] and return an [`IoFuture`] (`.wait()` it, or
-/// `.await` it on any executor).
-pub trait FileSystemAsync {
-    /// [`FileSystem::get_file_info`] for many paths, off the calling thread.
-    fn get_file_info_async(&self, paths: Vec<String>) -> IoFuture<Vec<FileInfo>>;
-    /// [`FileSystem::open_input_file`], off the calling thread.
-    fn open_input_file_async(&self, path: &str) -> IoFuture<Arc<dyn RandomAccessFile>>;
-    /// [`FileSystem::open_input_stream`], off the calling thread.
-    fn open_input_stream_async(&self, path: &str) -> IoFuture<Box<dyn InputStream>>;
-    /// [`FileSystem::delete_dir_contents`], off the calling thread.
-    fn delete_dir_contents_async(&self, path: &str, missing_dir_ok: bool) -> IoFuture<()>;
-}
-
-impl FileSystemAsync for Arc<dyn FileSystem> {
-    fn get_file_info_async(&self, paths: Vec<String>) -> IoFuture<Vec<FileInfo>> {
-        let fs = self.clone();
-        self.io_context()
-            .submit("get_file_info", move || fs.get_file_infos(&paths))
-    }
-
-    fn open_input_file_async(&self, path: &str) -> IoFuture<Arc<dyn RandomAccessFile>> {
-        let (fs, path) = (self.clone(), path.to_string());
-        self.io_context()
-            .submit("open_input_file", move || fs.open_input_file(&path))
-    }
-
-    fn open_input_stream_async(&self, path: &str) -> IoFuture<Box<dyn InputStream>> {
-        let (fs, path) = (self.clone(), path.to_string());
-        self.io_context()
-            .submit("open_input_stream", move || fs.open_input_stream(&path))
-    }
-
-    fn delete_dir_contents_async(&self, path: &str, missing_dir_ok: bool) -> IoFuture<()> {
-        let (fs, path) = (self.clone(), path.to_string());
-        let cancel = self.io_context().cancel_token().clone();
-        self.io_context().submit("delete_dir_contents", move || {
-            fs.delete_dir_contents(&path, missing_dir_ok, &cancel)
-        })
-    }
-}
 
 /// An OS error with the caller's spelling of the path (backends and wrappers
 /// resolve paths to other spellings; users should see their own).

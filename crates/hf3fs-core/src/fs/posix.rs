@@ -8,7 +8,6 @@ use std::fmt;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +17,7 @@ use super::path::{self, join};
 use super::{named, two_paths};
 use super::{
     FileInfo, FileSelector, FileSystem, FileType, IoContext, KeyValueMetadata, OutputStream,
-    RandomAccessFile, ReadRange, WritableFile,
+    RandomAccessFile, ReadRange,
 };
 use crate::cancel::CancelToken;
 use crate::client::files::{advise_willneed, retry_eintr};
@@ -153,11 +152,6 @@ impl LocalFileSystem {
 }
 
 impl<S: PathStyle> PosixFileSystem<S> {
-    /// The client underneath.
-    pub fn client(&self) -> &Arc<Client> {
-        &self.client
-    }
-
     fn server(path: &str) -> Result<String> {
         S::server_path(path)
     }
@@ -552,25 +546,5 @@ impl OutputStream for OsOutputStream {
 
     fn closed(&self) -> bool {
         self.file.is_none()
-    }
-}
-
-impl WritableFile for OsOutputStream {
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        self.file("write_at")?
-            .write_all_at(data, offset)
-            .map_err(|e| Error::os("write_at", self.path.as_str(), e))
-    }
-}
-
-impl<S: PathStyle> PosixFileSystem<S> {
-    /// Open a file for writing at any offset (created if missing, not truncated).
-    pub fn open_writable_file(&self, path: &str) -> Result<Box<dyn WritableFile>> {
-        let file = self.open(path, libc::O_WRONLY | libc::O_CREAT)?;
-        Ok(Box::new(OsOutputStream {
-            file: Some(file),
-            path: path.to_string(),
-            pos: 0,
-        }))
     }
 }

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use super::{to_usize, IoFuture, RandomAccessFile, ReadRange};
+use super::{to_usize, PendingResult, RandomAccessFile, ReadRange};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::runtime::retry::with_retries;
@@ -431,12 +431,13 @@ impl Scheduler {
         }
     }
 
-    /// [`Scheduler::submit`] with the completion as a future.
-    pub fn read<B>(&self, request: ReadRequest<B>) -> IoFuture<ReadDone<B>>
+    /// [`Scheduler::submit`] with the completion as a future (for tests).
+    #[cfg(test)]
+    pub fn read<B>(&self, request: ReadRequest<B>) -> PendingResult<ReadDone<B>>
     where
         B: AsMut<[u8]> + Send + 'static,
     {
-        let (future, promise) = IoFuture::pending("read");
+        let (future, promise) = PendingResult::pending("read");
         self.submit(request, move |r| promise.complete(r));
         future
     }
@@ -470,11 +471,11 @@ fn read_owned<T: Send + 'static>(
     priority: u64,
     cancel: CancelToken,
     finish: impl FnOnce(Vec<u8>, Vec<u64>, Vec<usize>) -> T + Send + 'static,
-) -> Result<IoFuture<T>> {
+) -> Result<PendingResult<T>> {
     let total: u64 = ranges.iter().map(|r| r.length).sum();
     let buffer = vec![0u8; to_usize(total, file.path())?];
     let lengths: Vec<u64> = ranges.iter().map(|r| r.length).collect();
-    let (future, promise) = IoFuture::pending(op);
+    let (future, promise) = PendingResult::pending(op);
     let request = ReadRequest {
         file,
         ranges,
@@ -496,7 +497,7 @@ pub fn read_contiguous(
     ranges: Vec<ReadRange>,
     priority: u64,
     cancel: CancelToken,
-) -> Result<IoFuture<Bytes>> {
+) -> Result<PendingResult<Bytes>> {
     read_owned(
         "read",
         file,
@@ -526,7 +527,7 @@ pub fn read_ranges_async(
     ranges: Vec<ReadRange>,
     priority: u64,
     cancel: CancelToken,
-) -> Result<IoFuture<Vec<Bytes>>> {
+) -> Result<PendingResult<Vec<Bytes>>> {
     read_owned(
         "read_many",
         file,

@@ -27,16 +27,6 @@ impl SubTreeFileSystem {
         Ok(SubTreeFileSystem { base, inner })
     }
 
-    /// The base path in the file system underneath.
-    pub fn base_path(&self) -> &str {
-        &self.base
-    }
-
-    /// The file system underneath.
-    pub fn base_fs(&self) -> &Arc<dyn FileSystem> {
-        &self.inner
-    }
-
     fn prepend(&self, path: &str) -> Result<String> {
         let rel = normalize_relative(path)?;
         Ok(if rel.is_empty() {

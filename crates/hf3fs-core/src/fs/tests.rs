@@ -20,7 +20,7 @@ fn futures_wait_and_share() {
     let again = shared.clone();
     assert_eq!(shared.wait_cloned().unwrap(), "abc");
     assert_eq!(again.wait_cloned().unwrap(), "abc");
-    let ready = IoFuture::ready("x", Ok(5));
+    let ready = PendingResult::ready("x", Ok(5));
     assert!(ready.is_ready());
     assert_eq!(ready.wait().unwrap(), 5);
 }
@@ -28,7 +28,7 @@ fn futures_wait_and_share() {
 #[test]
 fn a_panicking_task_fails_its_future_and_not_the_pool() {
     let ctx = IoContext::default();
-    let f: IoFuture<u32> = ctx.submit("boom", || panic!("task panicked on purpose"));
+    let f: PendingResult<u32> = ctx.submit("boom", || panic!("task panicked on purpose"));
     let err = f.wait().unwrap_err();
     assert!(err.to_string().contains("boom"), "{err}");
     assert_eq!(ctx.submit("after", || Ok(1)).wait().unwrap(), 1);
@@ -76,7 +76,7 @@ fn cancel_token_cancels_work_not_started() {
 
 #[test]
 fn a_wait_gives_up_when_its_token_fires() {
-    let (future, promise) = IoFuture::<u32>::pending("never_done");
+    let (future, promise) = PendingResult::<u32>::pending("never_done");
     let token = CancelToken::new();
     let t = token.clone();
     let firer = std::thread::spawn(move || {
@@ -91,36 +91,6 @@ fn a_wait_gives_up_when_its_token_fires() {
     firer.join().unwrap();
     promise.complete(Ok(1));
     assert_eq!(future.wait_with(&CancelToken::never()).unwrap(), 1);
-}
-
-#[test]
-fn futures_work_as_std_futures() {
-    use std::future::Future;
-    use std::pin::pin;
-    use std::task::{Context, Poll, Wake, Waker};
-
-    struct Flag(AtomicUsize);
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    let flag = Arc::new(Flag(AtomicUsize::new(0)));
-    let waker = Waker::from(flag.clone());
-    let (future, promise) = IoFuture::<u8>::pending("manual");
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(&waker);
-    assert!(future.as_mut().poll(&mut cx).is_pending());
-    promise.complete(Ok(9));
-    assert_eq!(
-        flag.0.load(Ordering::SeqCst),
-        1,
-        "completion wakes the task"
-    );
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => assert_eq!(v.unwrap(), 9),
-        Poll::Pending => panic!("still pending after completion"),
-    }
 }
 
 #[test]
@@ -151,81 +121,6 @@ fn buffer_reader_is_zero_copy() {
             .raw_errno(),
         Some(libc::EBADF)
     );
-}
-
-#[test]
-fn memory_writers() {
-    let mut out = BufferOutputStream::new();
-    out.write(b"ab").unwrap();
-    out.write_bytes(Bytes::from_static(b"cd")).unwrap();
-    assert_eq!(out.tell().unwrap(), 4);
-    assert_eq!(out.finish(), "abcd");
-
-    let mut fixed = FixedSizeBufferWriter::new(6);
-    fixed.write(b"abc").unwrap();
-    fixed.write_at(4, b"xy").unwrap();
-    let err = fixed.write(b"long").unwrap_err().to_string();
-    assert!(err.contains("does not fit"), "{err}");
-    assert_eq!(fixed.into_bytes(), Bytes::from_static(b"abc\0xy"));
-}
-
-#[test]
-fn buffered_input_peeks_and_batches_small_reads() {
-    let data: Vec<u8> = (0..=255).collect();
-    let mut s = BufferedInputStream::with_capacity(BufferReader::new(data.clone()), 16);
-    assert_eq!(s.peek(4).unwrap().as_ref(), &data[..4]);
-    assert_eq!(s.tell().unwrap(), 0);
-    let mut buf = [0u8; 3];
-    assert_eq!(s.read(&mut buf).unwrap(), 3);
-    assert_eq!(buf, [0, 1, 2]);
-    assert_eq!(s.bytes_buffered(), 13);
-    // A peek larger than the buffer grows it.
-    assert_eq!(s.peek(40).unwrap().as_ref(), &data[3..43]);
-    s.advance(100).unwrap();
-    assert_eq!(s.tell().unwrap(), 103);
-    assert_eq!(
-        InputStream::read_bytes(&mut s, 1000).unwrap().as_ref(),
-        &data[103..]
-    );
-    assert!(InputStream::read_bytes(&mut s, 1).unwrap().is_empty());
-}
-
-#[test]
-fn buffered_output_flushes_in_chunks() {
-    let mut s = BufferedOutputStream::with_capacity(BufferOutputStream::new(), 8);
-    for chunk in [&b"abc"[..], b"def", b"ghi", b"0123456789abcdef"] {
-        s.write(chunk).unwrap();
-    }
-    assert_eq!(s.tell().unwrap(), 25);
-    let inner = s.into_inner().unwrap();
-    assert_eq!(inner.finish(), "abcdefghi0123456789abcdef");
-}
-
-#[test]
-fn transform_stream_sees_every_chunk_and_the_end() {
-    let input = BufferReader::new(Bytes::from(vec![b'a'; 200_000]));
-    let mut seen_end = false;
-    let upper: TransformFn = Box::new(move |chunk: Bytes| {
-        if chunk.is_empty() {
-            assert!(!seen_end, "end signalled twice");
-            seen_end = true;
-            return Ok(Bytes::from_static(b"!"));
-        }
-        Ok(Bytes::from(chunk.to_ascii_uppercase()))
-    });
-    let mut s = TransformInputStream::new(Box::new(input), upper);
-    let mut all = Vec::new();
-    loop {
-        let part = s.read_bytes(7_777).unwrap();
-        if part.is_empty() {
-            break;
-        }
-        all.extend_from_slice(&part);
-    }
-    assert_eq!(all.len(), 200_001);
-    assert!(all[..200_000].iter().all(|&b| b == b'A'));
-    assert_eq!(all[200_000], b'!');
-    assert_eq!(s.tell().unwrap(), 200_001);
 }
 
 #[test]
@@ -276,37 +171,4 @@ fn slow_fs_bandwidth_adds_transfer_time() {
     let start = Instant::now();
     assert_eq!(file.read_bytes_at(0, 100_000).unwrap().len(), 100_000);
     assert!(start.elapsed() >= Duration::from_millis(100));
-}
-
-#[test]
-fn async_variants_run_on_the_context() {
-    let fs: Arc<dyn FileSystem> = Arc::new(MockFileSystem::new(SystemTime::UNIX_EPOCH));
-    fs.create_dir("d/e", true).unwrap();
-    fs.write_all("d/e/f", b"hello").unwrap();
-    let infos = fs
-        .get_file_info_async(vec!["d".into(), "d/e/f".into(), "nope".into()])
-        .wait()
-        .unwrap();
-    let types: Vec<_> = infos.iter().map(|i| i.file_type).collect();
-    assert_eq!(
-        types,
-        [FileType::Directory, FileType::File, FileType::NotFound]
-    );
-    let file = fs.open_input_file_async("d/e/f").wait().unwrap();
-    let ctx = fs.io_context().clone();
-    assert_eq!(file.read_async(&ctx, 1, 3).wait().unwrap(), "ell");
-    let many = file
-        .read_many_async(&ctx, vec![ReadRange::new(0, 1), ReadRange::new(4, 1)])
-        .wait()
-        .unwrap();
-    assert_eq!(many, [Bytes::from_static(b"h"), Bytes::from_static(b"o")]);
-    let mut stream = fs.open_input_stream_async("d/e/f").wait().unwrap();
-    assert_eq!(stream.read_bytes(10).unwrap(), "hello");
-    fs.delete_dir_contents_async("d", false).wait().unwrap();
-    assert!(fs
-        .get_file_info_selector(&FileSelector::new("d"))
-        .unwrap()
-        .is_empty());
-    let err = fs.open_input_file_async("missing").wait().unwrap_err();
-    assert_eq!(err.raw_errno(), Some(libc::ENOENT));
 }

@@ -90,9 +90,6 @@ fn mount_filesystem(
     })
 }
 
-/// The URI schemes [`filesystem_from_uri`] understands (plain paths are local).
-pub const SUPPORTED_SCHEMES: &[&str] = &["hf3fs", "s3", "file", "mock"];
-
 /// How [`filesystem_from_uri`] connects to a mount.
 #[derive(Clone, Default)]
 pub struct UriOptions {
@@ -129,24 +126,126 @@ fn invalid(uri: &str, reason: impl Into<String>) -> Error {
 
 /// Decode `%XX` escapes; a malformed escape is an error naming the URI.
 fn percent_decode(uri: &str, s: &str) -> Result<String> {
+    // percent-encoding passes a bad escape through as it is: refuse it instead.
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !bytes
                 .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| invalid(uri, "malformed %-escape"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(invalid(uri, "malformed %-escape"));
+    }
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|decoded| decoded.into_owned())
+        .map_err(|_| invalid(uri, "%-escapes do not decode to UTF-8"))
+}
+
+/// The schemes [`filesystem_from_uri`] opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `hf3fs://<mount>/<path>`
+    Hf3fs,
+    /// `file:///<path>`
+    File,
+    /// `s3://<bucket>/<key>`
+    S3,
+    /// `mock://<path>`
+    Mock,
+}
+
+/// A URI split once, the one place URIs are parsed: its scheme, its
+/// authority (the mount, the bucket; empty for `file` and `mock`), and its
+/// path, %-decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUri {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The mount (`hf3fs`) or bucket (`s3`); empty otherwise.
+    pub authority: String,
+    /// The path inside the file system, %-decoded.
+    pub path: String,
+}
+
+impl ParsedUri {
+    /// How the files of this URI's file system are named for users:
+    /// `hf3fs://<mount>/`, `s3://<bucket>/` or `mock://` before their path,
+    /// nothing for local files.
+    pub fn display_prefix(&self) -> String {
+        match self.scheme {
+            Scheme::Hf3fs => format!("hf3fs://{}/", self.authority),
+            Scheme::S3 => format!("s3://{}/", self.authority),
+            Scheme::Mock => "mock://".to_string(),
+            Scheme::File => String::new(),
         }
     }
-    String::from_utf8(out).map_err(|_| invalid(uri, "%-escapes do not decode to UTF-8"))
+}
+
+/// `uri` split into scheme, authority and decoded path; None for a plain
+/// path (which is local, and never %-decoded).
+pub fn parse_uri(uri: &str) -> Result<Option<ParsedUri>> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Ok(None);
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return Ok(None);
+    }
+    let named = |scheme, authority: &str, path: &str| -> Result<Option<ParsedUri>> {
+        Ok(Some(ParsedUri {
+            scheme,
+            authority: authority.to_string(),
+            path: percent_decode(uri, path)?,
+        }))
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "hf3fs" => {
+            let (mount, path) = rest.split_once('/').unwrap_or((rest, ""));
+            if mount.is_empty() {
+                return Err(invalid(
+                    uri,
+                    "an hf3fs URI names a mount: hf3fs://<mount>/<path>",
+                ));
+            }
+            named(Scheme::Hf3fs, mount, path)
+        }
+        "file" => {
+            let (host, path) = match rest.find('/') {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, "/"),
+            };
+            if !host.is_empty() && host != "localhost" {
+                return Err(invalid(
+                    uri,
+                    format!("file URIs name this machine (file:///<path>), not host {host:?}"),
+                ));
+            }
+            named(Scheme::File, "", path)
+        }
+        "s3" => {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(invalid(
+                    uri,
+                    "an s3 URI names a bucket: s3://<bucket>/<key>",
+                ));
+            }
+            named(Scheme::S3, bucket, key)
+        }
+        "mock" => named(Scheme::Mock, "", rest),
+        other => Err(invalid(
+            uri,
+            format!(
+                "unsupported scheme {other:?}; supported: hf3fs://<mount>/<path>, \
+                 s3://<bucket>/<key>, file:///<path>, mock://<path>, or a local path"
+            ),
+        )),
+    }
 }
 
 /// The file system a URI names, and the path inside it.
@@ -166,73 +265,33 @@ pub fn filesystem_from_uri(
     uri: &str,
     options: &UriOptions,
 ) -> Result<(Arc<dyn FileSystem>, String)> {
-    let Some((scheme, rest)) = uri.split_once("://") else {
+    let Some(parsed) = parse_uri(uri)? else {
         return local(uri, uri);
     };
-    if scheme.is_empty()
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    {
-        return local(uri, uri);
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "hf3fs" => {
-            let (mount, path) = rest.split_once('/').unwrap_or((rest, ""));
-            if mount.is_empty() {
-                return Err(invalid(
-                    uri,
-                    "an hf3fs URI names a mount: hf3fs://<mount>/<path>",
-                ));
-            }
+    match parsed.scheme {
+        Scheme::Hf3fs => {
             let token = match &options.token {
                 Some(t) => t.clone(),
                 None => std::env::var("HF3FS_TOKEN").unwrap_or_default(),
             };
-            let fs = mount_filesystem(mount, &token, &options.client)?;
-            let path = fs.normalize_path(&percent_decode(uri, path)?)?;
+            let fs = mount_filesystem(&parsed.authority, &token, &options.client)?;
+            let path = fs.normalize_path(&parsed.path)?;
             Ok((fs, path))
         }
-        "file" => {
-            let (host, path) = match rest.find('/') {
-                Some(i) => (&rest[..i], &rest[i..]),
-                None => (rest, "/"),
-            };
-            if !host.is_empty() && host != "localhost" {
-                return Err(invalid(
-                    uri,
-                    format!("file URIs name this machine (file:///<path>), not host {host:?}"),
-                ));
-            }
-            local(uri, &percent_decode(uri, path)?)
-        }
-        "s3" => {
-            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(invalid(
-                    uri,
-                    "an s3 URI names a bucket: s3://<bucket>/<key>",
-                ));
-            }
-            let settings = S3Settings::resolve(bucket, &options.storage_options)?;
+        Scheme::File => local(uri, &parsed.path),
+        Scheme::S3 => {
+            let settings = S3Settings::resolve(&parsed.authority, &options.storage_options)?;
             let fs = cached(FsKey::S3(settings.clone()), || {
                 Ok(Arc::new(connect(&settings)?))
             })?;
-            let path = fs.normalize_path(&percent_decode(uri, key)?)?;
+            let path = fs.normalize_path(&parsed.path)?;
             Ok((fs, path))
         }
-        "mock" => {
+        Scheme::Mock => {
             let fs: Arc<dyn FileSystem> = Arc::new(MockFileSystem::new(SystemTime::now()));
-            let path = fs.normalize_path(&percent_decode(uri, rest)?)?;
+            let path = fs.normalize_path(&parsed.path)?;
             Ok((fs, path))
         }
-        other => Err(invalid(
-            uri,
-            format!(
-                "unsupported scheme {other:?}; supported: hf3fs://<mount>/<path>, \
-                 s3://<bucket>/<key>, file:///<path>, mock://<path>, or a local path"
-            ),
-        )),
     }
 }
 
@@ -315,5 +374,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("escape"), "{e}");
+        let e = filesystem_from_uri("file:///x%2", &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("escape"), "{e}");
+    }
+
+    #[test]
+    fn uris_parse_once_with_their_display_prefix() {
+        let parsed = |uri: &str| parse_uri(uri).unwrap().unwrap();
+        let p = parsed("s3://b/a%20b/c.pq");
+        assert_eq!(
+            (p.scheme, p.authority.as_str(), p.path.as_str()),
+            (Scheme::S3, "b", "a b/c.pq")
+        );
+        assert_eq!(p.display_prefix(), "s3://b/");
+        let p = parsed("HF3FS://m/x%2Fy");
+        assert_eq!((p.scheme, p.path.as_str()), (Scheme::Hf3fs, "x/y"));
+        assert_eq!(p.display_prefix(), "hf3fs://m/");
+        assert_eq!(parsed("mock://a/b").display_prefix(), "mock://");
+        assert_eq!(parsed("file://localhost/t").path, "/t");
+        assert_eq!(parse_uri("/plain/a%20b").unwrap(), None);
+        assert_eq!(parse_uri("c:/x").unwrap(), None);
     }
 }

@@ -43,11 +43,6 @@ impl ByteBudget {
     pub fn used(&self) -> u64 {
         *self.lock()
     }
-
-    /// The limit.
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
 }
 
 /// Reserved bytes, released on drop.

@@ -22,8 +22,8 @@
 
 pub mod budget;
 pub mod cpu;
-pub mod net;
-pub mod pool;
+pub(crate) mod net;
+pub(crate) mod pool;
 pub mod retry;
 
 use std::fmt;

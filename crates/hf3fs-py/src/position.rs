@@ -1,4 +1,4 @@
-//! Where a dataset's epoch stands, as Python holds it (`_Progress`), and the
+//! Where a dataset's epoch stands, as Python holds it (`_Position`), and the
 //! one codec between it and the progress keys of a saved state.
 //!
 //! A state is a plain dict of ints and strings (it goes into checkpoints).
@@ -8,9 +8,9 @@
 //! when they are set. Format 1 wrote `worker = -1` and `base = "*"` for
 //! "not set", and could lack `rotation`; it still loads.
 
-use dataset::mix::MixProgress;
+use dataset::mix::MixPosition;
 use dataset::plan::{decode_intervals, encode_intervals};
-use dataset::Progress;
+use dataset::EpochPosition;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -21,15 +21,15 @@ pub const STATE_VERSION: u32 = 2;
 /// Where a dataset's epoch stands: the cut (`world_size × num_workers`, over
 /// the layout `base` left), what each worker index consumed (rows, or tokens
 /// when packing), and which worker's entry is known.
-#[pyclass(name = "_Progress", module = "hf3fs._hf3fs", frozen, eq)]
+#[pyclass(name = "_Position", module = "hf3fs._hf3fs", frozen, eq)]
 #[derive(Clone, PartialEq)]
-pub struct PyProgress {
-    pub(crate) inner: Progress,
+pub struct PyPosition {
+    pub(crate) inner: EpochPosition,
 }
 
-impl From<Progress> for PyProgress {
-    fn from(inner: Progress) -> Self {
-        PyProgress { inner }
+impl From<EpochPosition> for PyPosition {
+    fn from(inner: EpochPosition) -> Self {
+        PyPosition { inner }
     }
 }
 
@@ -54,6 +54,36 @@ fn state_error(reason: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(format!("load_state_dict: {reason}"))
 }
 
+/// A cut of `world_size × num_workers` with one of `counts` (named `key`
+/// in a state) per worker index, and `worker` one of them.
+fn check_cut(
+    world_size: u64,
+    num_workers: u64,
+    key: &str,
+    counts: &[u64],
+    worker: Option<u64>,
+) -> PyResult<()> {
+    if world_size == 0 || num_workers == 0 {
+        return Err(state_error("world_size and num_workers must be positive"));
+    }
+    if counts.len() as u64 != num_workers {
+        return Err(state_error(format!(
+            "{key:?} has {} counts for {num_workers} workers",
+            counts.len()
+        )));
+    }
+    if let Some(w) = worker.filter(|&w| w >= num_workers) {
+        return Err(state_error(format!("worker {w} of {num_workers} workers")));
+    }
+    Ok(())
+}
+
+/// Counts as a state writes them: `c0,c1,...`.
+fn encode_counts(counts: &[u64]) -> String {
+    let parts: Vec<String> = counts.iter().map(u64::to_string).collect();
+    parts.join(",")
+}
+
 /// Counts written as `c0,c1,...` (empty: none).
 fn decode_counts(text: &str) -> PyResult<Vec<u64>> {
     text.split(',')
@@ -76,34 +106,24 @@ fn unreadable(err: PyErr) -> PyErr {
     state_error(format!("the state's progress does not read: {err}"))
 }
 
-impl PyProgress {
-    fn checked(inner: Progress) -> PyResult<PyProgress> {
+impl PyPosition {
+    fn checked(inner: EpochPosition) -> PyResult<PyPosition> {
         let p = &inner;
-        if p.world_size == 0 || p.num_workers == 0 {
-            return Err(state_error("world_size and num_workers must be positive"));
-        }
-        if p.consumed.len() as u64 != p.num_workers {
-            return Err(state_error(format!(
-                "'consumed' has {} counts for {} workers",
-                p.consumed.len(),
-                p.num_workers
-            )));
-        }
-        if p.worker.is_some_and(|w| w >= p.num_workers) {
-            return Err(state_error(format!(
-                "worker {} of {} workers",
-                p.worker.unwrap_or_default(),
-                p.num_workers
-            )));
-        }
-        Ok(PyProgress { inner })
+        check_cut(
+            p.world_size,
+            p.num_workers,
+            "consumed",
+            &p.consumed,
+            p.worker,
+        )?;
+        Ok(PyPosition { inner })
     }
 
     /// Read the progress keys of a state of `version` (1 or 2).
-    pub(crate) fn read_state(state: &Bound<'_, PyAny>, version: u32) -> PyResult<PyProgress> {
+    pub(crate) fn read_state(state: &Bound<'_, PyAny>, version: u32) -> PyResult<PyPosition> {
         check_version(version)?;
         let s: SavedProgress = state.extract().map_err(unreadable)?;
-        PyProgress::checked(Progress {
+        PyPosition::checked(EpochPosition {
             epoch: s.epoch,
             base: read_base(s.base.as_deref(), version)?,
             world_size: s.world_size,
@@ -120,8 +140,7 @@ impl PyProgress {
         state.set_item("epoch", p.epoch)?;
         state.set_item("world_size", p.world_size)?;
         state.set_item("num_workers", p.num_workers)?;
-        let consumed: Vec<String> = p.consumed.iter().map(u64::to_string).collect();
-        state.set_item("consumed", consumed.join(","))?;
+        state.set_item("consumed", encode_counts(&p.consumed))?;
         state.set_item("rotation", p.rotation)?;
         if let Some(worker) = p.worker {
             state.set_item("worker", worker)?;
@@ -134,11 +153,11 @@ impl PyProgress {
 }
 
 #[pymethods]
-impl PyProgress {
+impl PyPosition {
     /// The progress a state's keys give (`version` 1 or 2).
     #[staticmethod]
-    fn from_state(state: &Bound<'_, PyAny>, version: u32) -> PyResult<PyProgress> {
-        PyProgress::read_state(state, version)
+    fn from_state(state: &Bound<'_, PyAny>, version: u32) -> PyResult<PyPosition> {
+        PyPosition::read_state(state, version)
     }
 
     /// The progress keys of a format-2 state, as a new dict.
@@ -151,8 +170,8 @@ impl PyProgress {
     /// The same progress with each worker index's count `consumed`, and only
     /// `worker`'s entry known (None: all are).
     #[pyo3(signature = (consumed, worker))]
-    fn with_position(&self, consumed: Vec<u64>, worker: Option<u64>) -> PyResult<PyProgress> {
-        PyProgress::checked(Progress {
+    fn with_position(&self, consumed: Vec<u64>, worker: Option<u64>) -> PyResult<PyPosition> {
+        PyPosition::checked(EpochPosition {
             consumed,
             worker,
             ..self.inner.clone()
@@ -198,7 +217,7 @@ impl PyProgress {
 
     /// Pickled as its state keys (DataLoader workers receive it).
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let from_state = py.get_type::<PyProgress>().getattr("from_state")?;
+        let from_state = py.get_type::<PyPosition>().getattr("from_state")?;
         let args = (self.state(py)?, STATE_VERSION).into_pyobject(py)?;
         PyTuple::new(py, [from_state, args.into_any()])
     }
@@ -206,7 +225,7 @@ impl PyProgress {
     fn __repr__(&self) -> String {
         let p = &self.inner;
         format!(
-            "_Progress(epoch={}, world_size={}, num_workers={}, consumed={:?}, worker={:?}, rotation={}, base={})",
+            "_Position(epoch={}, world_size={}, num_workers={}, consumed={:?}, worker={:?}, rotation={}, base={})",
             p.epoch,
             p.world_size,
             p.num_workers,
@@ -275,42 +294,28 @@ fn check_version(version: u32) -> PyResult<()> {
 /// Where a mixture's epoch stands: each source's cut (its progress, with
 /// nothing consumed: a source's position is replayed from the draws), and
 /// the draws each worker index made.
-#[pyclass(name = "_MixProgress", module = "hf3fs._hf3fs", frozen, eq)]
+#[pyclass(name = "_MixPosition", module = "hf3fs._hf3fs", frozen, eq)]
 #[derive(Clone, PartialEq)]
-pub struct PyMixProgress {
-    pub(crate) inner: MixProgress,
+pub struct PyMixPosition {
+    pub(crate) inner: MixPosition,
 }
 
-impl From<MixProgress> for PyMixProgress {
-    fn from(inner: MixProgress) -> Self {
-        PyMixProgress { inner }
+impl From<MixPosition> for PyMixPosition {
+    fn from(inner: MixPosition) -> Self {
+        PyMixPosition { inner }
     }
 }
 
-impl PyMixProgress {
-    fn checked(inner: MixProgress) -> PyResult<PyMixProgress> {
-        if inner.world_size == 0 || inner.num_workers == 0 {
-            return Err(state_error("world_size and num_workers must be positive"));
-        }
-        if inner.draws.len() as u64 != inner.num_workers {
-            return Err(state_error(format!(
-                "'draws' has {} counts for {} workers",
-                inner.draws.len(),
-                inner.num_workers
-            )));
-        }
-        if let Some(w) = inner.worker.filter(|&w| w >= inner.num_workers) {
-            return Err(state_error(format!(
-                "worker {w} of {} workers",
-                inner.num_workers
-            )));
-        }
-        Ok(PyMixProgress { inner })
+impl PyMixPosition {
+    fn checked(inner: MixPosition) -> PyResult<PyMixPosition> {
+        let p = &inner;
+        check_cut(p.world_size, p.num_workers, "draws", &p.draws, p.worker)?;
+        Ok(PyMixPosition { inner })
     }
 }
 
 #[pymethods]
-impl PyMixProgress {
+impl PyMixPosition {
     /// The progress a mixture state's keys give (`version` 1 or 2), with
     /// `sources` the sources' entries in mixture order.
     #[staticmethod]
@@ -318,14 +323,14 @@ impl PyMixProgress {
         state: &Bound<'_, PyAny>,
         version: u32,
         sources: Vec<Bound<'_, PyAny>>,
-    ) -> PyResult<PyMixProgress> {
+    ) -> PyResult<PyMixPosition> {
         check_version(version)?;
         let s: SavedMixProgress = state.extract().map_err(unreadable)?;
         let sources = sources
             .iter()
-            .map(|entry| -> PyResult<Progress> {
+            .map(|entry| -> PyResult<EpochPosition> {
                 let cut: SavedCut = entry.extract().map_err(unreadable)?;
-                Ok(Progress {
+                Ok(EpochPosition {
                     epoch: cut.epoch,
                     base: read_base(cut.base.as_deref(), version)?,
                     world_size: s.world_size,
@@ -336,7 +341,7 @@ impl PyMixProgress {
                 })
             })
             .collect::<PyResult<_>>()?;
-        PyMixProgress::checked(MixProgress {
+        PyMixPosition::checked(MixPosition {
             epoch: s.epoch,
             sources,
             world_size: s.world_size,
@@ -354,8 +359,7 @@ impl PyMixProgress {
         state.set_item("epoch", p.epoch)?;
         state.set_item("world_size", p.world_size)?;
         state.set_item("num_workers", p.num_workers)?;
-        let draws: Vec<String> = p.draws.iter().map(u64::to_string).collect();
-        state.set_item("draws", draws.join(","))?;
+        state.set_item("draws", encode_counts(&p.draws))?;
         state.set_item("rotation", p.rotation)?;
         if let Some(worker) = p.worker {
             state.set_item("worker", worker)?;
@@ -383,8 +387,8 @@ impl PyMixProgress {
     /// The same progress with each worker index's `draws`, and only
     /// `worker`'s entry known (None: all are).
     #[pyo3(signature = (draws, worker))]
-    fn with_position(&self, draws: Vec<u64>, worker: Option<u64>) -> PyResult<PyMixProgress> {
-        PyMixProgress::checked(MixProgress {
+    fn with_position(&self, draws: Vec<u64>, worker: Option<u64>) -> PyResult<PyMixPosition> {
+        PyMixPosition::checked(MixPosition {
             draws,
             worker,
             ..self.inner.clone()
@@ -430,18 +434,18 @@ impl PyMixProgress {
 
     /// Each source's progress.
     #[getter]
-    fn sources(&self) -> Vec<PyProgress> {
+    fn sources(&self) -> Vec<PyPosition> {
         self.inner
             .sources
             .iter()
             .cloned()
-            .map(PyProgress::from)
+            .map(PyPosition::from)
             .collect()
     }
 
     /// Pickled as its state keys (DataLoader workers receive it).
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let from_state = py.get_type::<PyMixProgress>().getattr("from_state")?;
+        let from_state = py.get_type::<PyMixPosition>().getattr("from_state")?;
         let args = (self.state(py)?, STATE_VERSION, self.source_states(py)?).into_pyobject(py)?;
         PyTuple::new(py, [from_state, args.into_any()])
     }

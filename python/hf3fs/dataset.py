@@ -572,21 +572,28 @@ class _ParquetDatasetImpl:
                 "column": self._pack.column,
                 "tokens": int(ds.num_units),
                 "per_file": [
-                    {"path": path, "tokens": t, "rows": r, "counted_from": how}
-                    for path, t, r, how in ds.file_tokens()
+                    {
+                        "path": f.path,
+                        "tokens": f.tokens,
+                        "rows": f.rows,
+                        "counted_from": f.counted_from,
+                    }
+                    for f in ds.file_tokens()
                 ],
                 "batches_per_rank": batches,
                 "sequences_per_rank": batches * self._pack.sequences_per_batch,
                 "left_out": int(ds.left_out(progress)),
             }
         files = [
-            {"path": path, "row_groups": groups, "rows": rows, "bytes": size, "page_index": pi}
-            for (path, groups, rows, size), pi in zip(
-                ds.file_info(), ds.page_indexes(), strict=True
-            )
+            {
+                "path": f.path,
+                "row_groups": f.row_groups,
+                "rows": f.rows,
+                "bytes": f.bytes,
+                "page_index": f.page_index,
+            }
+            for f in ds.file_info()
         ]
-        codecs = dict(ds.column_codecs())
-        fast = set(ds.fast_columns())
         return {
             "files": files,
             "row_groups": sum(f["row_groups"] for f in files),
@@ -595,14 +602,14 @@ class _ParquetDatasetImpl:
             "row_groups_read": len(ds.group_rows()),
             "bytes": sum(f["bytes"] for f in files),
             "columns": {
-                name: {
-                    "compressed_bytes": c,
-                    "uncompressed_bytes": u,
-                    "codecs": codecs.get(name, []),
-                    "read": name in ds.columns,
-                    "decoder": "fast" if name in fast else "arrow",
+                c.name: {
+                    "compressed_bytes": c.compressed_bytes,
+                    "uncompressed_bytes": c.uncompressed_bytes,
+                    "codecs": c.codecs,
+                    "read": c.read,
+                    "decoder": "fast" if c.fast_decode else "arrow",
                 }
-                for name, c, u in ds.column_sizes()
+                for c in ds.column_info()
             },
             **({"tokens": tokens} if tokens is not None else {}),
         }

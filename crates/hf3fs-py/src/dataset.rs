@@ -56,6 +56,41 @@ pub(crate) fn dataset_defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types
     Ok(out)
 }
 
+/// One file of a dataset, as `info()` reports it.
+#[pyclass(name = "_FileSummary", module = "hf3fs._hf3fs", frozen, get_all)]
+pub struct FileSummary {
+    path: String,
+    row_groups: usize,
+    rows: i64,
+    bytes: u64,
+    /// Whether the file has a page index (column and offset indexes).
+    page_index: bool,
+}
+
+/// One top-level column of a dataset's files, as `info()` reports it.
+#[pyclass(name = "_ColumnSummary", module = "hf3fs._hf3fs", frozen, get_all)]
+pub struct ColumnSummary {
+    name: String,
+    compressed_bytes: i64,
+    uncompressed_bytes: i64,
+    /// The compression codecs of its chunks, sorted.
+    codecs: Vec<String>,
+    /// Whether batches hold it.
+    read: bool,
+    /// Whether the fast decode path decodes it in every file.
+    fast_decode: bool,
+}
+
+/// The packed column's tokens in one file.
+#[pyclass(name = "_FileTokens", module = "hf3fs._hf3fs", frozen, get_all)]
+pub struct FileTokens {
+    path: String,
+    tokens: u64,
+    rows: u64,
+    /// How its row groups were counted: `"histogram"`, `"statistics"`, `"decoded"`.
+    counted_from: Vec<&'static str>,
+}
+
 /// A Parquet dataset (the Rust side of ``hf3fs.dataset.ParquetDataset``).
 #[pyclass(name = "_Dataset", module = "hf3fs._hf3fs", frozen)]
 pub struct PyDataset {
@@ -172,8 +207,8 @@ impl PyDataset {
         self.inner.scan().fingerprint_v1()
     }
 
-    /// Per file: (path, row groups, rows, bytes).
-    fn file_info(&self) -> Vec<(String, usize, i64, u64)> {
+    /// What `info()` reports of each file.
+    fn file_info(&self) -> Vec<FileSummary> {
         self.inner
             .scan()
             .index
@@ -181,12 +216,13 @@ impl PyDataset {
             .iter()
             .map(|f| {
                 let m = f.metadata();
-                (
-                    f.display().to_string(),
-                    m.num_row_groups(),
-                    m.file_metadata().num_rows(),
-                    f.source.size,
-                )
+                FileSummary {
+                    path: f.display().to_string(),
+                    row_groups: m.num_row_groups(),
+                    rows: m.file_metadata().num_rows(),
+                    bytes: f.source.size,
+                    page_index: m.offset_index().is_some_and(|o| !o.is_empty()),
+                }
             })
             .collect()
     }
@@ -196,72 +232,48 @@ impl PyDataset {
         self.inner.scan().group_rows()
     }
 
-    /// Per top-level column of the files: (name, compressed, uncompressed bytes).
-    fn column_sizes(&self) -> Vec<(String, i64, i64)> {
+    /// What `info()` reports of each top-level column of the files.
+    fn column_info(&self) -> Vec<ColumnSummary> {
         let scan = self.inner.scan();
-        let schema = scan.index.schema.clone();
-        let mut sizes: Vec<(String, i64, i64)> = schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), 0, 0))
-            .collect();
-        for file in &scan.index.files {
-            let descr = file.metadata().file_metadata().schema_descr();
-            for rg in file.metadata().row_groups() {
-                for (i, c) in rg.columns().iter().enumerate() {
-                    let root = descr.get_column_root_idx(i);
-                    if let Some(entry) = sizes.get_mut(root) {
-                        entry.1 += c.compressed_size();
-                        entry.2 += c.uncompressed_size();
-                    }
-                }
-            }
-        }
-        sizes
-    }
-
-    /// The columns read that the fast decode path decodes in every file.
-    fn fast_columns(&self) -> Vec<String> {
-        self.inner.scan().fast_column_names()
-    }
-
-    /// Per top-level column: (name, the compression codecs of its chunks, sorted).
-    fn column_codecs(&self) -> Vec<(String, Vec<String>)> {
-        let scan = self.inner.scan();
-        let mut codecs: Vec<(String, std::collections::BTreeSet<String>)> = scan
+        let fast = scan.fast_column_names();
+        let mut columns: Vec<(ColumnSummary, std::collections::BTreeSet<String>)> = scan
             .index
             .schema
             .fields()
             .iter()
-            .map(|f| (f.name().clone(), Default::default()))
+            .map(|f| {
+                let summary = ColumnSummary {
+                    name: f.name().clone(),
+                    compressed_bytes: 0,
+                    uncompressed_bytes: 0,
+                    codecs: Vec::new(),
+                    read: scan.columns.contains(f.name()),
+                    fast_decode: fast.contains(f.name()),
+                };
+                (summary, Default::default())
+            })
             .collect();
         for file in &scan.index.files {
             let descr = file.metadata().file_metadata().schema_descr();
             for rg in file.metadata().row_groups() {
                 for (i, c) in rg.columns().iter().enumerate() {
-                    if let Some(entry) = codecs.get_mut(descr.get_column_root_idx(i)) {
+                    if let Some((summary, codecs)) = columns.get_mut(descr.get_column_root_idx(i)) {
+                        summary.compressed_bytes += c.compressed_size();
+                        summary.uncompressed_bytes += c.uncompressed_size();
                         // "ZSTD(ZstdLevel(1))": a reader sees the codec, not the writer's level.
                         let codec = c.compression().to_string();
                         let name = codec.split('(').next().unwrap_or(&codec);
-                        entry.1.insert(name.to_string());
+                        codecs.insert(name.to_string());
                     }
                 }
             }
         }
-        codecs
+        columns
             .into_iter()
-            .map(|(name, set)| (name, set.into_iter().collect()))
-            .collect()
-    }
-
-    /// Per file: whether it has a page index (column and offset indexes).
-    fn page_indexes(&self) -> Vec<bool> {
-        self.inner
-            .scan()
-            .index
-            .files
-            .iter()
-            .map(|f| f.metadata().offset_index().is_some_and(|o| !o.is_empty()))
+            .map(|(mut summary, codecs)| {
+                summary.codecs = codecs.into_iter().collect();
+                summary
+            })
             .collect()
     }
 
@@ -286,19 +298,27 @@ impl PyDataset {
         self.inner.num_units()
     }
 
-    /// Per file: (path, tokens, rows, how the counts were found) of the
-    /// packed column; empty unless packing.
-    fn file_tokens(&self) -> Vec<(String, u64, u64, Vec<&'static str>)> {
+    /// Per file: the packed column's tokens and how they were counted;
+    /// empty unless packing.
+    fn file_tokens(&self) -> Vec<FileTokens> {
         let scan = self.inner.scan();
         let sources = self.inner.token_count_sources();
         if sources.is_empty() {
             return Vec::new();
         }
-        let mut out: Vec<(String, u64, u64, std::collections::BTreeSet<&'static str>)> = scan
+        let mut out: Vec<(FileTokens, std::collections::BTreeSet<&'static str>)> = scan
             .index
             .files
             .iter()
-            .map(|f| (f.display().to_string(), 0, 0, Default::default()))
+            .map(|f| {
+                let tokens = FileTokens {
+                    path: f.display().to_string(),
+                    tokens: 0,
+                    rows: 0,
+                    counted_from: Vec::new(),
+                };
+                (tokens, Default::default())
+            })
             .collect();
         for ((group, &tokens), how) in scan
             .groups
@@ -306,17 +326,20 @@ impl PyDataset {
             .zip(self.inner.group_units())
             .zip(sources)
         {
-            let entry = &mut out[group.file];
-            entry.1 += tokens;
-            entry.2 += group.rows();
-            entry.3.insert(match how {
+            let (entry, counted_from) = &mut out[group.file];
+            entry.tokens += tokens;
+            entry.rows += group.rows();
+            counted_from.insert(match how {
                 dataset::pack::tokens::CountSource::Histogram => "histogram",
                 dataset::pack::tokens::CountSource::Statistics => "statistics",
                 dataset::pack::tokens::CountSource::Decoded => "decoded",
             });
         }
         out.into_iter()
-            .map(|(p, t, r, how)| (p, t, r, how.into_iter().collect()))
+            .map(|(mut entry, how)| {
+                entry.counted_from = how.into_iter().collect();
+                entry
+            })
             .collect()
     }
 

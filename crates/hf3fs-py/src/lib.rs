@@ -91,6 +91,9 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_request_cpu_threads, m)?)?;
     m.add_class::<filter::PyFilter>()?;
     m.add_class::<dataset::PyDataset>()?;
+    m.add_class::<dataset::FileSummary>()?;
+    m.add_class::<dataset::ColumnSummary>()?;
+    m.add_class::<dataset::FileTokens>()?;
     m.add_class::<dataset::PyBatchReader>()?;
     m.add_class::<dataset::ArrowBatch>()?;
     m.add_class::<numpy_batch::NumpyBatch>()?;

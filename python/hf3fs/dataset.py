@@ -197,9 +197,9 @@ class _ParquetDatasetImpl:
             raise ValueError(f"pack: expected an hf3fs.dataset.Pack, got {pack!r}")
         self._pack = pack
         self._rank, self._world_size = _resolve_rank(rank, world_size)
-        # The filter as given (pickled to spawned workers), checked now; each
-        # process builds its own tree from it.
-        normalize_filter(filter)
+        # The filter's tree, built (and so checked) now; pickling carries the
+        # filter as given (a spawned worker builds its own tree from it).
+        self._filter = normalize_filter(filter)
         self._args = {
             "sources": sources,
             "columns": list(columns) if columns is not None else None,
@@ -229,7 +229,9 @@ class _ParquetDatasetImpl:
             self._ds = self._open(on_footer)
 
     def _open(self, on_footer: Any = None) -> Any:
-        args = {**self._args, "filter": normalize_filter(self._args["filter"])}
+        if self._filter is None:
+            self._filter = normalize_filter(self._args["filter"])
+        args = {**self._args, "filter": self._filter}
         return _hf3fs._Dataset(**args, on_footer=on_footer)
 
     def _dataset(self) -> Any:
@@ -256,6 +258,7 @@ class _ParquetDatasetImpl:
         state = self.__dict__.copy()
         state["_ds"] = None
         state["_live"] = None
+        state["_filter"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -111,6 +111,13 @@ pub struct EpochPosition {
     pub rotation: u64,
 }
 
+impl EpochPosition {
+    /// The span DataLoader worker `worker` reads (see `rotation`).
+    pub fn span_of(&self, worker: u64) -> u64 {
+        (worker + self.rotation) % self.num_workers.max(1)
+    }
+}
+
 /// What a packed dataset knows of its tokens.
 #[derive(Debug, Clone)]
 struct Packing {
@@ -337,7 +344,7 @@ impl Dataset {
         let taken = consumed_by_worker(batches, workers, self.batch_units(), u64::MAX);
         let mut next = progress.clone();
         for (w, rows) in taken.iter().enumerate() {
-            let source = ((w as u64 + progress.rotation) % workers) as usize;
+            let source = progress.span_of(w as u64) as usize;
             if let Some(c) = next.consumed.get_mut(source) {
                 *c = c.saturating_add(*rows).min(span);
             }
@@ -403,7 +410,7 @@ impl Dataset {
                 format!("{worker} is not below num_workers {}", progress.num_workers),
             ));
         }
-        let worker = (worker + progress.rotation) % progress.num_workers;
+        let worker = progress.span_of(worker);
         let spec = ShardSpec {
             world_size: progress.world_size,
             rank,

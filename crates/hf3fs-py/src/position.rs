@@ -180,7 +180,7 @@ impl PyPosition {
 
     /// The span DataLoader worker `worker` reads.
     fn span_of(&self, worker: u64) -> u64 {
-        (worker + self.inner.rotation) % self.inner.num_workers.max(1)
+        self.inner.span_of(worker)
     }
 
     #[getter]
@@ -397,7 +397,7 @@ impl PyMixPosition {
 
     /// The worker index DataLoader worker `worker` draws as.
     fn span_of(&self, worker: u64) -> u64 {
-        (worker + self.inner.rotation) % self.inner.num_workers.max(1)
+        self.inner.span_of(worker)
     }
 
     #[getter]

@@ -60,6 +60,13 @@ pub struct MixPosition {
     pub rotation: u64,
 }
 
+impl MixPosition {
+    /// The worker index DataLoader worker `worker` draws as (see `rotation`).
+    pub fn span_of(&self, worker: u64) -> u64 {
+        (worker + self.rotation) % self.num_workers.max(1)
+    }
+}
+
 /// What a mixture's samples are.
 #[derive(Debug, Clone)]
 pub enum Samples {
@@ -286,7 +293,7 @@ impl Mixture {
         let taken = consumed_by_worker(batches, workers, self.per_batch as u64, u64::MAX);
         let mut next = progress.clone();
         for (w, draws) in taken.iter().enumerate() {
-            let index = ((w as u64 + progress.rotation) % workers) as usize;
+            let index = progress.span_of(w as u64) as usize;
             if let Some(d) = next.draws.get_mut(index) {
                 *d = d.saturating_add(*draws);
             }
@@ -365,7 +372,7 @@ impl Mixture {
                 format!("{worker} is not below num_workers {}", progress.num_workers),
             ));
         }
-        let index = (worker + progress.rotation) % progress.num_workers;
+        let index = progress.span_of(worker);
         let mut cursor = self.cursor(progress)?;
         let draws = progress.draws.get(index as usize).copied().unwrap_or(0);
         cursor.advance(draws);

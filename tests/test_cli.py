@@ -618,6 +618,37 @@ def test_cp_into_itself_through_a_relative_target_is_refused(capsys, tmp_path, m
     assert not (tree / "work" / "copy").exists()
 
 
+@pytest.mark.parametrize("kind", ["mount", "local"])
+def test_cp_du_and_rm_with_links_in_the_tree(capsys, mdir, tmp_path, kind):
+    """Links to files are copied as files; a linked directory (here a loop to an
+    ancestor) is made but not entered, so a copy and du end; rm removes a link, not
+    what it names."""
+    where, path = places(kind, mdir, tmp_path)
+    (path / "d").mkdir(parents=True)
+    (path / "d" / "x").write_bytes(b"x" * 10)
+    (path / "f").write_bytes(b"f" * 5)
+    os.symlink("..", path / "d" / "up")
+    os.symlink("f", path / "lf")
+    dst = tmp_path / "copy"
+    status, out, err = run(capsys, "cp", "-r", "-v", where, str(dst))
+    assert status == 0, err
+    assert "copied 3 file(s), 20 bytes" in out
+    assert (dst / "lf").read_bytes() == b"f" * 5 and not (dst / "lf").is_symlink()
+    assert (dst / "d" / "up").is_dir() and not any((dst / "d" / "up").iterdir())
+    status, out, _ = run(capsys, "du", "-s", where)
+    assert status == 0 and du_lines(out) == [("20", where)]
+    assert run(capsys, "rm", f"{where}/lf")[0] == 0
+    assert not os.path.lexists(path / "lf") and (path / "f").exists()
+    assert run(capsys, "rm", f"{where}/d/up")[0] == 0  # a link to a directory: no -r needed
+    assert not os.path.lexists(path / "d" / "up") and (path / "d" / "x").exists()
+
+
+def test_rm_refuses_a_mount_root(capsys, mdir):
+    line = assert_fails(capsys, "rm", "-r", "hf3fs://local/")
+    assert "root" in line
+    assert mdir[1].exists()
+
+
 # --------------------------------------------------------------------- rm
 def test_rm(capsys, mdir, tmp_path):
     url, path = mdir

@@ -13,7 +13,7 @@ PLOTTABLE = ("io", "dataset")
 
 def inspect(args: argparse.Namespace) -> int:
     """Print a Parquet source's schema, files, row groups, rows and per-column sizes."""
-    from ._cli_store import parse_storage_options
+    from ._cli_fs import parse_storage_options
     from .dataset import _ParquetDatasetImpl
 
     options = parse_storage_options(getattr(args, "storage_option", None))

@@ -1,11 +1,12 @@
-"""``hf3fs ls|stat|cat|cp|mkdir|rm|du``: file commands over mounts and local paths.
+"""``hf3fs ls|stat|cat|cp|mkdir|rm|du``: file commands over every backend.
 
-A path is ``hf3fs://<mount>/<path>`` (a :class:`Client` on that mount),
-``s3://<bucket>/<key>`` (the object store backend, configured by ``AWS_*``
-variables and ``--storage-option``), or a local path (the ``os`` module).
-``cp`` moves data with batched ``preadv`` / ``pwritev`` through one
-shared-memory iovec, and to and from object stores with ranged GETs and
-multipart uploads.
+A path is ``hf3fs://<mount>/<path>``, ``s3://<bucket>/<key>`` (configured by
+``AWS_*`` variables and ``--storage-option``), ``file:///<path>`` or a local
+path. Each names a file system of the IO layer (``FileSystem.from_uri``, the
+same Rust backends ``ParquetDataset`` reads through) and a path on it, so
+every command is written once: ``cp`` is ``FileSystem.copy_file_to``
+(parallel reads through the IO engine or concurrent ranged GETs, large
+writes, multipart uploads; a server-side copy inside one bucket).
 """
 
 from __future__ import annotations
@@ -21,142 +22,143 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _progress
-from ._cli_store import StorePlace, StorePlaces, parse_storage_options
-from ._hf3fs import Client, _parse_uri, iovec
+from ._hf3fs import FileSystem, _parse_uri
 
-# cp moves data in calls of COPY_ENTRIES entries of COPY_ENTRY bytes: 4 MiB
-# entries are large enough that each is one sequential request on any file
-# system, and 16 of them (64 MiB in flight) keep a parallel file system busy
-# while the iovec stays small.
-COPY_ENTRY = 4 << 20
-COPY_ENTRIES = 16
 # cat writes a file in pieces of this size, so a large file is not held whole.
 CAT_CHUNK = 4 << 20
+# The schemes the commands take (`mock://` is a new empty file system per
+# call: nothing a command could show or keep).
+SCHEMES = ("hf3fs", "s3", "file")
+
+
+def parse_storage_options(pairs: list[str] | None) -> dict[str, str]:
+    """``KEY=VALUE`` command-line pairs as storage options."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--storage-option {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
 
 
 class Place:
-    """A path on a mount (``client`` set) or on the local file system."""
+    """A path on one of the IO layer's file systems, and how the user wrote it."""
 
-    def __init__(self, client: Client | None, path: str, display: str) -> None:
-        self.client = client
+    def __init__(self, fs: FileSystem, root: str, path: str, display: str) -> None:
+        self.fs = fs
+        # Which file system (`hf3fs://<mount>`, `s3://<bucket>`, `file`): two
+        # places with the same root are on the same one.
+        self.root = root
         self.path = path
         self.display = display
+        # `s3://b/new/` names a directory even before a key lies below it, as
+        # for `aws s3 cp` (a copy there lands at `new/<name>`, never at `new`).
+        self.names_dir = root.startswith("s3://") and display.endswith("/")
 
-    def join(self, name: str) -> Place:
-        """The place of ``name`` inside this directory."""
+    def join(self, relative: str) -> Place:
+        """The place of ``relative`` (``/``-separated) inside this directory."""
+        path = f"{self.path.rstrip('/')}/{relative}" if self.path else relative
         sep = "" if self.display.endswith("/") else "/"
-        path = os.path.join(self.path, name)
-        return Place(self.client, path, f"{self.display}{sep}{name}")
+        return Place(self.fs, self.root, path, f"{self.display}{sep}{relative}")
 
     @contextlib.contextmanager
     def naming(self) -> Iterator[None]:
-        """Errors name this place as the user wrote it (a URL), not the server path."""
+        """Errors name this place as the user wrote it, not the path inside its file system."""
         try:
             yield
         except OSError as e:
-            if self.client is not None and e.filename in (self.path, None):
+            if e.filename in (None, self.path, f"{self.root}/{self.path}"):
                 e.filename = self.display
             raise
 
     @property
     def name(self) -> str:
-        """The last component of the path."""
-        return os.path.basename(self.path.rstrip("/")) or self.path
+        """The last component (the mount or bucket for a root)."""
+        return (
+            self.path.rstrip("/").rsplit("/", 1)[-1]
+            or self.display.rstrip("/").rsplit("/", 1)[-1]
+            or self.path
+        )
+
+    def is_root(self) -> bool:
+        """Whether this is its file system's root."""
+        return self.path in ("", "/")
 
     def stat(self, *, follow_symlinks: bool = True) -> Any:
-        """``stat`` of the path (``os.stat`` or the client's)."""
-        if self.client is None:
-            return os.stat(self.path, follow_symlinks=follow_symlinks)
+        """``stat`` of the path (made from the listing for an object)."""
         with self.naming():
-            return self.client.stat(self.path, follow_symlinks=follow_symlinks)
+            return self.fs.stat(self.path, follow_symlinks=follow_symlinks)
 
     def is_dir(self) -> bool:
-        """Whether the path is a directory (False when missing)."""
+        """Whether the path is a directory (missing: whether it ends in ``/`` on a store)."""
         try:
             return stat_mod.S_ISDIR(self.stat().st_mode)
         except FileNotFoundError:
-            return False
+            return self.names_dir
+
+    def listing(self, *, recursive: bool = False) -> list[tuple[str, str, int]]:
+        """``(relative path, kind, size)`` of the entries below, sorted; one
+        listing for a whole tree (linked directories are listed, not entered)."""
+        with self.naming():
+            infos = self.fs.get_file_info_selector(self.path, recursive=recursive)
+        base = len(self.path)
+        return [(p[base:].lstrip("/"), kind, size or 0) for p, kind, size, _ in infos]
 
     def names(self) -> list[str]:
         """The directory's entries, sorted."""
-        if self.client is None:
-            return sorted(os.listdir(self.path))
-        from ._dirs import listdir
-
-        with self.naming():
-            return sorted(listdir(self.path, client=self.client))
+        return [rel for rel, _, _ in self.listing()]
 
     def mkdir(self, *, parents: bool) -> None:
         """Make the directory (``parents``: and missing parents, existing is fine)."""
-        if self.client is None:
-            if parents:
-                os.makedirs(self.path, exist_ok=True)
-            else:
-                os.mkdir(self.path)
-        else:
-            with self.naming():
-                try:
-                    self.client.mkdir(self.path, recursive=parents)
-                except FileExistsError:
-                    # -p: an existing directory is fine, as with os.makedirs(exist_ok=True).
-                    if not (parents and self.is_dir()):
-                        raise
+        with self.naming():
+            if not parents:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.stat(self.path)
+                    raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), self.path)
+            self.fs.create_dir(self.path, recursive=parents)
 
     def remove(self, *, recursive: bool) -> None:
-        """Remove the file, or the directory (``recursive`` for a non-empty one)."""
-        if self.client is not None:
-            with self.naming():
-                self.client.remove(self.path, recursive=recursive)
-        elif self.is_dir() and not os.path.islink(self.path):
-            if not recursive:
-                raise IsADirectoryError(21, "Is a directory (use -r)", self.path)
-            import shutil
+        """Remove the file (a link itself), or the directory (``recursive`` for a tree)."""
+        with self.naming():
+            st = self.fs.stat(self.path, follow_symlinks=False)
+            if not stat_mod.S_ISDIR(st.st_mode):
+                self.fs.delete_file(self.path)
+            elif not recursive:
+                raise IsADirectoryError(errno.EISDIR, "Is a directory (use -r)", self.path)
+            elif self.is_root():
+                raise OSError(errno.EBUSY, "refusing to remove a file system's root", self.path)
+            else:
+                self.fs.delete_dir(self.path)
 
-            shutil.rmtree(self.path)
-        else:
-            os.remove(self.path)
-
-    def walk_files(self, st: Any = None) -> Iterator[tuple[Place, Any]]:
-        """Every file under this place (itself when a file), with its stat.
-
-        ``st``: this place's stat when the caller has it (saves a call per entry).
-        """
-        st = st if st is not None else self.stat()
+    def file_sizes(self) -> Iterator[int]:
+        """The size of every file at or below this place."""
+        st = self.stat()
         if not stat_mod.S_ISDIR(st.st_mode):
-            yield self, st
+            yield st.st_size
             return
-        for name in self.names():
-            child = self.join(name)
-            yield from child.walk_files(child.stat(follow_symlinks=False))
+        yield from (size for _, kind, size in self.listing(recursive=True) if kind == "file")
 
 
 class Places:
-    """Parses command-line paths; one client per mount, one file system per bucket."""
+    """Parses command-line paths; one file system per mount, bucket or the local disk."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        token = getattr(args, "token", None)
-        self.token = token if token is not None else os.environ.get("HF3FS_TOKEN", "")
-        self.clients: dict[str, Client] = {}
-        self.stores = StorePlaces(parse_storage_options(getattr(args, "storage_option", None)))
+        self.token = getattr(args, "token", None)
+        self.storage_options = parse_storage_options(getattr(args, "storage_option", None))
+        self.filesystems: dict[str, FileSystem] = {}
 
-    def parse(self, text: str) -> Any:
-        """The place a command-line path names (``hf3fs://``, ``s3://``, ``file://`` or local).
-
-        URIs are split (and %-decoded) by the one parser ``FileSystem.from_uri`` uses.
-        """
+    def parse(self, text: str) -> Place:
+        """The place a command-line path names; URIs are split (and %-decoded)
+        by the parser ``FileSystem.from_uri`` uses."""
         uri = _parse_uri(text)
-        if uri is None:
-            return Place(None, text, text)
-        if uri.scheme == "s3":
-            return self.stores.parse(uri.authority, uri.path, text)
-        if uri.scheme == "file":
-            return Place(None, uri.path, text)
-        if uri.scheme != "hf3fs":
-            raise ValueError(f"{text}: the CLI takes local paths, hf3fs:// and s3:// URIs")
-        client = self.clients.get(uri.authority)
-        if client is None:
-            client = self.clients[uri.authority] = Client(uri.authority, self.token)
-        return Place(client, "/" + uri.path, text)
+        if uri is not None and uri.scheme not in SCHEMES:
+            raise ValueError(f"{text}: the CLI takes local paths, file://, hf3fs:// and s3:// URIs")
+        root = "file" if uri is None or uri.scheme == "file" else f"{uri.scheme}://{uri.authority}"
+        fs, path = FileSystem.from_uri(
+            text, token=self.token, storage_options=self.storage_options or None
+        )
+        return Place(self.filesystems.setdefault(root, fs), root, path, text)
 
 
 def _write_all(write: Any, data: Any) -> None:
@@ -212,13 +214,7 @@ def stat(args: argparse.Namespace) -> int:
     for text in args.paths:
         place = places.parse(text)
         st = place.stat()
-        kind = (
-            "directory"
-            if stat_mod.S_ISDIR(st.st_mode)
-            else "symbolic link"
-            if stat_mod.S_ISLNK(st.st_mode)
-            else "regular file"
-        )
+        kind = "directory" if stat_mod.S_ISDIR(st.st_mode) else "regular file"
         print(f"  File: {place.display}")
         print(f"  Size: {st.st_size:<12} Blocks: {st.st_blocks:<8} {kind}")
         print(f"Access: ({oct(st.st_mode & 0o7777)}/{stat_mod.filemode(st.st_mode)})  ", end="")
@@ -235,26 +231,11 @@ def cat(args: argparse.Namespace) -> int:
     for text in args.paths:
         place = places.parse(text)
         if place.is_dir():
-            raise IsADirectoryError(21, "Is a directory", place.display)
-        if isinstance(place, StorePlace):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", place.display)
+        with place.naming():
             f = place.fs.open_input_file(place.path)
             for offset in range(0, f.size(), CAT_CHUNK):
                 _write_all(out.write, f.read_at(offset, CAT_CHUNK))
-            continue
-        if place.client is None:
-            with open(place.path, "rb") as f:
-                while chunk := f.read(CAT_CHUNK):
-                    _write_all(out.write, chunk)
-            continue
-        client = place.client
-        with place.naming():
-            fd = client.open(place.path, os.O_RDONLY)
-        try:
-            buf = bytearray(CAT_CHUNK)
-            while n := client.read(fd, buf):
-                _write_all(out.write, memoryview(buf)[:n])
-        finally:
-            client.close(fd)
     out.flush()
     return 0
 
@@ -286,286 +267,104 @@ def du(args: argparse.Namespace) -> int:
     for text in args.paths:
         place = places.parse(text)
         total = 0
-        per_child: list[tuple[str, int]] = []
         if place.is_dir() and not args.summarize:
             for name in place.names():
                 child = place.join(name)
-                size = sum(st.st_size for _, st in child.walk_files())
-                per_child.append((child.display, size))
+                size = sum(child.file_sizes())
+                print(f"{_size(size, args.human):>10}  {child.display}")
                 total += size
         else:
-            total = sum(st.st_size for _, st in place.walk_files())
-        for display, size in per_child:
-            print(f"{_size(size, args.human):>10}  {display}")
+            total = sum(place.file_sizes())
         print(f"{_size(total, args.human):>10}  {place.display}")
     return 0
 
 
-class _Copier:
-    """Copies files between places through one iovec with batched calls."""
-
-    def __init__(self, bar: _progress.Bar) -> None:
-        self.bar = bar
-        # (client, its iovec) for each client that moved data.
-        self.iovs: list[tuple[Client, Any]] = []
-
-    def _iov(self, client: Client) -> Any:
-        for owner, iov in self.iovs:
-            if owner is client:
-                return iov
-        iov = client.iovalloc(COPY_ENTRY * COPY_ENTRIES)
-        self.iovs.append((client, iov))
-        return iov
-
-    def close(self) -> None:
-        while self.iovs:
-            client, iov = self.iovs.pop()
-            client.iovfree(iov)
-
-    def copy(self, src: Any, dst: Any, size: int) -> None:
-        if isinstance(src, StorePlace) or isinstance(dst, StorePlace):
-            self._copy_store(src, dst, size)
-            return
-        with src.naming():
-            src_fd = (
-                os.open(src.path, os.O_RDONLY)
-                if src.client is None
-                else src.client.open(src.path, os.O_RDONLY)
-            )
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-            with dst.naming():
-                dst_fd = (
-                    os.open(dst.path, flags, 0o644)
-                    if dst.client is None
-                    else dst.client.open(dst.path, flags, 0o644)
-                )
-            try:
-                self._move(src, src_fd, dst, dst_fd, size)
-            finally:
-                (os.close if dst.client is None else dst.client.close)(dst_fd)
-        finally:
-            (os.close if src.client is None else src.client.close)(src_fd)
-
-    def _move(self, src: Place, src_fd: int, dst: Place, dst_fd: int, size: int) -> None:
-        client = src.client or dst.client
-        if client is None:  # local to local: the kernel copies
-            offset = 0
-            while offset < size:
-                n = os.copy_file_range(src_fd, dst_fd, min(size - offset, 1 << 30))
-                if n == 0:
-                    raise _shrank(src, offset)
-                offset += n
-                self.bar.update(n)
-            return
-        iov = self._iov(client)
-        mem = memoryview(iov)
-        try:
-            offset = 0
-            while offset < size:
-                chunk = min(size - offset, COPY_ENTRY * COPY_ENTRIES)
-                entries = [
-                    (iovec(iov, at, min(COPY_ENTRY, chunk - at)), at)
-                    for at in range(0, chunk, COPY_ENTRY)
-                ]
-                if src.client is client:
-                    got = client.preadv([(v, src_fd, offset + at) for v, at in entries])
-                    if sum(got) < chunk:
-                        raise _shrank(src, offset + sum(got))
-                else:
-                    view = mem[:chunk]
-                    n = 0
-                    while n < chunk:
-                        r = os.preadv(src_fd, [view[n:]], offset + n)
-                        if r == 0:
-                            raise _shrank(src, offset + n)
-                        n += r
-                if dst.client is client:
-                    client.pwritev([(v, dst_fd, offset + at) for v, at in entries])
-                elif dst.client is None:
-                    done = 0
-                    while done < chunk:
-                        done += os.pwrite(dst_fd, mem[done:chunk], offset + done)
-                else:  # another mount: its client writes from our iovec's memory
-                    dst.client.lseek(dst_fd, offset, os.SEEK_SET)
-                    _write_all(lambda b: dst.client.write(dst_fd, b), mem[:chunk])
-                offset += chunk
-                self.bar.update(chunk)
-        finally:
-            mem.release()
-
-    def _copy_store(self, src: Any, dst: Any, size: int) -> None:
-        """A copy to or from an object store: ranged reads of COPY_ENTRY bytes,
-        COPY_ENTRIES in flight, into a stream (a multipart upload for stores)."""
-        if isinstance(src, StorePlace) and isinstance(dst, StorePlace) and src.fs is dst.fs:
-            src.fs.copy_file(src.path, dst.path)  # one server-side copy
-            self.bar.update(size)
-            return
-        with contextlib.ExitStack() as stack:
-            read = self._reader(src, stack, size)
-            write = self._writer(dst, stack)
-            offset = 0
-            while offset < size:
-                chunk = min(size - offset, COPY_ENTRY * COPY_ENTRIES)
-                pieces = read(offset, chunk)
-                got = sum(len(p) for p in pieces)
-                for piece in pieces:
-                    write(piece)
-                if got < chunk:
-                    raise _shrank(src, offset + got)
-                offset += chunk
-                self.bar.update(chunk)
-
-    @staticmethod
-    def _reader(place: Any, stack: contextlib.ExitStack, size: int) -> Any:
-        """``read(offset, n)``: the bytes there, as a list of pieces."""
-        if isinstance(place, StorePlace):
-            f = place.fs.open_input_file(place.path)
-            if f.size() != size:  # replaced since the copy was planned
-                raise OSError(
-                    errno.ESTALE,
-                    f"changed while copying ({f.size()} bytes, planned {size})",
-                    place.display,
-                )
-
-            def read_store(offset: int, n: int) -> list[Any]:
-                ranges = [(offset + at, min(COPY_ENTRY, n - at)) for at in range(0, n, COPY_ENTRY)]
-                return f.read_many(ranges)
-
-            return read_store
-        with place.naming():
-            if place.client is None:
-                fd = os.open(place.path, os.O_RDONLY)
-                stack.callback(os.close, fd)
-                return lambda offset, n: [os.pread(fd, n, offset)]
-            client = place.client
-            fd = client.open(place.path, os.O_RDONLY)
-        stack.callback(client.close, fd)
-
-        def read_mount(offset: int, n: int) -> list[Any]:
-            buf = bytearray(n)
-            client.lseek(fd, offset, os.SEEK_SET)
-            got = 0
-            while got < n and (r := client.read(fd, memoryview(buf)[got:])):
-                got += r
-            return [memoryview(buf)[:got]]
-
-        return read_mount
-
-    @staticmethod
-    def _writer(place: Any, stack: contextlib.ExitStack) -> Any:
-        """``write(data)``: append to the copy; it is complete when the stack closes."""
-        if isinstance(place, StorePlace):
-            out = stack.enter_context(place.fs.open_output_stream(place.path))
-            return out.write
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        with place.naming():
-            if place.client is None:
-                fd = os.open(place.path, flags, 0o644)
-                stack.callback(os.close, fd)
-                return lambda data: _write_all(lambda b: os.write(fd, b), data)
-            client = place.client
-            fd = client.open(place.path, flags, 0o644)
-        stack.callback(client.close, fd)
-        return lambda data: _write_all(lambda b: client.write(fd, b), data)
+def _same_file(src: Place, st: Any, dst: Place) -> bool:
+    """Whether ``dst`` exists and is the file ``src`` (whose stat is ``st``) is."""
+    if dst.root != src.root:
+        return False
+    try:
+        other = dst.stat()
+    except FileNotFoundError:
+        return False
+    if st.st_ino and other.st_ino:  # POSIX: the same inode, whatever the spelling
+        return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
+    return dst.path == src.path  # objects have no inodes: the same key
 
 
-def _shrank(src: Place, offset: int) -> OSError:
-    return OSError(5, f"Input/output error: file ended at byte {offset} while copying", src.display)
+def _within(dst: Place, directory: Place) -> bool:
+    """Whether ``dst`` (existing or not) is ``directory`` or lies inside it.
 
-
-def _same(a: Any, b: Any) -> bool:
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _within(place: Place, directory: Any) -> bool:
-    """Whether ``place`` (existing or not) lies inside the directory whose stat is given."""
-    path = place.path if place.client is not None else os.path.abspath(place.path)
-    while True:
-        parent = os.path.dirname(path.rstrip("/")) or "/"
-        if parent == path:
-            return False
-        try:
-            if _same(Place(place.client, parent, parent).stat(), directory):
-                return True
-        except FileNotFoundError:
-            pass
-        path = parent
+    Paths are compared as their file system spells them (local ones absolute),
+    so a relative target inside the source is caught; an alias through a
+    symlink is not.
+    """
+    if dst.root != directory.root:
+        return False
+    if directory.is_root():
+        return True
+    base = directory.path.rstrip("/")
+    return dst.path == base or dst.path.startswith(base + "/")
 
 
 def _copy_plan(
-    src: Place, dst: Place, recursive: bool, dirs: list[Place], st: Any = None
+    src: Place, dst: Place, recursive: bool, dirs: list[Place]
 ) -> list[tuple[Place, Place, int]]:
     """The files to copy (source, target, size); ``dirs`` gets the directories to make.
 
-    Nothing is written while planning, so a refused copy leaves no trace. ``st``:
-    the source's stat when the caller has it.
+    Nothing is written while planning, so a refused copy leaves no trace.
+    A tree is one recursive listing of the source. Links to files are copied
+    as their files; linked directories are made but not entered, so a copy
+    never loops or leaves the tree.
     """
-    st = st if st is not None else src.stat()
+    st = src.stat()
     if not stat_mod.S_ISDIR(st.st_mode):
-        try:
-            # Stats of different kinds of place never name the same file.
-            if type(dst) is type(src) and _same(dst.stat(), st):
-                raise ValueError(f"{src.display} and {dst.display} are the same file")
-        except FileNotFoundError:
-            pass
+        if _same_file(src, st, dst):
+            raise ValueError(f"{src.display} and {dst.display} are the same file")
         return [(src, dst, st.st_size)]
     if not recursive:
-        raise IsADirectoryError(21, "Is a directory (use -r)", src.display)
-    if isinstance(src, StorePlace) or isinstance(dst, StorePlace):
-        return _copy_tree_store(src, dst, dirs, st)
-    if _within(dst, st):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory (use -r)", src.display)
+    if _within(dst, src):
         raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")
+    # Object stores make no directories (keys imply them); create_dir writes nothing there.
+    made = {dst.path: dst}
     plan: list[tuple[Place, Place, int]] = []
-    dirs.append(dst)
-    for name in src.names():
-        child = src.join(name)
-        child_st = child.stat(follow_symlinks=False)
-        if stat_mod.S_ISLNK(child_st.st_mode):
-            continue  # links are not followed: a copy of a tree stays inside it
-        plan.extend(_copy_plan(child, dst.join(name), recursive, dirs, child_st))
+    for rel, kind, size in src.listing(recursive=True):
+        target = dst.join(rel)
+        if kind == "directory":
+            made.setdefault(target.path, target)
+        elif kind == "file":
+            # A store's listing may leave a file's prefixes implied: make them too.
+            parent = rel.rpartition("/")[0]
+            if parent:
+                made.setdefault(dst.join(parent).path, dst.join(parent))
+            plan.append((src.join(rel), target, size))
+        # Sockets, devices and dangling links: nothing a copy could read.
+    dirs.extend(made.values())
     return plan
 
 
-def _copy_tree_store(src: Any, dst: Any, dirs: list[Any], st: Any) -> list[tuple[Any, Any, int]]:
-    """:func:`_copy_plan` of a directory when either side is an object store: a
-    source tree is one recursive listing rather than a stat per entry."""
-    if isinstance(src, StorePlace) and isinstance(dst, StorePlace):
-        if src.relative(dst) is not None or src.path == dst.path and src.fs is dst.fs:
-            raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")
-    # Keys imply an object store's directories; elsewhere every parent is made.
-    parents: dict[str, Any] = {}
-    if not isinstance(dst, StorePlace):
-        parents[dst.path] = dst
-    plan: list[tuple[Any, Any, int]] = []
-    for place, child_st in src.walk_files(st):
-        if stat_mod.S_ISLNK(child_st.st_mode):
-            continue  # links are not followed, as in _copy_plan
-        if isinstance(src, StorePlace):
-            rel = src.relative(place) or place.name
-        else:
-            rel = os.path.relpath(place.path, src.path)
-        target = dst
-        for part in rel.split("/"):
-            target = target.join(part)
-        if not isinstance(dst, StorePlace) and "/" in rel:
-            parent = Place(
-                target.client, os.path.dirname(target.path), target.display.rsplit("/", 1)[0]
-            )
-            parents.setdefault(parent.path, parent)
-        plan.append((place, target, child_st.st_size))
-    dirs.extend(parents.values())
-    return plan
+def _copy(src: Place, dst: Place, bar: _progress.Bar) -> None:
+    """Copy one file, errors naming the places as the user wrote them."""
+    try:
+        src.fs.copy_file_to(src.path, dst.fs, dst.path, progress=bar.update)
+    except OSError as e:
+        for place in (src, dst):
+            if e.filename in (place.path, f"{place.root}/{place.path}"):
+                e.filename = place.display
+        raise
 
 
 def cp(args: argparse.Namespace) -> int:
-    """``hf3fs cp``: copy files and trees between local paths and mounts."""
+    """``hf3fs cp``: copy files and trees between local paths, mounts and object stores."""
     places = Places(args)
     sources = [places.parse(t) for t in args.sources]
     dst = places.parse(args.dest)
     into_dir = dst.is_dir()
     if len(sources) > 1 and not into_dir:
-        raise NotADirectoryError(20, "Not a directory (copying several sources)", dst.display)
+        raise NotADirectoryError(
+            errno.ENOTDIR, "Not a directory (copying several sources)", dst.display
+        )
     plan: list[tuple[Place, Place, int]] = []
     dirs: list[Place] = []
     for src in sources:
@@ -576,12 +375,10 @@ def cp(args: argparse.Namespace) -> int:
     total = sum(size for _, _, size in plan)
     start = time.perf_counter()
     bar = _progress.Bar(total=total, desc="cp", unit="B", unit_scale=True, enabled=args.progress)
-    copier = _Copier(bar)
     try:
-        for src, target, size in plan:
-            copier.copy(src, target, size)
+        for src, target, _ in plan:
+            _copy(src, target, bar)
     finally:
-        copier.close()
         bar.close()
     seconds = time.perf_counter() - start
     if args.verbose:
@@ -626,8 +423,10 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="copy files between local paths, mounts and object stores",
         description=(
             "Copy SOURCE... to DEST (a directory when there are several sources). Data "
-            "moves in batched preadv/pwritev calls through one shared-memory iovec, and "
-            "to and from s3:// in parallel ranged GETs and multipart uploads."
+            "moves in parallel reads (batched through the IO engine on mounts and local "
+            "disks, concurrent ranged GETs from s3://) and large writes (multipart uploads "
+            "to s3://); a copy inside one bucket is server-side. Links to files are copied "
+            "as files; linked directories are not entered."
         ),
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")

@@ -17,6 +17,8 @@
 
 // The cases live in `fs_conformance/`; this file is a crate root, so the
 // module paths are spelled out.
+#[path = "fs_conformance/copy.rs"]
+mod copy;
 #[path = "fs_conformance/dirs.rs"]
 mod dirs;
 #[path = "fs_conformance/files.rs"]
@@ -37,6 +39,7 @@ use hf3fs_core::fs::{
 use hf3fs_core::{Client, ClientOptions, Error, Result, Role};
 use tempfile::TempDir;
 
+use copy::*;
 use dirs::*;
 use files::*;
 use info::*;
@@ -315,6 +318,10 @@ conformance! {
         move_errors_name_both_paths,
         copy_file_copies_and_replaces,
         copy_file_errors,
+        // copy.rs
+        stat_describes_files_and_dirs,
+        copy_between_copies_and_replaces,
+        copy_between_errors,
         // files.rs
         input_file_reads_at_offsets,
         input_file_read_many_random_ranges,
@@ -388,4 +395,89 @@ fn hf3fs_read_role_refuses_writes() {
     assert_eq!(std::fs::read(dir.path().join("d/f")).unwrap(), b"hello");
     assert!(!dir.path().join("d/g").exists());
     assert!(!dir.path().join("e").exists());
+}
+
+/// `copy_between` moves a file between any two backends: a local file
+/// through a mock and a mount into an object store and back.
+#[test]
+fn copy_between_crosses_backends() {
+    use hf3fs_core::fs::{copy_between, CopyOptions};
+    let never = CancelToken::never();
+    let small = CopyOptions {
+        chunk: 100_000,
+        reads: 2,
+    };
+    let local = backends::local();
+    let hops: Vec<Backend> = vec![
+        backends::mock(),
+        backends::hf3fs(),
+        backends::memory(),
+        backends::local(),
+    ];
+    let data = pseudo_random_bytes(1_000_003, 5);
+    let first = at(&local.root, "src");
+    local.fs.write_all(&first, &data).unwrap();
+    let (mut fs, mut path) = (local.fs.clone(), first);
+    for hop in &hops {
+        let dest = at(&hop.root, "copy");
+        let n = copy_between(
+            fs.as_ref(),
+            &path,
+            hop.fs.as_ref(),
+            &dest,
+            &small,
+            &mut |_| {},
+            &never,
+        )
+        .unwrap();
+        assert_eq!(
+            n,
+            data.len() as u64,
+            "{} -> {}",
+            fs.type_name(),
+            hop.fs.type_name()
+        );
+        assert_eq!(
+            hop.fs.read_all(&dest).unwrap(),
+            data,
+            "{}",
+            hop.fs.type_name()
+        );
+        (fs, path) = (hop.fs.clone(), dest);
+    }
+}
+
+/// A recursive local listing lists a linked directory without entering it
+/// (a link to an ancestor would make it endless); `stat` sees links
+/// without following them.
+#[test]
+fn local_selector_does_not_enter_linked_dirs() {
+    use hf3fs_core::fs::{FileSelector, FileType};
+    let b = backends::local();
+    make_tree(b.fs.as_ref(), &b.root, &["d/x", "f"]);
+    std::os::unix::fs::symlink("..", format!("{}/d/up", b.root)).unwrap();
+    std::os::unix::fs::symlink("f", format!("{}/lf", b.root)).unwrap();
+    let listed =
+        b.fs.get_file_info_selector(&FileSelector::new(b.root.clone()).recursive())
+            .unwrap();
+    let rel: Vec<(String, FileType)> = listed
+        .iter()
+        .map(|i| (i.path[b.root.len() + 1..].to_string(), i.file_type))
+        .collect();
+    let want: Vec<(String, FileType)> = [
+        ("d", FileType::Directory),
+        ("d/up", FileType::Directory),
+        ("d/x", FileType::File),
+        ("f", FileType::File),
+        ("lf", FileType::File),
+    ]
+    .iter()
+    .map(|(p, t)| (p.to_string(), *t))
+    .collect();
+    assert_eq!(rel, want);
+    let link = b.fs.stat(&at(&b.root, "lf"), false).unwrap();
+    assert_eq!(link.mode & libc::S_IFMT, libc::S_IFLNK, "{link:?}");
+    assert_eq!(link.link_target.as_deref(), Some(std::ffi::OsStr::new("f")));
+    let target = b.fs.stat(&at(&b.root, "lf"), true).unwrap();
+    assert_eq!(target.mode & libc::S_IFMT, libc::S_IFREG, "{target:?}");
 }

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{ArrayRef, RecordBatch, StructArray};
+use arrow_array::{RecordBatch, StructArray};
 use arrow_schema::{DataType, Field};
 use dataset::index::{IndexOptions, IndexProgress};
 use dataset::reader::{BatchReader, ReaderStats};
@@ -14,10 +14,8 @@ use hf3fs_core::fs::UriOptions;
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyTuple};
-use pyo3_arrow::ffi::{
-    to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator,
-};
 
+use crate::arrow_capsule::{array_capsules, schema_capsule, stream_capsule};
 use crate::blocking::{blocking, next_in};
 use crate::cache::PyCacheOptions;
 use crate::client::PyClient;
@@ -192,7 +190,7 @@ impl PyDataset {
 
     /// The schema of yielded batches, as an Arrow C schema capsule.
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        Ok(to_schema_pycapsule(py, self.inner.schema().as_ref())?)
+        schema_capsule(py, self.inner.schema().as_ref())
     }
 
     /// A digest of the files, row groups and columns.
@@ -544,7 +542,7 @@ impl ArrowBatch {
     }
 
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        Ok(to_schema_pycapsule(py, self.batch.schema().as_ref())?)
+        schema_capsule(py, self.batch.schema().as_ref())
     }
 
     #[pyo3(signature = (requested_schema=None))]
@@ -554,12 +552,7 @@ impl ArrowBatch {
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let array = StructArray::from(self.batch.clone());
-        Ok(to_array_pycapsules(
-            py,
-            self.struct_field(),
-            &array,
-            requested_schema,
-        )?)
+        array_capsules(py, self.struct_field(), &array, requested_schema)
     }
 
     #[pyo3(signature = (requested_schema=None))]
@@ -568,9 +561,7 @@ impl ArrowBatch {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
-        let array: ArrayRef = Arc::new(StructArray::from(self.batch.clone()));
-        let reader = ArrayIterator::new(vec![Ok(array)], self.struct_field());
-        Ok(to_stream_pycapsule(py, Box::new(reader), requested_schema)?)
+        stream_capsule(py, self.batch.clone(), requested_schema)
     }
 
     /// The batch as numpy arrays (see :class:`NumpyBatch`); writable arrays

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hf3fs_core::fs::{
-    filesystem_from_uri, read_ranges, FileInfo, FileSelector, FileSystem, FileSystemExt,
-    Hf3fsFileSystem, KeyValueMetadata, LocalFileSystem, MockFileSystem, OutputStream,
-    RandomAccessFile, ReadRange, Scheme, SlowFileSystem, SlowStats, StorageOptions,
+    copy_between, filesystem_from_uri, read_ranges, CopyOptions, FileInfo, FileSelector,
+    FileSystem, FileSystemExt, Hf3fsFileSystem, KeyValueMetadata, LocalFileSystem, MockFileSystem,
+    OutputStream, RandomAccessFile, ReadRange, Scheme, SlowFileSystem, SlowStats, StorageOptions,
     SubTreeFileSystem, UriOptions,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -16,6 +16,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::blocking::blocking;
 use crate::client::{buffer_arg, non_negative_value, PyClient};
+use crate::types::PyStat;
 
 /// `storage_options`: a dict of object_store keys to values; strings as
 /// they are, booleans as `true`/`false`, numbers as written, and
@@ -276,6 +277,16 @@ impl PyFileSystem {
         Ok(infos.into_iter().map(info_tuple).collect())
     }
 
+    /// The ``os.stat`` of ``path`` (of a symlink itself without
+    /// ``follow_symlinks``). Object stores keep no modes, owners or
+    /// inodes: their files are ``rw-r--r--``, their directories
+    /// ``rwxr-xr-x``, with inode 0.
+    #[pyo3(signature = (path, *, follow_symlinks=true))]
+    fn stat(&self, py: Python<'_>, path: &str, follow_symlinks: bool) -> PyResult<PyStat> {
+        let inner = blocking(py, |_| self.inner.stat(path, follow_symlinks))?;
+        Ok(PyStat { inner })
+    }
+
     /// The entries below ``base_dir``, sorted by path.
     #[pyo3(signature = (base_dir, *, recursive=false, allow_not_found=false, max_recursion=None))]
     fn get_file_info_selector(
@@ -336,6 +347,47 @@ impl PyFileSystem {
 
     fn copy_file(&self, py: Python<'_>, src: &str, dest: &str) -> PyResult<()> {
         blocking(py, |_| self.inner.copy_file(src, dest))
+    }
+
+    /// Copy ``src`` on this file system to ``dest`` on ``dest_fs`` (any
+    /// backend; a file there is replaced, its parent must exist); returns
+    /// the bytes copied.
+    ///
+    /// Reads run in parallel (through the IO engine for mounts and local
+    /// files, as concurrent ranged GETs for objects) and the writes are
+    /// large and in order; within one object store the copy is server-side.
+    /// ``progress(nbytes)`` is called as pieces land (what it raises is
+    /// printed: a progress bar must not fail a copy). Ctrl-C stops the copy
+    /// between pieces; an object being uploaded is then not created.
+    #[pyo3(signature = (src, dest_fs, dest, *, progress=None))]
+    fn copy_file_to(
+        &self,
+        py: Python<'_>,
+        src: &str,
+        dest_fs: &PyFileSystem,
+        dest: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<u64> {
+        let mut report = |n: u64| {
+            if let Some(callback) = &progress {
+                Python::attach(|py| {
+                    if let Err(e) = callback.call1(py, (n,)) {
+                        e.print(py);
+                    }
+                })
+            }
+        };
+        blocking(py, |cancel| {
+            copy_between(
+                self.inner.as_ref(),
+                src,
+                dest_fs.inner.as_ref(),
+                dest,
+                &CopyOptions::default(),
+                &mut report,
+                cancel,
+            )
+        })
     }
 
     fn open_input_file(&self, py: Python<'_>, path: &str) -> PyResult<PyRandomAccessFile> {

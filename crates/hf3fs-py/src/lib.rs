@@ -2,6 +2,7 @@
 //!
 //! Only conversions live here; the logic is in hf3fs-core and the dataset crate.
 
+mod arrow_capsule;
 mod blocking;
 mod cache;
 mod client;

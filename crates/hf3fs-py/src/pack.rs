@@ -15,8 +15,8 @@ use hf3fs_core::CancelToken;
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyDict, PyTuple};
-use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule};
 
+use crate::arrow_capsule::{array_capsules, schema_capsule};
 use crate::blocking::{blocking, next_in};
 use crate::dataset::{shared_or_numpy, ArrowBatch, PyDataset};
 use crate::error::dataset_error;
@@ -156,7 +156,7 @@ impl PyArrowArray {
     }
 
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        Ok(to_schema_pycapsule(py, self.field().as_ref())?)
+        schema_capsule(py, self.field().as_ref())
     }
 
     #[pyo3(signature = (requested_schema=None))]
@@ -165,12 +165,7 @@ impl PyArrowArray {
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyCapsule>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        Ok(to_array_pycapsules(
-            py,
-            self.field(),
-            self.array.as_ref(),
-            requested_schema,
-        )?)
+        array_capsules(py, self.field(), self.array.as_ref(), requested_schema)
     }
 
     /// The array as numpy (fixed-size lists 2-D); writable arrays are

@@ -11,7 +11,8 @@
 //! Implementations: [`Hf3fsFileSystem`] (a mount, through a [`Client`](crate::Client)),
 //! [`LocalFileSystem`], [`SubTreeFileSystem`], [`SlowFileSystem`] (latency
 //! injection for tests and benchmarks), [`MockFileSystem`] (in memory) and
-//! [`ObjectStoreFileSystem`] (S3-compatible object stores).
+//! `ObjectStoreFileSystem` (S3-compatible object stores, with the `s3`
+//! feature).
 //! [`filesystem_from_uri`] picks one for `hf3fs://`, `s3://`, `file://`,
 //! `mock://` and plain local paths. [`ReadRangeCache`] coalesces many small reads into few
 //! large ones, as Arrow's does. Reads of many ranges go through the process's
@@ -19,15 +20,19 @@
 
 mod cache;
 mod context;
+mod copy;
 mod interfaces;
 mod memory;
 mod mock;
+#[cfg(feature = "s3")]
 mod objectstore;
 mod path;
 mod posix;
+#[cfg(feature = "s3")]
 mod s3;
 mod scheduler;
 mod slow;
+mod storage_options;
 mod subtree;
 mod uri;
 
@@ -42,24 +47,29 @@ pub use cache::{
     DEFAULT_IDEAL_BANDWIDTH_UTILIZATION_FRAC,
 };
 pub use context::{IoContext, PendingResult, Promise};
+pub use copy::{copy_between, CopyOptions, DEFAULT_COPY_CHUNK, DEFAULT_COPY_READS};
 pub use interfaces::{InputStream, OutputStream, RandomAccessFile, RandomAccessStream, ReadRange};
 pub use memory::BufferReader;
 pub use mock::{MockClock, MockFileSystem};
+#[cfg(feature = "s3")]
 pub use objectstore::{ObjectStoreFileSystem, DEFAULT_PART_SIZE};
 pub use posix::{
     Hf3fsFileSystem, LocalFileSystem, LocalPaths, MountPaths, PathStyle, PosixFileSystem,
 };
-pub use s3::{StorageOptions, DEFAULT_MAX_RETRIES, DEFAULT_RETRY_TIMEOUT};
+#[cfg(feature = "s3")]
+pub use s3::{DEFAULT_MAX_RETRIES, DEFAULT_RETRY_TIMEOUT};
 pub use scheduler::{
     read_contiguous, read_ranges, read_ranges_async, IoClass, ReadDone, ReadRequest, Scheduler,
     SchedulerStats,
 };
 pub use slow::{LatencyGenerator, SlowFileSystem, SlowStats};
+pub use storage_options::StorageOptions;
 pub use subtree::SubTreeFileSystem;
 pub use uri::{filesystem_from_uri, parse_uri, ParsedUri, Scheme, UriOptions};
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
+use crate::{FileStat, Timespec};
 
 /// Key-value metadata attached to an output stream (kept by backends that can
 /// store it, such as [`MockFileSystem`]; local files have nowhere to keep it).
@@ -200,6 +210,19 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
     /// not an error. Symlinks are followed.
     fn get_file_info(&self, path: &str) -> Result<FileInfo>;
 
+    /// The `os.stat` of `path` (of a symlink itself without
+    /// `follow_symlinks`). Backends without POSIX metadata describe what
+    /// [`FileSystem::get_file_info`] knows ([`stat_from_info`]); a missing
+    /// path is `ENOENT`.
+    fn stat(&self, path: &str, follow_symlinks: bool) -> Result<FileStat> {
+        let _ = follow_symlinks;
+        let info = self.get_file_info(path)?;
+        if !info.exists() {
+            return Err(Error::errno("stat", path, libc::ENOENT));
+        }
+        Ok(stat_from_info(&info))
+    }
+
     /// The entries below `select.base_dir`, sorted by path.
     fn get_file_info_selector(&self, select: &FileSelector) -> Result<Vec<FileInfo>>;
 
@@ -232,6 +255,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
 
     /// Copy a file; an existing file at `dest` is replaced, a directory is an error.
     fn copy_file(&self, src: &str, dest: &str) -> Result<()>;
+
+    /// Whether [`FileSystem::copy_file`] moves no data through this process
+    /// (an object store's server-side copy), so [`copy_between`] prefers it.
+    fn copies_server_side(&self) -> bool {
+        false
+    }
 
     /// Open a file for positional reads.
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>>;
@@ -269,6 +298,43 @@ pub trait FileSystem: Send + Sync + fmt::Debug {
         path: &str,
         metadata: Option<&KeyValueMetadata>,
     ) -> Result<Box<dyn OutputStream>>;
+}
+
+/// What [`FileSystem::stat`] reports where a backend keeps no POSIX
+/// metadata (objects): the kind as a mode (`rw-r--r--` files, `rwxr-xr-x`
+/// directories), the size, the modification time for all three times, one
+/// link, and no owner or inode (0: callers comparing files by inode must
+/// compare paths here).
+pub fn stat_from_info(info: &FileInfo) -> FileStat {
+    let mode = match info.file_type {
+        FileType::Directory => libc::S_IFDIR | 0o755,
+        _ => libc::S_IFREG | 0o644,
+    };
+    let nanos = match info.mtime.map(|t| t.duration_since(SystemTime::UNIX_EPOCH)) {
+        Some(Ok(d)) => d.as_nanos() as i128,
+        Some(Err(e)) => -(e.duration().as_nanos() as i128),
+        None => 0,
+    };
+    let mtime = Timespec::from_nanos(nanos).unwrap_or(Timespec { sec: 0, nsec: 0 });
+    let size = info.size.unwrap_or(0);
+    FileStat {
+        mode,
+        ino: 0,
+        dev: 0,
+        nlink: 1,
+        uid: 0,
+        gid: 0,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        atime: mtime,
+        mtime,
+        ctime: mtime,
+        // 512-byte blocks, as st_blocks counts them.
+        blocks: i64::try_from(size.div_ceil(512)).unwrap_or(i64::MAX),
+        // What `os.stat` reports on most Linux file systems; callers only size buffers by it.
+        blksize: 4096,
+        rdev: 0,
+        link_target: None,
+    }
 }
 
 /// Conveniences every [`FileSystem`] gets.

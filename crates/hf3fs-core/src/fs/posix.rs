@@ -174,6 +174,15 @@ impl<S: PathStyle> PosixFileSystem<S> {
         Ok(File::from(fd))
     }
 
+    /// Whether the entry at `server` is a symlink itself.
+    fn is_link(&self, server: &str) -> Result<bool> {
+        match self.client.stat(Path::new(server), None, false) {
+            Ok(st) => Ok(st.is_link()),
+            Err(e) if e.raw_errno() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn names(&self, path: &str, server: &str) -> Result<Vec<String>> {
         let dir = self
             .client
@@ -257,6 +266,13 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
         })
     }
 
+    fn stat(&self, path: &str, follow_symlinks: bool) -> Result<FileStat> {
+        let server = Self::server(path)?;
+        self.client
+            .stat(Path::new(&server), None, follow_symlinks)
+            .map_err(|e| named(e, path))
+    }
+
     fn get_file_info_selector(&self, select: &FileSelector) -> Result<Vec<FileInfo>> {
         let base = &select.base_dir;
         match self.stat(base)? {
@@ -273,17 +289,26 @@ impl<S: PathStyle> FileSystem for PosixFileSystem<S> {
             for name in self.names(&caller, &server)? {
                 let child_server = join(&server, &name);
                 let child = join(&caller, &name);
-                let info = match self.client.stat(Path::new(&child_server), None, true) {
-                    Ok(st) => info_from_stat(child.clone(), &st),
+                let (info, linked) = match self.client.stat(Path::new(&child_server), None, true) {
+                    Ok(st) => (
+                        info_from_stat(child.clone(), &st),
+                        st.is_dir() && self.is_link(&child_server).map_err(|e| named(e, &child))?,
+                    ),
                     // Gone since the listing, or a dangling symlink: it exists
                     // as an entry but names nothing we can describe.
-                    Err(e) if e.raw_errno() == Some(libc::ENOENT) => FileInfo {
-                        file_type: FileType::Unknown,
-                        ..FileInfo::not_found(child.clone())
-                    },
+                    Err(e) if e.raw_errno() == Some(libc::ENOENT) => (
+                        FileInfo {
+                            file_type: FileType::Unknown,
+                            ..FileInfo::not_found(child.clone())
+                        },
+                        false,
+                    ),
                     Err(e) => return Err(named(e, &child)),
                 };
-                if info.is_dir() && select.recursive && depth < select.max_recursion {
+                // A linked directory is listed, not entered: a link to an
+                // ancestor would otherwise make the listing endless, and one
+                // out of the tree would take a recursive delete or copy there.
+                if info.is_dir() && !linked && select.recursive && depth < select.max_recursion {
                     stack.push((child_server, child, depth + 1));
                 }
                 out.push(info);

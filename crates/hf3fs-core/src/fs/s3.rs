@@ -13,6 +13,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{BackoffConfig, ObjectStore, RetryConfig};
 
 use super::objectstore::{store_error, ObjectStoreFileSystem, Store};
+use super::storage_options::{redacted, StorageOptions};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::runtime::net::block_on;
@@ -31,13 +32,6 @@ pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_RETRIES_KEY: &str = "max_retries";
 const RETRY_TIMEOUT_KEY: &str = "retry_timeout";
 
-/// How to reach a bucket: `storage_options`, as given by the caller.
-/// Keys are object_store's `AmazonS3ConfigKey` and `ClientConfigKey` names
-/// (`aws_endpoint`, `endpoint`, `aws_access_key_id`, `region`,
-/// `allow_http`, `timeout`, ...), in any case, plus `max_retries` and
-/// `retry_timeout` (seconds, or with an `ms`/`s`/`m` suffix).
-pub type StorageOptions = BTreeMap<String, String>;
-
 /// The settings of one bucket, resolved from the environment and options.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct S3Settings {
@@ -46,39 +40,6 @@ pub(crate) struct S3Settings {
     pub config: Vec<(String, String)>,
     pub max_retries: usize,
     pub retry_timeout: Duration,
-}
-
-/// Whether a setting holds a credential, whose value never reaches a
-/// message or `Debug` output.
-pub(crate) fn is_secret(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "secret",
-        "token",
-        "password",
-        "key_id",
-        "access_key",
-        "sse_customer_key",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
-}
-
-/// `storage_options` for `Debug` output, credentials redacted.
-pub(crate) fn redacted(options: &[(String, String)]) -> Vec<(&str, &str)> {
-    options
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str(),
-                if is_secret(k) {
-                    "<redacted>"
-                } else {
-                    v.as_str()
-                },
-            )
-        })
-        .collect()
 }
 
 impl std::fmt::Debug for S3Settings {

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::cancel::CancelToken;
 use crate::error::Result;
+use crate::FileStat;
 
 /// Arrow's jitter: latencies are drawn from a normal distribution whose
 /// standard deviation is this fraction of the average (clamped at zero).
@@ -260,6 +261,10 @@ impl FileSystem for SlowFileSystem {
         self.meta(|fs| fs.get_file_info(path))
     }
 
+    fn stat(&self, path: &str, follow_symlinks: bool) -> Result<FileStat> {
+        self.meta(|fs| fs.stat(path, follow_symlinks))
+    }
+
     fn get_file_info_selector(&self, select: &FileSelector) -> Result<Vec<FileInfo>> {
         self.meta(|fs| fs.get_file_info_selector(select))
     }
@@ -295,6 +300,10 @@ impl FileSystem for SlowFileSystem {
 
     fn copy_file(&self, src: &str, dest: &str) -> Result<()> {
         self.meta(|fs| fs.copy_file(src, dest))
+    }
+
+    fn copies_server_side(&self) -> bool {
+        self.inner.copies_server_side()
     }
 
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
+use crate::FileStat;
 
 /// Exposes `base` of another file system as a root. Paths are relative (a
 /// leading `/` is optional) and cannot climb out with `..`.
@@ -64,6 +65,12 @@ impl FileSystem for SubTreeFileSystem {
             .map_err(|e| named(e, path))?;
         info.path = path.to_string();
         Ok(info)
+    }
+
+    fn stat(&self, path: &str, follow_symlinks: bool) -> Result<FileStat> {
+        self.inner
+            .stat(&self.prepend(path)?, follow_symlinks)
+            .map_err(|e| named(e, path))
     }
 
     fn get_file_info_selector(&self, select: &FileSelector) -> Result<Vec<FileInfo>> {
@@ -138,6 +145,10 @@ impl FileSystem for SubTreeFileSystem {
         self.inner
             .copy_file(&self.prepend(src)?, &self.prepend(dest)?)
             .map_err(|e| two_paths("copy_file", e, src, dest))
+    }
+
+    fn copies_server_side(&self) -> bool {
+        self.inner.copies_server_side()
     }
 
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {

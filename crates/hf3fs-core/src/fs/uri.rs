@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::s3::{connect, S3Settings, StorageOptions};
+#[cfg(feature = "s3")]
+use super::s3::{connect, S3Settings};
+use super::storage_options::{redacted, StorageOptions};
 use super::{FileSystem, Hf3fsFileSystem, LocalFileSystem, MockFileSystem};
 use crate::config::{Config, Role};
 use crate::engine::EngineOptions;
@@ -35,6 +37,7 @@ enum FsKey {
     Local {
         io: EngineOptions,
     },
+    #[cfg(feature = "s3")]
     S3(S3Settings),
 }
 
@@ -112,7 +115,7 @@ impl std::fmt::Debug for UriOptions {
         f.debug_struct("UriOptions")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("client", &self.client)
-            .field("storage_options", &super::s3::redacted(&options))
+            .field("storage_options", &redacted(&options))
             .finish()
     }
 }
@@ -254,7 +257,7 @@ pub fn parse_uri(uri: &str) -> Result<Option<ParsedUri>> {
 ///   [`Client`] of that mount and token; the path is relative to the mount root.
 /// - `file:///<path>` and plain paths (relative ones against the current
 ///   directory): the process's local file system, with an absolute path.
-/// - `s3://<bucket>/<key>`: the process's [`super::ObjectStoreFileSystem`]
+/// - `s3://<bucket>/<key>` (the `s3` feature): the process's `ObjectStoreFileSystem`
 ///   of that bucket and configuration ([`UriOptions::storage_options`] over
 ///   the `AWS_*` environment); the path is the key. The first use checks
 ///   that the bucket exists and the credentials are accepted.
@@ -279,6 +282,7 @@ pub fn filesystem_from_uri(
             Ok((fs, path))
         }
         Scheme::File => local(uri, &parsed.path),
+        #[cfg(feature = "s3")]
         Scheme::S3 => {
             let settings = S3Settings::resolve(&parsed.authority, &options.storage_options)?;
             let fs = cached(FsKey::S3(settings.clone()), || {
@@ -287,6 +291,12 @@ pub fn filesystem_from_uri(
             let path = fs.normalize_path(&parsed.path)?;
             Ok((fs, path))
         }
+        #[cfg(not(feature = "s3"))]
+        Scheme::S3 => Err(invalid(
+            uri,
+            "this build of hf3fs has no s3:// support (built without the `s3` feature, \
+             as `make demo` does); `make wheel` or `pip install .` builds it",
+        )),
         Scheme::Mock => {
             let fs: Arc<dyn FileSystem> = Arc::new(MockFileSystem::new(SystemTime::now()));
             let path = fs.normalize_path(&parsed.path)?;

@@ -22,6 +22,7 @@
 
 pub mod budget;
 pub mod cpu;
+#[cfg(feature = "s3")]
 pub(crate) mod net;
 pub(crate) mod pool;
 pub mod retry;
@@ -175,7 +176,10 @@ pub fn info() -> Result<RuntimeInfo> {
         max_io_threads: io_executor().max_threads(),
         cpu_threads: cpu::running_cpu_threads(),
         max_cpu_threads: cpu::cpu_threads()?,
+        #[cfg(feature = "s3")]
         net_threads: net::net_threads(),
+        #[cfg(not(feature = "s3"))]
+        net_threads: 0,
         settings: scheduler.settings(),
     })
 }

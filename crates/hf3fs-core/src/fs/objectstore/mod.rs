@@ -667,6 +667,10 @@ impl FileSystem for ObjectStoreFileSystem {
         self.copy_object(op, &meta, &to)
     }
 
+    fn copies_server_side(&self) -> bool {
+        true
+    }
+
     fn open_input_file(&self, path: &str) -> Result<Arc<dyn RandomAccessFile>> {
         self.open_file(path, None)
     }

@@ -25,7 +25,10 @@ PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "ruff>=0.6" "mypy>=1.11" "pand
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-demo: venv-demo demo-wheel  ## Main job: write and batch-read files on the embedded 'local' mount
+# The set-up steps run side by side (-j3): apt, pip and cargo's downloads wait on the network
+# while the other core is free, and pip's demo packages install during the Rust build.
+demo:  ## Main job: write and batch-read files on the embedded 'local' mount
+	$(MAKE) --no-print-directory -j3 venv-demo demo-wheel
 	$(VENV)/bin/hf3fs demo
 
 test: lint test-rust test-python  ## Every test: formatting and lints, Rust unit/integration tests, pytest
@@ -82,12 +85,17 @@ $(STAMPS)/wheel: $(STAMPS)/venv-build $(STAMPS)/system-deps $(WHEEL_INPUTS)
 # wheel that is built and current serves the demo as it is; otherwise a demo wheel replaces it,
 # and the full wheel's stamp goes, so the next `make wheel` or `make test` builds it again.
 demo-wheel: $(STAMPS)/demo-wheel
-$(STAMPS)/demo-wheel: $(STAMPS)/venv-build $(STAMPS)/system-deps $(WHEEL_INPUTS)
+$(STAMPS)/demo-wheel: $(STAMPS)/venv-build $(STAMPS)/system-deps $(STAMPS)/crates $(WHEEL_INPUTS)
 	if $(MAKE) --no-print-directory -q $(STAMPS)/wheel; then \
 	  echo "make demo: using the full wheel (built and current)"; \
 	else \
 	  rm -f $(STAMPS)/wheel && $(call build_wheel,--no-default-features); \
 	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+# The crates Cargo.lock names, downloaded ahead of the build (so alongside apt and pip under -j).
+$(STAMPS)/crates: Cargo.lock
+	cargo fetch --locked --quiet
 	@mkdir -p $(STAMPS) && touch $@
 
 system-deps: $(STAMPS)/system-deps

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use arrow_arith::boolean::{and_kleene, is_not_null, is_null, not, or_kleene};
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Datum, Float64Array, Int64Array, RecordBatch,
     Scalar as ArrowScalar, StringArray, UInt64Array,
 };
+use arrow_buffer::BooleanBuffer;
 use arrow_cast::cast::{cast_with_options, CastOptions};
 use arrow_ord::cmp;
 use arrow_schema::DataType;
@@ -124,15 +124,15 @@ impl Predicate {
 
     /// Which rows of `batch` match (null counts as no match).
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<BooleanArray> {
-        let mask = self.evaluate_kleene(batch)?;
-        // Null (unknown) is not a match.
-        Ok(match mask.nulls() {
-            Some(_) => BooleanArray::from_iter(mask.iter().map(|v| Some(v.unwrap_or(false)))),
-            None => mask,
-        })
+        Ok(BooleanArray::new(self.matches(batch)?, None))
     }
 
-    fn evaluate_kleene(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+    /// The rows that match, as a definite mask: an unknown (null) result is
+    /// no match at every leaf. That equals SQL's three-valued AND/OR followed
+    /// by "null is no match", because nothing in the tree negates a child
+    /// (`not in` negates its own definite mask, where a null row is not in
+    /// the list and so matches, as in pyarrow).
+    fn matches(&self, batch: &RecordBatch) -> Result<BooleanBuffer> {
         let column_of = |name: &str| -> Result<ArrayRef> {
             batch
                 .column_by_name(name)
@@ -142,9 +142,10 @@ impl Predicate {
                     reason: "the column is not in the data".into(),
                 })
         };
+        let rows = batch.num_rows();
         match self {
             Predicate::Compare { column, op, value } => {
-                compare(column, &column_of(column)?, *op, value)
+                Ok(definite(&compare(column, &column_of(column)?, *op, value)?))
             }
             Predicate::In {
                 column,
@@ -152,41 +153,31 @@ impl Predicate {
                 negated,
             } => {
                 let array = column_of(column)?;
-                let mut acc = BooleanArray::from(vec![false; array.len()]);
+                let mut acc = BooleanBuffer::new_unset(array.len());
                 for v in values {
-                    let eq = compare(column, &array, CmpOp::Eq, v)?;
-                    acc = or_kleene(&acc, &eq).map_err(|e| filter_error(column, e))?;
+                    acc = &acc | &definite(&compare(column, &array, CmpOp::Eq, v)?);
                 }
-                if *negated {
-                    // pyarrow's `not in`: a null is not in the list, so it matches.
-                    let known =
-                        BooleanArray::from_iter(acc.iter().map(|v| Some(v.unwrap_or(false))));
-                    acc = not(&known).map_err(|e| filter_error(column, e))?;
-                }
-                Ok(acc)
+                Ok(if *negated { !&acc } else { acc })
             }
             Predicate::IsNull { column, negated } => {
                 let array = column_of(column)?;
-                let r = if *negated {
-                    is_not_null(&array)
-                } else {
-                    is_null(&array)
+                let valid = match array.logical_nulls() {
+                    Some(nulls) => nulls.into_inner(),
+                    None => BooleanBuffer::new_set(array.len()),
                 };
-                r.map_err(|e| filter_error(column, e))
+                Ok(if *negated { valid } else { !&valid })
             }
             Predicate::And(children) => {
-                let mut acc = BooleanArray::from(vec![true; batch.num_rows()]);
+                let mut acc = BooleanBuffer::new_set(rows);
                 for c in children {
-                    acc = and_kleene(&acc, &c.evaluate_kleene(batch)?)
-                        .map_err(|e| filter_error("<and>", e))?;
+                    acc = &acc & &c.matches(batch)?;
                 }
                 Ok(acc)
             }
             Predicate::Or(children) => {
-                let mut acc = BooleanArray::from(vec![false; batch.num_rows()]);
+                let mut acc = BooleanBuffer::new_unset(rows);
                 for c in children {
-                    acc = or_kleene(&acc, &c.evaluate_kleene(batch)?)
-                        .map_err(|e| filter_error("<or>", e))?;
+                    acc = &acc | &c.matches(batch)?;
                 }
                 Ok(acc)
             }
@@ -335,6 +326,14 @@ impl GroupStats {
     }
 }
 
+/// A comparison's result with unknown (null) read as no match.
+fn definite(mask: &BooleanArray) -> BooleanBuffer {
+    match mask.nulls() {
+        Some(valid) => mask.values() & valid.inner(),
+        None => mask.values().clone(),
+    }
+}
+
 fn is_integer(t: &DataType) -> bool {
     t.is_integer()
 }
@@ -466,6 +465,16 @@ mod tests {
             negated: false,
         };
         assert_eq!(rows(isnull), [false, false, true, false]);
+        let notnull = Predicate::IsNull {
+            column: "x".into(),
+            negated: true,
+        };
+        assert_eq!(rows(notnull), [true, true, false, true]);
+        let no_nulls = Predicate::IsNull {
+            column: "s".into(),
+            negated: false,
+        };
+        assert_eq!(rows(no_nulls), [false; 4]);
         let within = Predicate::In {
             column: "x".into(),
             values: vec![Scalar::Int(1), Scalar::Int(4)],

@@ -328,6 +328,15 @@ fn local(uri: &str, path: &str) -> Result<(Arc<dyn FileSystem>, String)> {
 mod tests {
     use super::*;
 
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_uris_name_the_missing_feature() {
+        let e = filesystem_from_uri("s3://bucket/key", &UriOptions::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("s3://bucket/key"), "{text}");
+        assert!(text.contains("`s3` feature"), "{text}");
+    }
+
     #[test]
     fn schemes() {
         let o = UriOptions::default();

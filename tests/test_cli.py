@@ -606,6 +606,24 @@ def test_cp_a_directory_into_itself_is_refused(capsys, mdir, tmp_path, kind):
     assert not (path / "sub" / path.name / "sub" / path.name).exists(), "copied into itself"
 
 
+@pytest.mark.parametrize("kind", ["mount", "local"])
+def test_cp_into_itself_through_a_link_is_refused(capsys, mdir, tmp_path, kind):
+    """A target reached through a symlink to the source lies inside it too (GNU cp
+    compares inodes); nothing is written."""
+    where, path = places(kind, mdir, tmp_path)
+    (path / "tree" / "sub").mkdir(parents=True)
+    (path / "tree" / "f").write_text("f")
+    (path / "alias").symlink_to("tree")
+    status, _, err = run(capsys, "cp", "-r", f"{where}/tree", f"{where}/alias/sub")
+    assert status == 1
+    assert "into itself" in one_line(err)
+    assert list((path / "tree" / "sub").iterdir()) == []
+    # A sibling that is not the source is no alias: the copy goes ahead.
+    (path / "other").mkdir()
+    assert run(capsys, "cp", "-r", f"{where}/tree", f"{where}/other")[0] == 0
+    assert (path / "other" / "tree" / "f").read_text() == "f"
+
+
 def test_cp_into_itself_through_a_relative_target_is_refused(capsys, tmp_path, monkeypatch):
     """The target's ancestors include the working directory when it is relative."""
     tree = tmp_path / "tree"

@@ -292,19 +292,32 @@ def _same_file(src: Place, st: Any, dst: Place) -> bool:
     return dst.path == src.path  # objects have no inodes: the same key
 
 
-def _within(dst: Place, directory: Place) -> bool:
-    """Whether ``dst`` (existing or not) is ``directory`` or lies inside it.
+def _within(dst: Place, directory: Place, st: Any) -> bool:
+    """Whether ``dst`` (existing or not) is ``directory`` (whose stat is ``st``) or
+    lies inside it.
 
-    Paths are compared as their file system spells them (local ones absolute),
-    so a relative target inside the source is caught; an alias through a
-    symlink is not.
+    By path as the file system spells it (local ones absolute, so a relative
+    target inside the source is caught), and where there are inodes, by each
+    existing ancestor of ``dst``: one that is ``directory`` itself makes ``dst``
+    an alias inside it through a symlink (as GNU cp compares inodes).
     """
     if dst.root != directory.root:
         return False
     if directory.is_root():
         return True
     base = directory.path.rstrip("/")
-    return dst.path == base or dst.path.startswith(base + "/")
+    if dst.path == base or dst.path.startswith(base + "/"):
+        return True
+    if not st.st_ino:
+        return False  # keys in a store have no aliases
+    path = dst.path.rstrip("/")
+    while path:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError):
+            other = dst.fs.stat(path)
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+        path = path.rpartition("/")[0]
+    return False
 
 
 def _copy_plan(
@@ -324,7 +337,7 @@ def _copy_plan(
         return [(src, dst, st.st_size)]
     if not recursive:
         raise IsADirectoryError(errno.EISDIR, "Is a directory (use -r)", src.display)
-    if _within(dst, src):
+    if _within(dst, src, st):
         raise ValueError(f"cannot copy directory {src.display} into itself ({dst.display})")
     # Object stores make no directories (keys imply them); create_dir writes nothing there.
     made = {dst.path: dst}

@@ -279,6 +279,11 @@ def du(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inode(st: Any) -> tuple[int, int] | None:
+    """``(device, inode)``: one file whatever its spelling (None for objects, which have none)."""
+    return (st.st_dev, st.st_ino) if st.st_ino else None
+
+
 def _same_file(src: Place, st: Any, dst: Place) -> bool:
     """Whether ``dst`` exists and is the file ``src`` (whose stat is ``st``) is."""
     if dst.root != src.root:
@@ -287,8 +292,8 @@ def _same_file(src: Place, st: Any, dst: Place) -> bool:
         other = dst.stat()
     except FileNotFoundError:
         return False
-    if st.st_ino and other.st_ino:  # POSIX: the same inode, whatever the spelling
-        return (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino)
+    if _inode(st) and _inode(other):
+        return _inode(st) == _inode(other)
     return dst.path == src.path  # objects have no inodes: the same key
 
 
@@ -308,13 +313,13 @@ def _within(dst: Place, directory: Place, st: Any) -> bool:
     base = directory.path.rstrip("/")
     if dst.path == base or dst.path.startswith(base + "/"):
         return True
-    if not st.st_ino:
+    inode = _inode(st)
+    if inode is None:
         return False  # keys in a store have no aliases
     path = dst.path.rstrip("/")
     while path:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError, PermissionError):
-            other = dst.fs.stat(path)
-            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            if _inode(dst.fs.stat(path)) == inode:
                 return True
         path = path.rpartition("/")[0]
     return False

@@ -152,7 +152,8 @@ impl Predicate {
                 values,
                 negated,
             } => {
-                let array = column_of(column)?;
+                // Decoded once, not once per value.
+                let array = undictionary(column, &column_of(column)?)?;
                 let mut acc = BooleanBuffer::new_unset(array.len());
                 for v in values {
                     acc = &acc | &definite(&compare(column, &array, CmpOp::Eq, v)?);
@@ -340,11 +341,7 @@ fn is_integer(t: &DataType) -> bool {
 
 /// `array op value`, with the literal brought to a type both sides share.
 fn compare(column: &str, array: &ArrayRef, op: CmpOp, value: &Scalar) -> Result<BooleanArray> {
-    let mut array = array.clone();
-    if let DataType::Dictionary(_, values) = array.data_type() {
-        let values = values.as_ref().clone();
-        array = cast(column, &array, &values)?;
-    }
+    let array = undictionary(column, array)?;
     let literal: ArrayRef = match value {
         Scalar::Bool(b) => Arc::new(BooleanArray::from(vec![*b])),
         Scalar::Int(i) => Arc::new(Int64Array::from(vec![*i])),
@@ -381,6 +378,14 @@ fn compare(column: &str, array: &ArrayRef, op: CmpOp, value: &Scalar) -> Result<
         CmpOp::Ge => cmp::gt_eq(lhs, &literal),
     };
     r.map_err(|e| filter_error(column, e))
+}
+
+/// A dictionary column as its values (a plain column as it is).
+fn undictionary(column: &str, array: &ArrayRef) -> Result<ArrayRef> {
+    match array.data_type() {
+        DataType::Dictionary(_, values) => cast(column, array, values),
+        _ => Ok(array.clone()),
+    }
 }
 
 fn cast(column: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {

@@ -33,7 +33,7 @@ demo:  ## Main job: write and batch-read files on the embedded 'local' mount
 
 test: lint test-rust test-python  ## Every test: formatting and lints, Rust unit/integration tests, pytest
 
-lint: venv  ## cargo fmt --check, clippy -D warnings, ruff
+lint: system-deps venv  ## cargo fmt --check, clippy -D warnings, ruff
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	@# The demo's build (no s3 backend) stays warning-free too.

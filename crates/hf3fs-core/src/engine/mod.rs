@@ -262,6 +262,18 @@ impl IoEngine {
         entries: &[BatchEntry],
         cancel: &CancelToken,
     ) -> Result<Vec<i64>> {
+        let interrupted = || Error::Interrupted {
+            op: match dir {
+                IoDirection::Read => "preadv",
+                IoDirection::Write => "pwritev",
+            },
+        };
+        // Asked once before any IO: otherwise the pool could finish a whole
+        // batch before the submitter first looks, and an interrupt that came
+        // before the call would go unseen.
+        if cancel.poll() {
+            return Err(interrupted());
+        }
         let plan = Plan::new(entries);
         let ops = plan.ops.len();
         let ring_depth = (self.kind == EngineKind::Uring).then_some(self.queue_depth);
@@ -281,12 +293,7 @@ impl IoEngine {
             None => job.work_blocking(cancel),
         }
         if job.wait(cancel) {
-            return Err(Error::Interrupted {
-                op: match dir {
-                    IoDirection::Read => "preadv",
-                    IoDirection::Write => "pwritev",
-                },
-            });
+            return Err(interrupted());
         }
         Ok(job.plan.fold(&job.piece_results()))
     }

@@ -580,3 +580,81 @@ def test_filter_matching_nothing(filter_files, dnf):
     assert ds.num_rows == 0
     assert len(ds) == 0
     assert list(ds) == []
+
+
+@pytest.fixture(scope="module")
+def typed_filter_file(tmp_path_factory):
+    """One row group per two rows of dates, timestamps, decimals and float32 with a NaN."""
+    import datetime
+
+    day = datetime.date(2024, 1, 1)
+    noon = datetime.datetime(2024, 1, 1, 12)
+    n = 6
+    table = pa.table(
+        {
+            "row_id": pa.array(range(n), pa.int64()),
+            "d": pa.array([day + datetime.timedelta(days=i) for i in range(n)]),
+            "ts": pa.array(
+                [noon + datetime.timedelta(seconds=i) for i in range(n)], pa.timestamp("us")
+            ),
+            "utc": pa.array(
+                [noon + datetime.timedelta(hours=i) for i in range(n)], pa.timestamp("s", "UTC")
+            ),
+            "dec": pa.array([decimal.Decimal(f"{i}.{i}0") for i in range(n)], pa.decimal128(10, 2)),
+            "f": pa.array([float("nan"), 2.0, 2.0, 2.0, 3.5, -1.0], pa.float32()),
+        }
+    )
+    path = tmp_path_factory.mktemp("typed-filters") / "t.parquet"
+    pq.write_table(table, path, row_group_size=2)
+    return path
+
+
+@pytest.mark.parametrize(
+    "dnf, want",
+    [
+        # Literals pyarrow's own filters refuse (no kernel for date32 vs string, a decimal's
+        # precision too small for an int64): dates, times and timestamps take ISO 8601 strings,
+        # decimals compare exactly with integers.
+        ([("d", ">=", "2024-01-04")], [3, 4, 5]),
+        ([("ts", "==", "2024-01-01 12:00:02")], [2]),
+        ([("ts", "<", "2024-01-01T13:00:01+01:00")], [0]),
+        ([("utc", ">", "2024-01-01T14:00:00")], [3, 4, 5]),
+        ([("dec", ">", 2)], [2, 3, 4, 5]),
+        ([("dec", "==", 1.1)], [1]),
+        # A float32 column against an integer; a NaN is `!=` everything, which statistics
+        # (they leave NaNs out) must not prune away: row group 0 is [NaN, 2.0].
+        ([("f", ">=", 2)], [1, 2, 3, 4]),
+        ([("f", "!=", 2)], [0, 4, 5]),
+        ([("f", "in", [2, 3.5])], [1, 2, 3, 4]),
+        ([("f", "not in", [2])], [0, 4, 5]),
+    ],
+    ids=repr,
+)
+def test_filters_on_dates_timestamps_decimals_and_nans(typed_filter_file, dnf, want):
+    ds = make(typed_filter_file, filter=dnf, batch_size=4)
+    assert flat(id_batches(ds)) == want
+    # pyarrow's compute agrees on what it can compare (the float and decimal-vs-float rows).
+    col, op, value = dnf[0]
+    if col == "f" and op in ("!=", ">="):
+        f = pq.read_table(typed_filter_file)["f"]
+        mask = pc.not_equal(f, value) if op == "!=" else pc.greater_equal(f, value)
+        assert [i for i, m in enumerate(mask.to_pylist()) if m] == want
+
+
+@pytest.mark.parametrize(
+    "dnf, words",
+    [
+        ([("d", "==", "next tuesday")], ['"d"', "is not a date"]),
+        ([("d", "==", 3)], ['"d"', "cannot compare"]),
+        ([("dec", "==", "1.10")], ['"dec"', "cannot compare"]),
+        ([("row_id", "==", "3")], ['"row_id"', "cannot compare", "Int64"]),
+    ],
+    ids=repr,
+)
+def test_filter_literal_of_another_kind_is_an_error_naming_the_column(
+    typed_filter_file, dnf, words
+):
+    with pytest.raises(ValueError) as raised:
+        list(make(typed_filter_file, filter=dnf))
+    for word in words:
+        assert word in str(raised.value), (word, str(raised.value))

@@ -81,8 +81,10 @@ class _ParquetDatasetImpl:
     filter : list, optional
         Rows to keep, in pyarrow's DNF: ``[(col, op, value), ...]`` (AND) or
         a list of such lists (OR). ``op`` is one of ``==, !=, <, <=, >, >=,
-        in, not in``, or ``(col, "is_null")`` / ``(col, "is_not_null")``.
-        Row groups ruled out by statistics are never read.
+        in, not in``, or ``(col, "is_null")`` / ``(col, "is_not_null")``;
+        values are bool, int, float, str or bytes (dates, times and
+        timestamps as ISO 8601 strings). Row groups ruled out by statistics
+        are never read.
     batch_size : int
         Rows per batch.
     shuffle : bool

@@ -13,11 +13,17 @@
 //! (strings, decimals, binary) object arrays.
 
 use std::mem::size_of;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Decimal256Type, Decimal32Type, Decimal64Type, DecimalType,
+    Int64Type,
+};
 use arrow_array::{Array, ArrayRef, GenericListArray, OffsetSizeTrait, RecordBatch};
 use arrow_buffer::{ArrowNativeType, Buffer, MutableBuffer};
 use arrow_schema::{DataType, TimeUnit};
+use arrow_select::take::take;
 use numpy::ndarray::{ArrayView1, ArrayViewMut1};
 use numpy::{Element, PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -125,16 +131,25 @@ impl<'py> Converter<'py> {
                 .call_method1("view", ("<M8[ms]",))?,
             DataType::Date32 => {
                 // numpy's datetime64[D] counts days in 64 bits; Date32 in 32.
-                let days = arrow_cast::cast(&array, &DataType::Int64).map_err(invalid)?;
-                self.numbers::<i64>(days)?
+                let days = array
+                    .as_primitive::<Date32Type>()
+                    .unary::<_, Int64Type>(i64::from);
+                drop(array);
+                self.numbers::<i64>(Arc::new(days))?
                     .call_method1("view", ("<M8[D]",))?
             }
             DataType::Boolean => {
                 let values: Vec<bool> = array.as_boolean().values().iter().collect();
                 PyArray1::from_vec(self.py, values).into_any()
             }
-            DataType::Dictionary(_, value_type) => {
-                let decoded = arrow_cast::cast(&array, &value_type).map_err(invalid)?;
+            DataType::Dictionary(..) => {
+                let Some(d) = array.as_any_dictionary_opt() else {
+                    return Err(PyValueError::new_err(format!(
+                        "column {name:?}: dictionary keys that are not integers"
+                    )));
+                };
+                let decoded = take(d.values().as_ref(), d.keys(), None).map_err(invalid)?;
+                drop(array);
                 return self.column(name, decoded);
             }
             DataType::List(_) => {
@@ -276,51 +291,21 @@ impl<'py> Converter<'py> {
     /// Python objects for arrays numpy has no native type for.
     fn objects(&mut self, column: &str, array: &ArrayRef) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
-        let invalid =
-            |e: arrow_schema::ArrowError| PyValueError::new_err(format!("column {column:?}: {e}"));
         let list = PyList::empty(py);
         match array.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                let strings = arrow_cast::cast(array, &DataType::LargeUtf8).map_err(invalid)?;
-                for v in strings.as_string::<i64>().iter() {
-                    list.append(v)?;
-                }
+            DataType::Utf8 => append_all(&list, array.as_string::<i32>().iter())?,
+            DataType::LargeUtf8 => append_all(&list, array.as_string::<i64>().iter())?,
+            DataType::Utf8View => append_all(&list, array.as_string_view().iter())?,
+            DataType::Binary => append_bytes(&list, array.as_binary::<i32>().iter())?,
+            DataType::LargeBinary => append_bytes(&list, array.as_binary::<i64>().iter())?,
+            DataType::BinaryView => append_bytes(&list, array.as_binary_view().iter())?,
+            DataType::FixedSizeBinary(_) => {
+                append_bytes(&list, array.as_fixed_size_binary().iter())?
             }
-            DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::FixedSizeBinary(_) => {
-                let bytes: Vec<Option<Vec<u8>>> = match array.data_type() {
-                    DataType::FixedSizeBinary(_) => array
-                        .as_fixed_size_binary()
-                        .iter()
-                        .map(|v| v.map(<[u8]>::to_vec))
-                        .collect(),
-                    _ => {
-                        let b = arrow_cast::cast(array, &DataType::LargeBinary).map_err(invalid)?;
-                        b.as_binary::<i64>()
-                            .iter()
-                            .map(|v| v.map(<[u8]>::to_vec))
-                            .collect()
-                    }
-                };
-                for v in bytes {
-                    list.append(v.map(|b| PyBytes::new(py, &b)))?;
-                }
-            }
-            DataType::Decimal32(..)
-            | DataType::Decimal64(..)
-            | DataType::Decimal128(..)
-            | DataType::Decimal256(..) => {
-                let decimal = py.import("decimal")?.getattr("Decimal")?;
-                let strings = arrow_cast::cast(array, &DataType::LargeUtf8).map_err(invalid)?;
-                for v in strings.as_string::<i64>().iter() {
-                    match v {
-                        Some(s) => list.append(decimal.call1((s,))?)?,
-                        None => list.append(py.None())?,
-                    }
-                }
-            }
+            DataType::Decimal32(p, s) => decimals::<Decimal32Type>(&list, array, *p, *s)?,
+            DataType::Decimal64(p, s) => decimals::<Decimal64Type>(&list, array, *p, *s)?,
+            DataType::Decimal128(p, s) => decimals::<Decimal128Type>(&list, array, *p, *s)?,
+            DataType::Decimal256(p, s) => decimals::<Decimal256Type>(&list, array, *p, *s)?,
             DataType::Null => {
                 for _ in 0..array.len() {
                     list.append(py.None())?;
@@ -339,4 +324,37 @@ impl<'py> Converter<'py> {
         let objects: Vec<Py<PyAny>> = list.iter().map(Bound::unbind).collect();
         Ok(PyArray1::from_vec(py, objects).into_any())
     }
+}
+
+/// Append each item to `list` (`None` as Python's None).
+fn append_all<'py, T: IntoPyObject<'py>>(
+    list: &Bound<'py, PyList>,
+    mut items: impl Iterator<Item = T>,
+) -> PyResult<()> {
+    items.try_for_each(|v| list.append(v))
+}
+
+/// Append each binary value to `list` as Python `bytes` (`None` as None).
+fn append_bytes<'a>(
+    list: &Bound<'_, PyList>,
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+) -> PyResult<()> {
+    append_all(list, values.map(|v| v.map(|b| PyBytes::new(list.py(), b))))
+}
+
+/// Decimal values as Python `decimal.Decimal`s, from Arrow's own formatting.
+fn decimals<T: DecimalType>(
+    list: &Bound<'_, PyList>,
+    array: &ArrayRef,
+    precision: u8,
+    scale: i8,
+) -> PyResult<()> {
+    let decimal = list.py().import("decimal")?.getattr("Decimal")?;
+    for v in array.as_primitive::<T>().iter() {
+        match v {
+            Some(v) => list.append(decimal.call1((T::format_decimal(v, precision, scale),))?)?,
+            None => list.append(list.py().None())?,
+        }
+    }
+    Ok(())
 }

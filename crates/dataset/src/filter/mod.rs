@@ -2,20 +2,15 @@
 //! is_null, is_not_null`) combined with AND/OR. Row groups whose statistics
 //! rule a predicate out are pruned; the rows of the others are tested.
 
-use std::sync::Arc;
-
-use arrow_array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Datum, Float64Array, Int64Array, RecordBatch,
-    Scalar as ArrowScalar, StringArray, UInt64Array,
-};
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use arrow_buffer::BooleanBuffer;
-use arrow_cast::cast::{cast_with_options, CastOptions};
-use arrow_ord::cmp;
-use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 
 use crate::error::{Error, Result};
 use crate::index::IndexedFile;
+
+mod compare;
+use compare::compare;
 
 /// A literal in a predicate.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,19 +139,21 @@ impl Predicate {
         };
         let rows = batch.num_rows();
         match self {
-            Predicate::Compare { column, op, value } => {
-                Ok(definite(&compare(column, &column_of(column)?, *op, value)?))
-            }
+            Predicate::Compare { column, op, value } => Ok(definite(&compare(
+                column,
+                column_of(column)?.as_ref(),
+                *op,
+                value,
+            )?)),
             Predicate::In {
                 column,
                 values,
                 negated,
             } => {
-                // Decoded once, not once per value.
-                let array = undictionary(column, &column_of(column)?)?;
+                let array = column_of(column)?;
                 let mut acc = BooleanBuffer::new_unset(array.len());
                 for v in values {
-                    acc = &acc | &definite(&compare(column, &array, CmpOp::Eq, v)?);
+                    acc = &acc | &definite(&compare(column, array.as_ref(), CmpOp::Eq, v)?);
                 }
                 Ok(if *negated { !&acc } else { acc })
             }
@@ -247,13 +244,6 @@ impl Predicate {
     }
 }
 
-fn filter_error(column: &str, e: impl std::fmt::Display) -> Error {
-    Error::Filter {
-        column: column.to_string(),
-        reason: e.to_string(),
-    }
-}
-
 /// Min/max/null statistics of one column over a file's row groups.
 struct GroupStats {
     mins: ArrayRef,
@@ -291,9 +281,9 @@ impl GroupStats {
     /// Per group: whether some value in [min, max] can satisfy `op value`.
     fn may_compare(&self, column: &str, op: CmpOp, value: &Scalar) -> Result<Vec<bool>> {
         let n = self.row_counts.len();
-        // A statistic that does not compare (a type we cannot cast) proves nothing.
+        // A statistic that does not compare (a type filters do not read) proves nothing.
         let test = |array: &ArrayRef, op: CmpOp| -> Vec<Option<bool>> {
-            match compare(column, array, op, value) {
+            match compare(column, array.as_ref(), op, value) {
                 Ok(mask) => mask.iter().collect(),
                 Err(_) => vec![None; n],
             }
@@ -310,12 +300,14 @@ impl GroupStats {
             test(&self.maxes, CmpOp::Gt),
             test(&self.maxes, CmpOp::Eq),
         );
+        let floats = self.mins.data_type().is_floating();
         Ok((0..n)
             .map(|g| {
                 // Each arm: the rows cannot match when the statistic proves it.
                 let impossible = match op {
                     CmpOp::Eq => max_lt[g] == Some(true) || min_gt[g] == Some(true),
-                    CmpOp::Ne => min_eq[g] == Some(true) && max_eq[g] == Some(true),
+                    // Float statistics leave NaNs out, and a NaN is `!=` everything.
+                    CmpOp::Ne => !floats && min_eq[g] == Some(true) && max_eq[g] == Some(true),
                     CmpOp::Lt => min_lt[g] == Some(false),
                     CmpOp::Le => min_le[g] == Some(false),
                     CmpOp::Gt => max_gt[g] == Some(false),
@@ -335,81 +327,12 @@ fn definite(mask: &BooleanArray) -> BooleanBuffer {
     }
 }
 
-fn is_integer(t: &DataType) -> bool {
-    t.is_integer()
-}
-
-/// `array op value`, with the literal brought to a type both sides share.
-fn compare(column: &str, array: &ArrayRef, op: CmpOp, value: &Scalar) -> Result<BooleanArray> {
-    let array = undictionary(column, array)?;
-    let literal: ArrayRef = match value {
-        Scalar::Bool(b) => Arc::new(BooleanArray::from(vec![*b])),
-        Scalar::Int(i) => Arc::new(Int64Array::from(vec![*i])),
-        Scalar::Float(f) => Arc::new(Float64Array::from(vec![*f])),
-        Scalar::Str(s) => Arc::new(StringArray::from(vec![s.as_str()])),
-        Scalar::Bytes(b) => Arc::new(BinaryArray::from(vec![b.as_slice()])),
-    };
-    let t = array.data_type().clone();
-    // Numbers compare as numbers whatever their widths: an integer column
-    // against a float literal compares as floats, so `x < 2.5` keeps x = 2.
-    let (array, literal) = match value {
-        Scalar::Float(_) if t.is_numeric() => (cast(column, &array, &DataType::Float64)?, literal),
-        Scalar::Int(_) if is_integer(&t) => (cast(column, &array, &DataType::Int64)?, literal),
-        Scalar::Int(_) if t.is_floating() => (array, cast(column, &literal, &DataType::Float64)?),
-        _ => {
-            let literal = cast(column, &literal, &t)?;
-            (array, literal)
-        }
-    };
-    if literal.is_null(0) {
-        return Err(Error::Filter {
-            column: column.to_string(),
-            reason: format!("the literal {value:?} does not convert to the column's type {t}"),
-        });
-    }
-    let literal = ArrowScalar::new(literal);
-    let lhs: &dyn Datum = &array;
-    let r = match op {
-        CmpOp::Eq => cmp::eq(lhs, &literal),
-        CmpOp::Ne => cmp::neq(lhs, &literal),
-        CmpOp::Lt => cmp::lt(lhs, &literal),
-        CmpOp::Le => cmp::lt_eq(lhs, &literal),
-        CmpOp::Gt => cmp::gt(lhs, &literal),
-        CmpOp::Ge => cmp::gt_eq(lhs, &literal),
-    };
-    r.map_err(|e| filter_error(column, e))
-}
-
-/// A dictionary column as its values (a plain column as it is).
-fn undictionary(column: &str, array: &ArrayRef) -> Result<ArrayRef> {
-    match array.data_type() {
-        DataType::Dictionary(_, values) => cast(column, array, values),
-        _ => Ok(array.clone()),
-    }
-}
-
-fn cast(column: &str, array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    if array.data_type() == to {
-        return Ok(array.clone());
-    }
-    let options = CastOptions {
-        safe: true,
-        ..Default::default()
-    };
-    cast_with_options(array, to, &options).map_err(|e| Error::Filter {
-        column: column.to_string(),
-        reason: format!(
-            "cannot compare a {} column with the literal: {e}",
-            array.data_type()
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{DictionaryArray, Int32Array};
-    use arrow_schema::{Field, Schema};
+    use arrow_array::{DictionaryArray, Int32Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
 
     fn batch() -> RecordBatch {
         let x: ArrayRef = Arc::new(Int32Array::from(vec![Some(1), Some(2), None, Some(4)]));

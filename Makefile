@@ -83,7 +83,7 @@ $(STAMPS)/wheel: $(STAMPS)/venv-build $(STAMPS)/system-deps $(WHEEL_INPUTS)
 	@mkdir -p $(STAMPS) && touch $@
 
 # The demo's wheel leaves out the s3:// backend (--no-default-features): object_store and its
-# HTTP/TLS stack are about half the crates a cold build compiles (146 instead of 280). A full
+# HTTP/TLS stack are about half the crates a cold build compiles (107 instead of 208). A full
 # wheel that is built and current serves the demo as it is; otherwise a demo wheel replaces it,
 # and the full wheel's stamp goes, so the next `make wheel` or `make test` builds it again.
 demo-wheel: $(STAMPS)/demo-wheel

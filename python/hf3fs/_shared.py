@@ -93,9 +93,17 @@ class SharedBatch:
         return f"<hf3fs SharedBatch {self.num_rows} rows: {', '.join(self._layout.columns)}>"
 
 
-def _rebuild(fd: Any, size: int, used: int, columns: dict[str, Any]) -> dict[str, Any]:
+def _rebuild(fd: Any, size: int, used: int, columns: dict[str, Any], sender: int) -> dict[str, Any]:
     # The descriptor is ours once detached; mapped, it is no longer needed.
-    raw = fd.detach()
+    try:
+        raw = fd.detach()
+    except OSError as e:
+        # The worker died between queueing the batch and handing over its memory. torch
+        # reports a dead worker as a RuntimeError naming its pid when it notices in time;
+        # this is the same failure, noticed first here.
+        raise RuntimeError(
+            f"DataLoader worker (pid {sender}) exited before handing over its batch: {e}"
+        ) from e
     try:
         memory = _hf3fs.SharedMemory.open(raw, size, used)
     finally:
@@ -105,7 +113,7 @@ def _rebuild(fd: Any, size: int, used: int, columns: dict[str, Any]) -> dict[str
 
 def _reduce(batch: SharedBatch) -> tuple:
     fd, size, used = batch._layout.memory.share()
-    return (_rebuild, (DupFd(fd), size, used, batch._layout.columns))
+    return (_rebuild, (DupFd(fd), size, used, batch._layout.columns, os.getpid()))
 
 
 def _collate(batch: list[SharedBatch], *, collate_fn_map: Any = None) -> Any:

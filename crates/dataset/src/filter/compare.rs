@@ -92,7 +92,10 @@ fn literal(value: &Scalar) -> String {
 }
 
 /// A result computed on a dictionary's values, taken to its rows.
-fn through_keys(dictionary: &dyn AnyDictionaryArray, on_values: &BooleanArray) -> BooleanArray {
+pub(super) fn through_keys(
+    dictionary: &dyn AnyDictionaryArray,
+    on_values: &BooleanArray,
+) -> BooleanArray {
     let n = dictionary.len();
     if dictionary.values().is_empty() {
         // Every key is null: nothing to look up.

@@ -2,6 +2,7 @@
 //! is_null, is_not_null`) combined with AND/OR. Row groups whose statistics
 //! rule a predicate out are pruned; the rows of the others are tested.
 
+use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
 use arrow_buffer::BooleanBuffer;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -10,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::index::IndexedFile;
 
 mod compare;
-use compare::compare;
+use compare::{compare, through_keys};
 
 /// A literal in a predicate.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,11 +151,22 @@ impl Predicate {
                 values,
                 negated,
             } => {
+                let any_of = |array: &dyn Array| -> Result<BooleanBuffer> {
+                    let mut acc = BooleanBuffer::new_unset(array.len());
+                    for v in values {
+                        acc = &acc | &definite(&compare(column, array, CmpOp::Eq, v)?);
+                    }
+                    Ok(acc)
+                };
                 let array = column_of(column)?;
-                let mut acc = BooleanBuffer::new_unset(array.len());
-                for v in values {
-                    acc = &acc | &definite(&compare(column, array.as_ref(), CmpOp::Eq, v)?);
-                }
+                // A dictionary's values are tested once, then taken through its keys once.
+                let acc = match array.as_any_dictionary_opt() {
+                    Some(d) => {
+                        let on_values = BooleanArray::new(any_of(d.values().as_ref())?, None);
+                        definite(&through_keys(d, &on_values))
+                    }
+                    None => any_of(array.as_ref())?,
+                };
                 Ok(if *negated { !&acc } else { acc })
             }
             Predicate::IsNull { column, negated } => {

@@ -147,6 +147,90 @@ def test_dataset_benchmark_latency_needs_warm_for_kept(tmp_path):
     assert "the warm mode is not in --modes" in out
 
 
+def test_dataset_benchmark_interleaved_mode(tmp_path):
+    """One process runs hf3fs and polars pass by pass; the table and both targets print."""
+    results = tmp_path / "dataset.json"
+    out = run_benchmark("dataset.py", "--quick", "--modes", "interleaved", "--json", str(results))
+    data = json.loads(results.read_text())
+    assert list(data["modes"]) == ["interleaved"]
+    readers = data["modes"]["interleaved"]
+    assert list(readers) == ["hf3fs", "polars"]  # the mode's default readers
+    for reader, r in readers.items():
+        if r["status"] == "unavailable":  # hf3fs.dataset not built
+            assert reader == "hf3fs", r
+            continue
+        assert r["status"] == "ok", (reader, r)
+        assert r["rows"] == 2000 and r["checksum"] == data["checksum"] and r["checksum_ok"]
+        assert len(r["all_seconds"]) == len(r["all_cpu_seconds"]) == 1  # --quick: one round
+        assert r["rows_per_s_min"] <= r["rows_per_s"] <= r["rows_per_s_max"]
+        assert r["cpu_seconds"] > 0
+    summary = data["interleaved"]
+    ran = [reader for reader, r in readers.items() if r["status"] == "ok"]
+    assert summary["orders"] == [ran]
+    assert "mode interleaved:" in out and "CPU s/pass" in out and "CPU vs hf3fs" in out
+    assert "MISMATCH" not in out
+    both = len(ran) == 2
+    assert ("hf3fs / polars rows/s: " in out) == both
+    for what in ("hf3fs rows/s >= 1.5x polars", "hf3fs CPU per pass <= 0.67x polars"):
+        verdict = data["targets"][f"interleaved: {what}"]
+        assert verdict.startswith(("met", "NOT met")) if both else verdict == "n/a"
+        assert f"interleaved: {what}" in out
+
+
+def test_dataset_benchmark_interleaved_mode_readers(tmp_path):
+    """--readers picks the interleaved mode's readers; DataLoader and HF datasets are n/a."""
+    results = tmp_path / "dataset.json"
+    args = ["--quick", "--modes", "interleaved", "--readers", "pyarrow-file,hf-datasets"]
+    run_benchmark("dataset.py", *args, "--repeat", "2", "--json", str(results))
+    data = json.loads(results.read_text())
+    readers = data["modes"]["interleaved"]
+    assert readers["hf-datasets"]["status"] == "n/a"
+    r = readers["pyarrow-file"]
+    assert r["status"] == "ok" and r["checksum_ok"] and len(r["all_seconds"]) == 2
+    assert data["interleaved"]["orders"] == [["pyarrow-file"]] * 2
+    assert set(data["targets"][k] for k in data["targets"] if k.startswith("interleaved")) == {
+        "n/a"
+    }
+
+
+def test_dataset_benchmark_plain_encoding(tmp_path):
+    """--encoding plain writes PLAIN token pages, the readers agree on them, and --dir
+    regenerates rather than reuse a corpus written with the other encoding."""
+    import pyarrow.parquet as pq
+
+    directory, results = tmp_path / "corpus", tmp_path / "dataset.json"
+    common = ["--quick", "--modes", "warm", "--readers", "hf3fs,polars", "--dir", str(directory)]
+
+    def token_encodings() -> set[str]:
+        encodings = set()
+        for path in sorted(directory.glob("*.parquet")):
+            meta = pq.read_metadata(path)
+            for g in range(meta.num_row_groups):
+                rg = meta.row_group(g)
+                for c in range(rg.num_columns):
+                    if rg.column(c).path_in_schema.startswith("input_ids"):
+                        encodings |= set(rg.column(c).encodings)
+        return encodings
+
+    out = run_benchmark("dataset.py", *common, "--encoding", "plain", "--json", str(results))
+    assert "plain encoding" in out and "(generated in" in out
+    assert not {"PLAIN_DICTIONARY", "RLE_DICTIONARY"} & token_encodings()
+    data = json.loads(results.read_text())
+    assert data["encoding"] == "plain"
+    for reader, r in data["modes"]["warm"].items():
+        if r["status"] == "unavailable":  # hf3fs.dataset not built
+            assert reader == "hf3fs", r
+            continue
+        assert r["status"] == "ok", (reader, r)
+        assert r["rows"] == 2000 and r["checksum"] == data["checksum"] and r["checksum_ok"]
+    assert "MISMATCH" not in out
+
+    assert "(reused)" in run_benchmark("dataset.py", *common, "--encoding", "plain")
+    out = run_benchmark("dataset.py", *common)  # dictionary, the default: written anew
+    assert "dictionary encoding" in out and "(generated in" in out
+    assert "RLE_DICTIONARY" in token_encodings() or "PLAIN_DICTIONARY" in token_encodings()
+
+
 def test_dataset_benchmark_rejects_bad_latencies():
     for value, why in (("2,abc", "'abc' is not a number"), ("-1", "must be a finite value >= 0")):
         proc = subprocess.run(

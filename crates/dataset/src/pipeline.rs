@@ -25,7 +25,7 @@ use parquet::errors::ParquetError;
 use parquet::DecodeResult;
 
 use crate::error::{Error, Result};
-use crate::fast_decode::{align, decode_column, FastColumns, FetchedRanges, PieceRows};
+use crate::fast_decode::{align, decode_column, Decoder, FastColumns, FetchedRanges, PieceRows};
 use crate::index::IndexedFile;
 use crate::plan::RowRange;
 use crate::retry::{no_panic, DEFAULT_IO_RETRIES};
@@ -45,6 +45,9 @@ pub struct ReaderStats {
     pub unplanned_reads: u64,
     /// Columns of pieces decoded by the fast path.
     pub fast_columns: u64,
+    /// Of those, the columns of pieces its page decoder read (the others
+    /// went through the `parquet` crate's column reader).
+    pub page_decoder_columns: u64,
     /// Columns of pieces decoded by arrow-rs.
     pub arrow_columns: u64,
 }
@@ -306,17 +309,24 @@ impl PieceContext {
         ));
         // A column the fast path fails on (for any reason, a panic included)
         // goes to arrow-rs, which decodes it or reports the error.
+        let mut by_pages = 0;
         let chunks: Vec<Option<Vec<ArrayRef>>> = (0..fast.columns.len())
             .map(|i| {
                 let column = fast.column(i)?;
                 let decoded = no_panic(|| decode_column(column, &piece, &fetched, self.batch_size))
                     .ok()
                     .and_then(Result::ok)
-                    .filter(|c| c.iter().map(|a| a.len()).sum::<usize>() == rows);
-                if decoded.is_none() {
-                    fast.decline(i);
+                    .filter(|(c, _)| c.iter().map(|a| a.len()).sum::<usize>() == rows);
+                match decoded {
+                    None => {
+                        fast.decline(i);
+                        None
+                    }
+                    Some((arrays, decoder)) => {
+                        by_pages += usize::from(decoder == Decoder::Pages);
+                        Some(arrays)
+                    }
                 }
-                decoded
             })
             .collect();
         let declined: Vec<usize> = scan
@@ -327,6 +337,10 @@ impl PieceContext {
             .map(|(&root, _)| root)
             .collect();
         self.count_columns(chunks.len() - declined.len(), declined.len());
+        {
+            let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            s.page_decoder_columns += by_pages as u64;
+        }
         let slow = if declined.is_empty() {
             Vec::new()
         } else {

@@ -56,7 +56,13 @@ impl Default for ScanOptions {
 /// `HF3FS_FAST_DECODE=0` turns the fast decode path off (to compare the two
 /// paths, or to step around a fault in it); it is on otherwise.
 pub fn fast_decode_from_env() -> bool {
-    let value = std::env::var("HF3FS_FAST_DECODE").unwrap_or_default();
+    switch_from_env("HF3FS_FAST_DECODE")
+}
+
+/// An on/off switch from the environment: off for 0, false, off or no; on
+/// otherwise (unset included).
+pub(crate) fn switch_from_env(name: &str) -> bool {
+    let value = std::env::var(name).unwrap_or_default();
     !matches!(
         value.trim().to_ascii_lowercase().as_str(),
         "0" | "false" | "off" | "no"

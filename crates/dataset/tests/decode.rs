@@ -94,10 +94,12 @@ fn open(dir: &std::path::Path, fast_decode: bool, options: &DatasetOptions) -> D
 }
 
 /// Every batch of every (rank, worker), and the readers' column counts
-/// (fast, arrow-rs).
+/// (fast, arrow-rs); the fast ones must all have gone through the page
+/// decoder (these files hold PLAIN and dictionary pages only).
 fn read(ds: &Dataset, world: u64, workers: u64) -> (Vec<RecordBatch>, u64, u64) {
     let progress = ds.start(2, world, workers);
     let (mut out, mut fast, mut arrow) = (Vec::new(), 0, 0);
+    let mut by_pages = 0;
     for rank in 0..world {
         for worker in 0..workers {
             let mut reader = ds.reader(&progress, rank, worker).unwrap();
@@ -107,8 +109,10 @@ fn read(ds: &Dataset, world: u64, workers: u64) -> (Vec<RecordBatch>, u64, u64) 
             let stats = reader.stats();
             fast += stats.fast_columns;
             arrow += stats.arrow_columns;
+            by_pages += stats.page_decoder_columns;
         }
     }
+    assert_eq!(by_pages, fast, "every fast column through the page decoder");
     (out, fast, arrow)
 }
 

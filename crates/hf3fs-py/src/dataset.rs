@@ -466,8 +466,8 @@ impl PyBatchReader {
     }
 
     /// What the reader did so far: pieces, read requests, bytes read,
-    /// unplanned reads, and columns of pieces decoded by the fast path and
-    /// by arrow-rs.
+    /// unplanned reads, and columns of pieces decoded by the fast path (and
+    /// of those, by its page decoder) and by arrow-rs.
     fn stats(&self) -> std::collections::BTreeMap<&'static str, u64> {
         let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let s = match guard.as_ref() {
@@ -480,6 +480,7 @@ impl PyBatchReader {
             ("bytes_read", s.bytes_read),
             ("unplanned_reads", s.unplanned_reads),
             ("fast_columns", s.fast_columns),
+            ("page_decoder_columns", s.page_decoder_columns),
             ("arrow_columns", s.arrow_columns),
         ]
         .into()

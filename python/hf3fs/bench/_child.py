@@ -65,10 +65,17 @@ def part_paths(directory: str, files: int) -> list[str]:
 
 
 def written_corpus(
-    directory: str, rows: int, files: int, seed: int, meta_key: bytes
+    directory: str,
+    rows: int,
+    files: int,
+    seed: int,
+    meta_key: bytes,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The stored description (under ``meta_key`` in the first file's footer) of a corpus
-    generated earlier with these parameters, if any."""
+    generated earlier with these parameters, if any; every ``extra`` field must match too
+    (a description without the field does not)."""
     import pyarrow.parquet as pq
 
     paths = part_paths(directory, files)
@@ -80,5 +87,7 @@ def written_corpus(
     except Exception:
         return None
     if (info.get("rows"), info.get("files"), info.get("seed")) != (rows, files, seed):
+        return None
+    if any(info.get(key) != value for key, value in (extra or {}).items()):
         return None
     return info

@@ -7,6 +7,11 @@ row groups of 8,192 rows):
   a row), ``score`` float32, ``source`` dictionary string (5 values), ``text``
   (~600 bytes of words; written but never read).
 
+``--encoding plain`` writes every column without dictionary encoding
+(``use_dictionary=False``), so the token pages are PLAIN-encoded; the default,
+``dictionary``, is pyarrow's. The encoding is stored with the corpus in the
+footers, so ``--dir`` never reuses a corpus written with the other one.
+
 Each reader then streams ``doc_id``, ``input_ids`` and ``score`` in batches of
 1,024 rows into numpy and sums every value; the checksum (sum of ``doc_id`` +
 sum of every token id + sum of ``score``, rounded) must match the one computed
@@ -28,11 +33,12 @@ order. The readers:
   workers), to compare the handoff from worker processes with the same loader
   in-process (N = 0).
 
-Every reader runs in a subprocess of its own, so peak RSS is its alone (the
-child's ``VmHWM``: its ``ru_maxrss`` would include this parent's peak, which
-Linux carries over exec). ``base MiB`` is the child's RSS after its imports.
-HF datasets runs with ``USE_TORCH=0`` (and TF, JAX) unless set: it would
-otherwise import torch, when installed, for nothing the arrow format uses.
+Every reader runs in a subprocess of its own (but in the interleaved mode),
+so peak RSS is its alone (the child's ``VmHWM``: its ``ru_maxrss`` would
+include this parent's peak, which Linux carries over exec). ``base MiB`` is
+the child's RSS after its imports. HF datasets runs with ``USE_TORCH=0`` (and
+TF, JAX) unless set: it would otherwise import torch, when installed, for
+nothing the arrow format uses.
 Each child reads once untimed, then ``--repeat`` timed runs (the median is
 shown). MB/s counts the on-disk (compressed) bytes of the columns read, from
 the Parquet footers. Modes:
@@ -51,20 +57,30 @@ the Parquet footers. Modes:
   fsspec bridge reads through Python buffers, which would measure that
   bridge, not its reader). A comma list (``2,20,100``)
   runs the mode once per value, as modes ``latency-2ms``, ``latency-20ms``...
+* ``interleaved`` (opt-in: not in the default ``--modes``): page cache warm,
+  ONE child runs the in-process readers (``hf3fs,polars`` unless ``--readers``
+  names others of hf3fs, pyarrow-*, polars, daft, duckdb; the DataLoader
+  readers and HF datasets are n/a), each once untimed, then ``--repeat``
+  rounds of a pass each, the order reversed every other round. Per pass:
+  wall seconds and the process's CPU seconds (user + sys, every thread); the
+  table gives the medians, the min-max rows/s and both against hf3fs (see
+  :mod:`hf3fs.bench.interleaved`).
 
 Targets for hf3fs, each reported met or not: >= 1.5x the fastest peer (warm),
 ``DataLoader`` with 2 workers >= 0.9x the same loader in-process (warm),
->= 3x the fastest pyarrow reader (each latency), and peak RSS <=
-``--prefetch-mib`` + 64 MiB. After the modes, a latency summary gives each
-reader's rows/s at every latency and the fraction of its own warm rows/s it
-keeps (n/a without the warm mode), with two more targets per latency: hf3fs
-keeps >= 0.9x, and loses a smaller fraction than pyarrow.dataset (see
-:mod:`hf3fs.bench.latency`). Exit status 1 when a checksum differs, 2 when a
-reader fails.
+>= 3x the fastest pyarrow reader (each latency), >= 1.5x polars' rows/s and
+<= 0.67x its CPU seconds a pass (interleaved), and peak RSS <=
+``--prefetch-mib`` + 64 MiB (outside the interleaved mode's shared process).
+After the modes, a latency summary gives each reader's rows/s at every
+latency and the fraction of its own warm rows/s it keeps (n/a without the
+warm mode), with two more targets per latency: hf3fs keeps >= 0.9x, and
+loses a smaller fraction than pyarrow.dataset (see :mod:`hf3fs.bench.latency`).
+Exit status 1 when a checksum differs, 2 when a reader fails.
 
     python benchmarks/dataset.py                          # 160,000 rows in 8 files
     python benchmarks/dataset.py --modes warm --repeat 5 --dir /data/bench-ds
     python benchmarks/dataset.py --modes warm,latency --latency-ms 2,20,100
+    python benchmarks/dataset.py --modes interleaved --repeat 5 --encoding plain
     python benchmarks/dataset.py --quick                  # tiny and quick (CI)
 """
 
@@ -106,12 +122,18 @@ LABELS = {
     "duckdb": "DuckDB record batches",
     **{f"{LOADER_PREFIX}{n}": f"hf3fs DataLoader {n} wk" for n in LOADER_WORKERS},
 }
-MODES = ["warm", "cold", "latency"]
+MODES = ["warm", "cold", "latency", "interleaved"]
+DEFAULT_MODES = ["warm", "cold", "latency"]  # interleaved is opt-in
 MODE_TEXT = {
     "warm": "page cache warm",
     "cold": "page cache evicted before each run (fsync + POSIX_FADV_DONTNEED; best effort)",
     "latency": "page cache warm, {ms:g} ms injected per read call",
+    "interleaved": "page cache warm, one process, readers alternating pass by pass",
 }
+# The interleaved mode's readers: those that read in the consuming process itself.
+IN_PROCESS = ["hf3fs", "pyarrow-file", "pyarrow-dataset", "polars", "daft", "duckdb"]
+INTERLEAVED_READERS = ["hf3fs", "polars"]  # without --readers
+ENCODINGS = ["dictionary", "plain"]
 META_KEY = b"hf3fs-benchmark"
 # Targets for hf3fs.
 WARM_TARGET = 1.5  # x the fastest peer, page cache warm
@@ -175,13 +197,21 @@ def make_row_group(rng: np.random.Generator, first_id: int, n: int, corpus: byte
     return table, sums
 
 
-def existing_dataset(directory: str, rows: int, files: int, seed: int) -> dict | None:
+def existing_dataset(
+    directory: str, rows: int, files: int, seed: int, encoding: str = "dictionary"
+) -> dict | None:
     """The stored description of a dataset generated earlier with these parameters, if any."""
-    return _child.written_corpus(directory, rows, files, seed, META_KEY)
+    extra = {"encoding": encoding}
+    return _child.written_corpus(directory, rows, files, seed, META_KEY, extra=extra)
 
 
-def generate(directory: str, rows: int, files: int, seed: int) -> dict:
-    """Write the dataset; return its description (with the expected checksum)."""
+def generate(
+    directory: str, rows: int, files: int, seed: int, encoding: str = "dictionary"
+) -> dict:
+    """Write the dataset, dictionary-encoded or PLAIN (``encoding``); return its
+    description (with the expected checksum)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
@@ -199,11 +229,22 @@ def generate(directory: str, rows: int, files: int, seed: int) -> dict:
             first += m
             doc_sum, ids_sum, score_sum = doc_sum + d, ids_sum + i, score_sum + s
             if writer is None:
-                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+                writer = pq.ParquetWriter(
+                    path,
+                    table.schema,
+                    compression="zstd",
+                    use_dictionary=encoding == "dictionary",
+                )
             writer.write_table(table, row_group_size=ROW_GROUP)
         tables.append((path, writer))
     checksum = doc_sum + ids_sum + round(score_sum)
-    info = {"rows": rows, "files": files, "seed": seed, "checksum": checksum}
+    info = {
+        "rows": rows,
+        "files": files,
+        "seed": seed,
+        "encoding": encoding,
+        "checksum": checksum,
+    }
     # The description goes into every footer, so --dir can reuse the files.
     for _, writer in tables:
         writer.add_key_value_metadata({META_KEY.decode(): json.dumps(info)})
@@ -325,8 +366,15 @@ def targets(
                 ratio_verdict(rate(latency.get("hf3fs")), arrow, LATENCY_TARGET),
             )
         )
+    if "interleaved" in all_results:
+        from .interleaved import targets as interleaved_targets  # it imports this module
+
+        lines += interleaved_targets(all_results["interleaved"])
+    # The interleaved mode's process holds every reader it runs: its peak is not hf3fs's.
     hf3fs_runs = [
-        r for mode in all_results.values() if (r := mode.get("hf3fs")) and r["status"] == "ok"
+        r
+        for key, mode in all_results.items()
+        if key != "interleaved" and (r := mode.get("hf3fs")) and r["status"] == "ok"
     ]
     limit = prefetch_mib + RSS_SLACK_MIB
     # Peak RSS, and the same bound on what the reader adds to its imports (torch when installed).
@@ -388,9 +436,21 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
     p.add_argument("--rows", type=int, default=None, help="rows in all (default 160,000)")
     p.add_argument("--files", type=int, default=None, help="Parquet files (default 8)")
     p.add_argument("--repeat", type=int, default=None, help="timed runs; the median (default 3)")
-    p.add_argument("--modes", default=",".join(MODES), help="comma list of " + ",".join(MODES))
     p.add_argument(
-        "--readers", default=",".join(READERS), help="comma list of " + ",".join(READERS)
+        "--modes",
+        default=",".join(DEFAULT_MODES),
+        help=f"comma list of {','.join(MODES)} (default {','.join(DEFAULT_MODES)})",
+    )
+    p.add_argument(
+        "--readers",
+        help=f"comma list of {','.join(READERS)} (default: all; interleaved: "
+        f"{','.join(INTERLEAVED_READERS)})",
+    )
+    p.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default="dictionary",
+        help="how the corpus is written: dictionary-encoded or PLAIN (default dictionary)",
     )
     p.add_argument("--prefetch-mib", type=int, default=256, help="hf3fs prefetch_bytes (MiB)")
     p.add_argument(
@@ -415,7 +475,9 @@ def main(argv: list[str] | None = None, *, results: dict | None = None) -> int:
         if getattr(args, key) is None:
             setattr(args, key, value)
     modes = parse_list(args.modes, MODES, "modes")
-    readers = parse_list(args.readers, READERS, "readers")
+    readers = parse_list(args.readers or ",".join(READERS), READERS, "readers")
+    # Without --readers, the interleaved mode compares hf3fs with polars only.
+    args.interleaved_readers = readers if args.readers else INTERLEAVED_READERS
     if args.rows < args.files or args.files < 1 or args.repeat < 1:
         p.error("need --files >= 1, --rows >= --files and --repeat >= 1")
 
@@ -436,10 +498,10 @@ def bench(
 ) -> int:
     os.makedirs(directory, exist_ok=True)
     start = time.perf_counter()
-    info = existing_dataset(directory, args.rows, args.files, args.seed)
+    info = existing_dataset(directory, args.rows, args.files, args.seed, args.encoding)
     if info is None:
         _child.clear_written(directory, META_KEY)
-        info = generate(directory, args.rows, args.files, args.seed)
+        info = generate(directory, args.rows, args.files, args.seed, args.encoding)
         made = f"generated in {time.perf_counter() - start:.1f} s"
     else:
         made = "reused"
@@ -448,34 +510,46 @@ def bench(
     disk = sum(os.path.getsize(p) for p in paths)
     print(
         f"dataset {directory}: {args.rows:,} rows in {args.files} files, {disk / 1e6:.1f} MB "
-        f"({made}); columns read {', '.join(COLUMNS)}: {read_bytes / 1e6:.1f} MB on disk; "
+        f"({made}); {args.encoding} encoding; columns read {', '.join(COLUMNS)}: "
+        f"{read_bytes / 1e6:.1f} MB on disk; "
         f"checksum {info['checksum']}"
     )
-    print(f"batches of {BATCH_SIZE} rows into numpy; {os.cpu_count()} CPUs; one process per reader")
+    print(
+        f"batches of {BATCH_SIZE} rows into numpy; {os.cpu_count()} CPUs; one process per reader"
+        + (" (interleaved: one for all)" if "interleaved" in modes else "")
+    )
     print()
 
     runs = mode_runs(modes, args.latency_ms)
     all_results: dict[str, dict[str, dict]] = {}
+    interleaved = None
     failed = mismatch = False
     for key, mode, ms in runs:
-        if mode in ("warm", "latency"):
+        if mode in ("warm", "latency", "interleaved"):
             for path in paths:
                 warm(path)
-        results: dict[str, dict] = {}
-        # Gone before the mode's table prints: a terminal shows which reader runs now.
-        bar = Bar(total=len(readers), desc=f"mode {key}", unit="reader", leave=False)
-        for reader in readers:
-            bar.set_postfix_str(reader)
-            spec = {
-                "reader": reader,
-                "mode": mode,
-                "dir": directory,
-                "paths": paths,
-                "repeat": args.repeat,
-                "latency_ms": ms,
-                "prefetch_bytes": args.prefetch_mib * MiB,
-            }
-            r = run_child(spec)
+        spec = {
+            "mode": mode,
+            "dir": directory,
+            "paths": paths,
+            "repeat": args.repeat,
+            "latency_ms": ms,
+            "prefetch_bytes": args.prefetch_mib * MiB,
+        }
+        if mode == "interleaved":
+            from . import interleaved as inter  # it imports this module's helpers
+
+            results, interleaved = inter.run_mode(spec, args.interleaved_readers)
+        else:
+            results = {}
+            # Gone before the mode's table prints: a terminal shows which reader runs now.
+            bar = Bar(total=len(readers), desc=f"mode {key}", unit="reader", leave=False)
+            for reader in readers:
+                bar.set_postfix_str(reader)
+                results[reader] = run_child({**spec, "reader": reader})
+                bar.update()
+            bar.close()
+        for r in results.values():
             if mode == "latency":
                 r["latency_ms"] = ms
             if r["status"] == "ok":
@@ -485,11 +559,12 @@ def bench(
                 mismatch |= not r["checksum_ok"]
             elif r["status"] == "error":
                 failed = True
-            results[reader] = r
-            bar.update()
-        bar.close()
         all_results[key] = results
-        print("\n".join(render_mode(key, mode, ms, results, args.repeat)))
+        if mode == "interleaved":
+            interleaved = inter.summarise(results, interleaved)
+            print("\n".join(inter.render(results, interleaved, args.repeat)))
+        else:
+            print("\n".join(render_mode(key, mode, ms, results, args.repeat)))
         print()
 
     summary = None
@@ -515,6 +590,7 @@ def bench(
     data = {
         "rows": args.rows,
         "files": args.files,
+        "encoding": args.encoding,
         "disk_bytes": disk,
         "read_column_bytes": read_bytes,
         "all_column_bytes": all_bytes,
@@ -525,6 +601,7 @@ def bench(
         "prefetch_mib": args.prefetch_mib,
         "modes": all_results,
         "latency_summary": summary,
+        "interleaved": interleaved,
         "targets": dict(verdicts),
     }
     if sink is not None:

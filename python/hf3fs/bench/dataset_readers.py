@@ -1,9 +1,11 @@
 """The readers of ``hf3fs bench dataset``, each run in a child process of its own
-(:mod:`hf3fs.bench.dataset` starts them and prints the tables), and the
-latency-injecting fsspec file system the peers read through in latency mode."""
+(the interleaved mode runs several in one; :mod:`hf3fs.bench.dataset` starts them
+and prints the tables), and the latency-injecting fsspec file system the peers
+read through in latency mode."""
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import resource
@@ -17,6 +19,8 @@ from .dataset import BATCH_SIZE, COLUMNS, LOADER_PREFIX
 from .pagecache import evict, resident_fraction
 
 MiB = 1 << 20
+# CPU time is counted until this long after a pass: its threads winding down count for it.
+SETTLE_S = 0.05
 
 
 # -- latency-injecting fsspec file system (peers) -----------------------------
@@ -280,6 +284,8 @@ class Child:
         return batches
 
     def run(self) -> dict:
+        if self.mode == "interleaved":
+            return self.interleaved()
         reader = self.spec["reader"]
         try:
             if reader.startswith(LOADER_PREFIX):
@@ -318,6 +324,71 @@ class Child:
             "cached": statistics.mean(cached),
             "peak_rss_mib": peak_rss_mib(),
             "base_rss_mib": base_rss,
+        }
+
+    def interleaved(self) -> dict:
+        """Every reader of ``spec["readers"]`` in this one process: each once untimed, then
+        ``repeat`` rounds of one pass each, the order reversed every other round; the wall
+        and CPU seconds (user + sys, every thread) of each pass. A reader that raises is
+        an error and leaves the rounds; the others go on."""
+        results: dict[str, dict] = {}
+        makers = {}
+        for reader in self.spec["readers"]:
+            self.note = ""
+            try:
+                makers[reader] = getattr(self, reader.replace("-", "_"))()
+            except ImportError as e:
+                results[reader] = {"status": "unavailable", "error": f"{type(e).__name__}: {e}"}
+            except NotApplicable as e:
+                results[reader] = {"status": "n/a", "error": str(e)}
+            else:
+                results[reader] = {"status": "ok", "note": self.note}
+        base_rss = rss_now()
+        passes: dict[str, list[tuple[float, float, float]]] = {r: [] for r in makers}
+        sums: dict[str, set] = {r: set() for r in makers}
+
+        def one_pass(reader: str, timed: bool) -> None:
+            gc.collect()
+            cached = resident_fraction(*self.paths)
+            cpu, start = time.process_time(), time.perf_counter()
+            try:
+                result = consume(makers[reader]())
+            except Exception as e:
+                results[reader] = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+                del makers[reader]
+                return
+            wall = time.perf_counter() - start
+            time.sleep(SETTLE_S)
+            if timed:
+                passes[reader].append((wall, time.process_time() - cpu, cached))
+                sums[reader].add(result)
+
+        for reader in list(makers):
+            one_pass(reader, timed=False)
+        orders = []
+        for i in range(self.spec["repeat"]):
+            order = list(makers) if i % 2 == 0 else list(makers)[::-1]
+            orders.append(order)
+            for reader in order:
+                one_pass(reader, timed=True)
+        for reader in makers:
+            seconds, cpu, cached = (list(x) for x in zip(*passes[reader], strict=True))
+            rows, checksum = sums[reader].pop() if len(sums[reader]) == 1 else (-1, -1)
+            results[reader].update(
+                seconds=statistics.median(seconds),
+                all_seconds=seconds,
+                cpu_seconds=statistics.median(cpu),
+                all_cpu_seconds=cpu,
+                rows=rows,
+                checksum=checksum,
+                cached=statistics.mean(cached),
+            )
+        return {
+            "status": "ok",
+            "readers": results,
+            "orders": orders,
+            "base_rss_mib": base_rss,
+            "peak_rss_mib": peak_rss_mib(),
         }
 
 

@@ -114,6 +114,22 @@ impl<'a, T: ArrowNativeType> ChunkBuilder<'a, T> {
         Ok(())
     }
 
+    /// Add `rows` rows whose levels were all at the maximum (each level one
+    /// value), their values appended from `start`; for a list, `row_starts`
+    /// are the levels its rows begin at, counted from level `first`.
+    pub fn append_dense(&mut self, start: usize, row_starts: &[u32], first: usize, rows: usize) {
+        let at = |s: u32| start + s as usize - first;
+        match &mut self.offsets {
+            Offsets::None => {}
+            Offsets::I32(offsets) => offsets.extend(row_starts.iter().map(|&s| at(s) as i32)),
+            Offsets::I64(offsets) => offsets.extend(row_starts.iter().map(|&s| at(s) as i64)),
+        }
+        if let Some(v) = &mut self.validity {
+            v.append_n(self.values.len() - start, true);
+        }
+        self.rows += rows;
+    }
+
     /// The array, as Arrow type `A` (of `T`'s width).
     pub fn finish<A: ArrowPrimitiveType>(self) -> Result<ArrayRef> {
         let len = self.values.len();

@@ -16,7 +16,11 @@
 
 mod align;
 mod chunk;
+mod codec;
+mod hybrid;
 mod levels;
+mod pages;
+mod thrift;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +43,24 @@ use parquet::schema::types::{SchemaDescriptor, Type as SchemaType};
 
 pub(crate) use align::align;
 use chunk::ChunkBuilder;
+use pages::PageDecoder;
+
+/// Which decoder read a column of a piece.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decoder {
+    /// This module's page decoder ([`pages`]).
+    Pages,
+    /// The `parquet` crate's column reader, for pages the page decoder
+    /// does not read.
+    ColumnReader,
+}
+
+/// `HF3FS_PAGE_DECODER=0` sends every fast-path column through the
+/// `parquet` crate's column reader instead of the page decoder (to measure
+/// one against the other, or to step around a fault in it).
+fn page_decoder_from_env() -> bool {
+    crate::scan::switch_from_env("HF3FS_PAGE_DECODER")
+}
 
 /// How a qualifying column is laid out in Arrow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -279,6 +301,25 @@ impl FetchedRanges {
     }
 }
 
+impl FetchedRanges {
+    /// The bytes read from `start` to the end of the range holding it.
+    fn tail(&self, start: u64) -> ParquetResult<Bytes> {
+        let (range, data) = self.find(start, 0)?;
+        Ok(data.slice((start - range.start) as usize..))
+    }
+}
+
+/// An error for data this path cannot decode because it is corrupt.
+fn corrupt(what: impl std::fmt::Display) -> ParquetError {
+    ParquetError::General(format!("corrupt page data: {what}"))
+}
+
+/// An error for data that may be fine but that the page decoder does not
+/// read: the `parquet` crate's column reader decodes the chunk instead.
+fn unsupported(what: impl std::fmt::Display) -> ParquetError {
+    ParquetError::NYI(format!("the page decoder does not read {what}"))
+}
+
 impl Length for FetchedRanges {
     fn len(&self) -> u64 {
         self.file_len
@@ -324,7 +365,7 @@ pub(crate) fn decode_column(
     piece: &PieceRows<'_>,
     data: &Arc<FetchedRanges>,
     chunk_rows: usize,
-) -> ParquetResult<Vec<ArrayRef>> {
+) -> ParquetResult<(Vec<ArrayRef>, Decoder)> {
     use arrow_array::types as arrow;
     use parquet::data_type as pq;
     let physical = piece
@@ -365,7 +406,7 @@ fn decode_as<'c, P, A>(
     piece: &PieceRows<'_>,
     data: &Arc<FetchedRanges>,
     chunk_rows: usize,
-) -> ParquetResult<Vec<ArrayRef>>
+) -> ParquetResult<(Vec<ArrayRef>, Decoder)>
 where
     P: ParquetType,
     P::T: ArrowNativeType,
@@ -376,23 +417,34 @@ where
     }
     let rg = piece.metadata.row_group(piece.row_group);
     let chunk = rg.column(column.leaf);
+    let total_rows = rg.num_rows().max(0) as usize;
+    // Levels a row has on average, from the footer's counts: the vectors
+    // are sized once from it.
+    let levels_per_row = (chunk.num_values().max(0) as f64 / total_rows.max(1) as f64).max(1.0);
+    let values_per_chunk =
+        (levels_per_row * chunk_rows.min(piece.rows) as f64 * 1.02) as usize + 16;
+    let new_chunk = || ChunkBuilder::<P::T>::new(column, values_per_chunk);
+    if page_decoder_from_env() {
+        let mut pages = PageDecoder::<P::T>::new(chunk)?;
+        match pages.decode(column, piece, data, chunk_rows, &new_chunk, &|c| {
+            c.finish::<A>()
+        }) {
+            Ok(arrays) => return Ok((arrays, Decoder::Pages)),
+            // Data the page decoder does not read goes to the column reader.
+            Err(ParquetError::NYI(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let locations = piece
         .metadata
         .offset_index()
         .and_then(|index| index.get(piece.row_group))
         .and_then(|columns| columns.get(column.leaf))
         .map(|o| o.page_locations().clone());
-    let total_rows = rg.num_rows().max(0) as usize;
     let pages = SerializedPageReader::new(data.clone(), chunk, total_rows, locations)?;
     let mut reader = ColumnReaderImpl::<P>::new(chunk.column_descr_ptr(), Box::new(pages));
-    // Levels a row has on average, from the footer's counts: the vectors
-    // are sized once from it.
-    let levels_per_row = (chunk.num_values().max(0) as f64 / total_rows.max(1) as f64).max(1.0);
     let rows_per_read = ((LEVELS_PER_READ as f64 / levels_per_row) as usize).clamp(1, chunk_rows);
-    let values_per_chunk =
-        (levels_per_row * chunk_rows.min(piece.rows) as f64 * 1.02) as usize + 16;
     let mut levels = Levels::new(column, rows_per_read, levels_per_row);
-    let new_chunk = || ChunkBuilder::<P::T>::new(column, values_per_chunk);
     let mut out = Vec::with_capacity(piece.rows.div_ceil(chunk_rows));
     let mut current = new_chunk();
     let mut read_rows = |reader: &mut ColumnReaderImpl<P>,
@@ -441,7 +493,7 @@ where
     if current.rows > 0 {
         out.push(current.finish::<A>()?);
     }
-    Ok(out)
+    Ok((out, Decoder::ColumnReader))
 }
 
 /// The level buffers of one column, reused for every read.

@@ -9,11 +9,20 @@ sends the segment's file descriptor, not its bytes. The training process
 maps the same pages and receives a plain dict of tensors over them:
 writable, and sharing memory with no other batch (the worker reuses a
 segment only after every process has dropped the batch it held).
+
+The training process keeps each worker's segments mapped from batch to
+batch (a worker reuses a few segments over and over), so a batch costs no
+``mmap``/``munmap`` and no page-table setup. The mappings of a worker that
+exits (at the end of a loader, or killed) are dropped when the process is
+told of it (``SIGCHLD``, chained to any handler already there) and, at the
+latest, when the next batch arrives.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from multiprocessing.reduction import DupFd, ForkingPickler
 from typing import Any
@@ -104,11 +113,38 @@ def _rebuild(fd: Any, size: int, used: int, columns: dict[str, Any], sender: int
         raise RuntimeError(
             f"DataLoader worker (pid {sender}) exited before handing over its batch: {e}"
         ) from e
+    _watch_children()
     try:
-        memory = _hf3fs.SharedMemory.open(raw, size, used)
+        memory = _hf3fs.SharedMemory.open(raw, size, used, sender)
     finally:
         os.close(raw)
     return _tensors(memory, columns)
+
+
+_watching = False
+
+
+def _watch_children() -> None:
+    """Drop an exited worker's kept mappings as soon as the process hears of it: a
+    ``SIGCHLD`` handler, installed once from the main thread (where Python allows it),
+    that calls the handler it replaces."""
+    global _watching
+    if _watching or threading.current_thread() is not threading.main_thread():
+        return
+    _watching = True
+    try:
+        previous = signal.getsignal(signal.SIGCHLD)
+    except (ValueError, OSError):  # no SIGCHLD here: the next batch still tidies up
+        return
+
+    def on_child_exit(signum: int, frame: Any) -> None:
+        _hf3fs.forget_received_segments()
+        if callable(previous):
+            previous(signum, frame)
+
+    # SIG_IGN would have the kernel reap children at once; keep that by not replacing it.
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, on_child_exit)
 
 
 def _reduce(batch: SharedBatch) -> tuple:

@@ -252,6 +252,138 @@ pub fn take_segment(data: usize) -> Result<Arc<ShmSegment>> {
     Ok(segment)
 }
 
+/// Mappings a receiver keeps per sender: the sender's free segments
+/// (`KEEP_FREE_SEGMENTS`) plus those its batches in flight hold (DataLoader
+/// prefetches 2 per worker); beyond, the least recently received goes.
+const KEEP_RECEIVED_PER_SENDER: usize = 8;
+
+/// One sending process and the segments of its this process keeps mapped.
+struct Sender {
+    pid: i32,
+    /// Readable once the sender has exited (None where pidfds are missing:
+    /// then `kill(pid, 0)` tells, a zombie counting as alive).
+    pidfd: Option<OwnedFd>,
+    /// (device, inode) of each segment's memfd and its mapping, least
+    /// recently received first.
+    segments: Vec<((u64, u64), Arc<ShmSegment>)>,
+}
+
+/// Segments received from other processes (DataLoader workers), kept mapped
+/// so that a worker's segment, reused batch after batch, is mapped once and
+/// not once per batch. A forked child forgets its parent's.
+static RECEIVED: PerProcess<Arc<Mutex<Vec<Sender>>>> = PerProcess::new();
+
+/// How a receiver's mappings were served.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedStats {
+    /// Segments mapped (a new sender's, or a segment not seen before).
+    pub mapped: u64,
+    /// Batches whose segment was already mapped.
+    pub reused: u64,
+    /// Mappings held now.
+    pub held: u64,
+}
+
+static RECEIVED_MAPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RECEIVED_REUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The mapping of the segment `fd` (closed here) of `len` bytes that process
+/// `sender` sent: the one kept from an earlier batch of that segment, or a
+/// new one, kept for the next. The sender counted this process in.
+pub fn receive_segment(fd: OwnedFd, len: usize, sender: i32) -> Result<Arc<ShmSegment>> {
+    let stat = rustix::fs::fstat(&fd).map_err(|e| Error::os_nopath("batch shared memory", e))?;
+    let key = (stat.st_dev, stat.st_ino);
+    RECEIVED.guard_across_fork();
+    let cache = RECEIVED.get_or_init(Default::default, std::mem::forget);
+    let mut senders = crate::sync::lock(&cache);
+    forget_exited(&mut senders);
+    let at = match senders.iter().position(|s| s.pid == sender) {
+        Some(at) => at,
+        None => {
+            let pidfd = rustix::process::Pid::from_raw(sender).and_then(|pid| {
+                rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+            });
+            senders.push(Sender {
+                pid: sender,
+                pidfd,
+                segments: Vec::new(),
+            });
+            senders.len() - 1
+        }
+    };
+    let segments = &mut senders[at].segments;
+    if let Some(i) = segments
+        .iter()
+        .position(|(k, s)| *k == key && s.len() == len)
+    {
+        let entry = segments.remove(i);
+        let segment = entry.1.clone();
+        segments.push(entry);
+        RECEIVED_REUSED.fetch_add(1, Ordering::Relaxed);
+        return Ok(segment);
+    }
+    let segment = Arc::new(ShmSegment::open(fd, len)?);
+    RECEIVED_MAPPED.fetch_add(1, Ordering::Relaxed);
+    segments.push((key, segment.clone()));
+    if segments.len() > KEEP_RECEIVED_PER_SENDER {
+        segments.remove(0);
+    }
+    Ok(segment)
+}
+
+/// Drop the mappings of senders that have exited (a batch still in use
+/// keeps its own mapping until it is gone).
+fn forget_exited(senders: &mut Vec<Sender>) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let exited: Vec<bool> = senders
+        .iter()
+        .map(|s| match &s.pidfd {
+            Some(pidfd) => {
+                let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+                let zero = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+            }
+            None => rustix::process::Pid::from_raw(s.pid)
+                .is_none_or(|pid| rustix::process::test_kill_process(pid).is_err()),
+        })
+        .collect();
+    let mut gone = exited.iter();
+    senders.retain(|_| !gone.next().copied().unwrap_or(false));
+}
+
+/// Drop the mappings of every sender that has exited (DataLoader workers
+/// at the end of a loader, or killed), or of all senders with `all`.
+pub fn forget_received(all: bool) {
+    let Some(cache) = RECEIVED.get() else { return };
+    let mut senders = crate::sync::lock(&cache);
+    if all {
+        senders.clear();
+    } else {
+        forget_exited(&mut senders);
+    }
+}
+
+/// How this process's received mappings were served, and how many it holds.
+pub fn received_stats() -> ReceivedStats {
+    let held = RECEIVED
+        .get()
+        .map(|c| {
+            crate::sync::lock(&c)
+                .iter()
+                .map(|s| s.segments.len() as u64)
+                .sum()
+        })
+        .unwrap_or(0);
+    ReceivedStats {
+        mapped: RECEIVED_MAPPED.load(Ordering::Relaxed),
+        reused: RECEIVED_REUSED.load(Ordering::Relaxed),
+        held,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,5 +416,51 @@ mod tests {
         let other = rustix::fs::memfd_create("other", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
         rustix::fs::ftruncate(&other, 1 << 20).unwrap();
         assert!(ShmSegment::open(other, 1 << 20).is_err());
+    }
+}
+
+#[cfg(test)]
+mod received_tests {
+    use super::*;
+
+    #[test]
+    fn a_received_segment_is_mapped_once_and_forgotten_when_its_sender_exits() {
+        let a = take_segment(1 << 20).unwrap();
+        let dup = || rustix::io::dup(a.memfd.as_ref().unwrap()).unwrap();
+        let mut sender = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = sender.id() as i32;
+        let before = received_stats();
+        // SAFETY: the data region is ours and at least 1 MiB long.
+        unsafe { a.data().write_bytes(5, 64) };
+        let first = receive_segment(dup(), a.len(), pid).unwrap();
+        // SAFETY: as above, through the receiver's mapping.
+        unsafe { a.data().write_bytes(9, 64) };
+        let second = receive_segment(dup(), a.len(), pid).unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "one mapping for both batches");
+        // SAFETY: both mappings hold the segment's data.
+        assert_eq!(unsafe { *second.data() }, 9, "the same pages");
+        let after = received_stats();
+        assert_eq!(after.mapped - before.mapped, 1);
+        assert_eq!(after.reused - before.reused, 1);
+        // Another sender's batch of the same memfd is another entry.
+        let other = receive_segment(dup(), a.len(), std::process::id() as i32).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        drop((first, second, other));
+        let held = received_stats().held;
+        forget_received(false);
+        assert_eq!(received_stats().held, held, "both senders still run");
+        sender.kill().unwrap();
+        sender.wait().unwrap();
+        forget_received(false);
+        assert_eq!(
+            received_stats().held,
+            held - 1,
+            "the exited sender's mapping is gone"
+        );
+        forget_received(true);
+        assert_eq!(received_stats().held, 0);
     }
 }

@@ -108,6 +108,8 @@ fn _hf3fs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<shared_batch::SharedArray>()?;
     m.add_class::<shared_batch::PySharedMemory>()?;
     m.add_class::<shared_batch::SharedLayout>()?;
+    m.add_function(wrap_pyfunction!(shared_batch::received_segments, m)?)?;
+    m.add_function(wrap_pyfunction!(shared_batch::forget_received_segments, m)?)?;
     m.add_function(wrap_pyfunction!(cache::py_coalesce_ranges, m)?)?;
     m.add_class::<fs::PyParsedUri>()?;
     m.add_function(wrap_pyfunction!(fs::_parse_uri, m)?)?;

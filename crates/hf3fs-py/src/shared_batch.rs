@@ -10,13 +10,30 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, OffsetSizeTrait, RecordBatch};
 use arrow_schema::DataType;
-use hf3fs_core::shm::{take_segment, ShmSegment};
+use hf3fs_core::shm::{receive_segment, take_segment, ShmSegment};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{ffi, IntoPyObjectExt};
 
 use crate::error::to_pyerr;
+
+/// How this process's received batch segments were mapped: ``mapped`` (new
+/// mappings), ``reused`` (batches whose segment was mapped already) and
+/// ``held`` (mappings kept now).
+#[pyfunction]
+pub fn received_segments() -> std::collections::BTreeMap<&'static str, u64> {
+    let s = hf3fs_core::shm::received_stats();
+    [("mapped", s.mapped), ("reused", s.reused), ("held", s.held)].into()
+}
+
+/// Unmap the kept segments of senders that have exited (every sender's with
+/// ``all=True``); batches still in use keep their own mappings.
+#[pyfunction]
+#[pyo3(signature = (*, all = false))]
+pub fn forget_received_segments(all: bool) {
+    hf3fs_core::shm::forget_received(all);
+}
 
 /// Where an array's elements are in a shared segment's data.
 #[pyclass(name = "SharedArray", module = "hf3fs._hf3fs", frozen, get_all)]
@@ -79,11 +96,13 @@ impl Drop for PySharedMemory {
 
 #[pymethods]
 impl PySharedMemory {
-    /// Map the segment a worker sent as `fd` (duplicated here; the caller
-    /// still closes its own) of `size` bytes, `used` of them the batch's.
-    /// A descriptor that is not an hf3fs batch segment is refused.
+    /// Map the segment process `sender` sent as `fd` (duplicated here; the
+    /// caller still closes its own) of `size` bytes, `used` of them the
+    /// batch's: the mapping kept from an earlier batch of the same segment,
+    /// else a new one, kept for the next (until the sender exits). A
+    /// descriptor that is not an hf3fs batch segment is refused.
     #[staticmethod]
-    fn open(fd: c_int, size: usize, used: usize) -> PyResult<PySharedMemory> {
+    fn open(fd: c_int, size: usize, used: usize, sender: i32) -> PyResult<PySharedMemory> {
         if fd < 0 {
             return Err(PyValueError::new_err(format!("fd: must be >= 0, got {fd}")));
         }
@@ -92,7 +111,7 @@ impl PySharedMemory {
         let fd = unsafe { BorrowedFd::borrow_raw(fd) }
             .try_clone_to_owned()
             .map_err(|e| to_pyerr(hf3fs_core::Error::os_nopath("batch shared memory", e)))?;
-        let segment = ShmSegment::open(fd, size).map_err(to_pyerr)?;
+        let segment = receive_segment(fd, size, sender).map_err(to_pyerr)?;
         if used > segment.capacity() {
             segment.remove_user();
             return Err(PyValueError::new_err(format!(
@@ -100,10 +119,7 @@ impl PySharedMemory {
                 segment.capacity()
             )));
         }
-        Ok(PySharedMemory {
-            segment: Arc::new(segment),
-            used,
-        })
+        Ok(PySharedMemory { segment, used })
     }
 
     /// Count one more process in and give (fd, size, used) to send to it;

@@ -10,8 +10,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .stamps
-# Debian packages the build links against (hwloc for NUMA placement, udev for hwloc's device discovery).
-APT_PACKAGES := libhwloc-dev libudev-dev pkg-config
+# Debian packages the build links against (hwloc for NUMA placement, udev for hwloc's device discovery);
+# valgrind checks the page decoder's unsafe inner loops in the tests.
+APT_PACKAGES := libhwloc-dev libudev-dev pkg-config valgrind
 # Python sources the linters check (benchmarks/ once it exists).
 PY_SOURCES := python tests benchmarks notebooks
 # What building the wheel needs; what the demo needs on top (the `dataset` and `arrow` extras and
@@ -50,6 +51,10 @@ test-rust: system-deps venv  ## Rust unit and integration tests
 	HF3FS_FOOTER_CACHE=$(CURDIR)/target/test-footer-cache $(PY) tests/s3_server.py -- cargo test --workspace --release --quiet
 	@# hf3fs-core as the demo's wheel builds it (no s3 backend): its unit tests, s3:// refused by name.
 	cargo test -p hf3fs-core --no-default-features --release --quiet --lib
+	@# The page decoder's unsafe loops (bit unpacking and the dictionary gather) under memcheck:
+	@# any invalid or uninitialised access fails the run.
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind --error-exitcode=9 -q" \
+	  cargo test -p hf3fs-dataset --release --quiet --lib fast_decode::hybrid
 
 test-python: venv wheel stubtest  ## pytest against the installed wheel
 	$(PY) tests/s3_server.py -- $(VENV)/bin/pytest -q

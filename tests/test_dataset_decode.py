@@ -6,7 +6,8 @@ and null items, empty and long rows) under random writer options (codec, diction
 page version and size, row groups, page index, DELTA_BINARY_PACKED / BYTE_STREAM_SPLIT)
 and checks that ``ParquetDataset`` decodes it with the fast path, that every read (in
 order, and per rank with spans that cut row groups) equals ``pyarrow.parquet.read_table``,
-and that ``HF3FS_FAST_DECODE=0`` (arrow-rs) yields identical batches. Two more tests check
+and that the column reader under the page decoder (``HF3FS_PAGE_DECODER=0``) and
+``HF3FS_FAST_DECODE=0`` (arrow-rs) yield identical batches. Two more tests check
 that declined column types still decode through arrow-rs, and the numpy view of lists.
 """
 
@@ -39,17 +40,28 @@ CODECS = ["none", "snappy", "zstd", "lz4", "gzip", "brotli"]
 
 
 @contextlib.contextmanager
-def fast_decode_off():
-    """``HF3FS_FAST_DECODE=0`` while datasets are opened inside the block."""
-    old = os.environ.get("HF3FS_FAST_DECODE")
-    os.environ["HF3FS_FAST_DECODE"] = "0"
+def switched_off(name: str):
+    """``name=0`` in the environment inside the block."""
+    old = os.environ.get(name)
+    os.environ[name] = "0"
     try:
         yield
     finally:
         if old is None:
-            del os.environ["HF3FS_FAST_DECODE"]
+            del os.environ[name]
         else:
-            os.environ["HF3FS_FAST_DECODE"] = old
+            os.environ[name] = old
+
+
+def page_decoder_off():
+    """``HF3FS_PAGE_DECODER=0``: the fast path reads every page with the parquet crate's
+    column reader (read at each column decode, so it applies to reads inside the block)."""
+    return switched_off("HF3FS_PAGE_DECODER")
+
+
+def fast_decode_off():
+    """``HF3FS_FAST_DECODE=0`` while datasets are opened inside the block."""
+    return switched_off("HF3FS_FAST_DECODE")
 
 
 def leaf_values(rng: np.random.Generator, vtype: str, count: int) -> np.ndarray:
@@ -196,6 +208,13 @@ def check_case(directory: str, case: dict) -> None:
     np.testing.assert_array_equal(ids, np.arange(case["rows"]))
     assert_column_equal(got_x, want_x, "ordered read", exact)
 
+    # The page decoder (the fast path's own) against the parquet crate's column reader.
+    with page_decoder_off():
+        by_reader = read_batches(path, batch_size=bs, rank=0, world_size=1)
+    assert len(by_reader) == len(fast)
+    for i, (a, b) in enumerate(zip(fast, by_reader, strict=True)):
+        assert a.equals(b), f"batch {i}: the page decoder differs from the column reader"
+
     with fast_decode_off():
         off = make_dataset(path, format="arrow", batch_size=bs, rank=0, world_size=1)
     assert off.info()["columns"]["x"]["decoder"] == "arrow"
@@ -312,3 +331,35 @@ def test_numpy_list_is_values_and_offsets(tmp_path, list_type):
     assert got_offsets.dtype == want_offsets.dtype
     np.testing.assert_array_equal(got_values, want_values)
     np.testing.assert_array_equal(got_offsets, want_offsets)
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+@pytest.mark.parametrize("dictionary", [True, False])
+@pytest.mark.parametrize("codec", ["zstd", "snappy", "none"])
+def test_pyarrow_pages_go_through_the_page_decoder(tmp_path, version, dictionary, codec):
+    """pyarrow's PLAIN and dictionary pages (v1 and v2, nulls, empty lists, pages of a few
+    rows) are read by the fast path's own page decoder, not handed to the column reader."""
+    rows = [[1, 2, 3], [4], [], None, [5, 6, None]] * 300
+    table = pa.table(
+        {
+            "x": pa.array(rows, type=pa.list_(pa.int32())),
+            "y": pa.array(np.arange(len(rows), dtype=np.int64)),
+            "z": pa.array([None if i % 7 == 0 else i / 4 for i in range(len(rows))]),
+        }
+    )
+    path = str(tmp_path / "t.parquet")
+    pq.write_table(
+        table,
+        path,
+        data_page_version=version,
+        use_dictionary=dictionary,
+        compression=codec,
+        data_page_size=512,
+        row_group_size=700,
+    )
+    ds = make_dataset(path, format="arrow", batch_size=100, rank=0, world_size=1)
+    reader = ds._ds.reader(ds._position(1, 0), 0, 0, decode_threads=1)
+    got = pa.Table.from_batches([as_record_batch(b) for b in reader])
+    stats = reader.stats()
+    assert stats["fast_columns"] == stats["page_decoder_columns"] == 3 * 3, stats
+    assert got.equals(pq.read_table(path))

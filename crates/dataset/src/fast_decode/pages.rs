@@ -546,8 +546,8 @@ fn copy_plain<T: ArrowNativeType>(bytes: &[u8], n: usize, out: &mut Vec<T>) {
 /// have been read).
 struct PageWalk<'a> {
     data: &'a FetchedRanges,
+    /// Where the chunk starts (its dictionary page, if it has one) and its length.
     chunk_range: (u64, u64),
-    dictionary: Option<u64>,
     locations: Option<&'a [PageLocation]>,
     total_rows: usize,
     /// Sequential walk: the next page's offset in the file.
@@ -565,14 +565,9 @@ impl<'a> PageWalk<'a> {
         total_rows: usize,
     ) -> PageWalk<'a> {
         let chunk_range = chunk.byte_range();
-        let dictionary = chunk
-            .dictionary_page_offset()
-            .and_then(|o| u64::try_from(o).ok())
-            .filter(|&o| o > 0 || chunk.data_page_offset() > 0);
         PageWalk {
             data,
             chunk_range,
-            dictionary,
             locations: locations.filter(|l| !l.is_empty()),
             total_rows,
             next_offset: chunk_range.0,
@@ -622,12 +617,11 @@ impl<'a> PageWalk<'a> {
         };
         if !self.dictionary_done {
             self.dictionary_done = true;
-            if let Some(dict) = self.dictionary {
-                let first = locations[0].offset as u64;
-                if dict < first {
-                    let (header, body, _) = self.page_at(dict, first - dict)?;
-                    return Ok(Some((header, body)));
-                }
+            // Bytes before the first data page are the dictionary page.
+            let first = u64::try_from(locations[0].offset).unwrap_or(0);
+            if start < first {
+                let (header, body, _) = self.page_at(start, first - start)?;
+                return Ok(Some((header, body)));
             }
         }
         while let Some(location) = locations.get(self.next_location) {
@@ -642,8 +636,9 @@ impl<'a> PageWalk<'a> {
                 return Err(corrupt("the offset index's pages do not follow each other"));
             }
             let rows = next - first;
-            if let Some((true, skip)) = selection.current() {
-                if skip >= rows {
+            let (skip, skip_rows) = selection.current().unwrap_or((false, 0));
+            if skip {
+                if skip_rows >= rows {
                     selection.advance(rows);
                     *seen += rows;
                     continue;

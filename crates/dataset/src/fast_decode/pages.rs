@@ -636,13 +636,12 @@ impl<'a> PageWalk<'a> {
                 return Err(corrupt("the offset index's pages do not follow each other"));
             }
             let rows = next - first;
+            // A page whose rows the selection skips whole is never read.
             let (skip, skip_rows) = selection.current().unwrap_or((false, 0));
-            if skip {
-                if skip_rows >= rows {
-                    selection.advance(rows);
-                    *seen += rows;
-                    continue;
-                }
+            if skip && skip_rows >= rows {
+                selection.advance(rows);
+                *seen += rows;
+                continue;
             }
             let offset = u64::try_from(location.offset).map_err(|_| corrupt("a page offset"))?;
             let size =

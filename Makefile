@@ -54,7 +54,7 @@ test-rust: system-deps venv  ## Rust unit and integration tests
 	@# The page decoder's unsafe loops (bit unpacking and the dictionary gather) under memcheck:
 	@# any invalid or uninitialised access fails the run.
 	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind --error-exitcode=9 -q" \
-	  cargo test -p hf3fs-dataset --release --quiet --lib fast_decode::hybrid
+	  cargo test --workspace --release --quiet --lib fast_decode::hybrid
 
 test-python: venv wheel stubtest  ## pytest against the installed wheel
 	$(PY) tests/s3_server.py -- $(VENV)/bin/pytest -q

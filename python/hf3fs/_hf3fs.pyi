@@ -39,6 +39,8 @@ __all__ = [
     "SharedArray",
     "SharedMemory",
     "SharedLayout",
+    "received_segments",
+    "forget_received_segments",
     "coalesce_ranges",
     "_ParsedUri",
     "_parse_uri",

@@ -1,12 +1,16 @@
 //! The decode path for the columns training reads: primitive numbers and
-//! lists of them (token ids, embeddings). It reads a column chunk's pages
-//! with the `parquet` crate's page reader, decompressors and level and value
-//! decoders (`ColumnReaderImpl::read_records`), straight into vectors sized
-//! from the footer's counts, and turns repetition levels into list offsets
-//! in one pass; a validity bitmap is built only when a null is seen. It
-//! replaces arrow-rs's generic array readers for these shapes, whose
+//! lists of them (token ids, embeddings), straight into vectors sized from
+//! the footer's counts; a validity bitmap is built only when a null is seen.
+//! It replaces arrow-rs's generic array readers for these shapes, whose
 //! per-batch level buffers, bitmaps and list machinery cost more than the
 //! decompression itself.
+//!
+//! Its own page decoder ([`pages`]) reads PLAIN and dictionary pages: level
+//! runs into list offsets, dictionary indices gathered as they are unpacked.
+//! Pages it does not read (DELTA, BYTE_STREAM_SPLIT, a row continued across
+//! pages) go to the `parquet` crate's column reader
+//! (`ColumnReaderImpl::read_records`) with a level-to-offset pass
+//! ([`levels`]); both fill the same [`chunk::ChunkBuilder`].
 //!
 //! Which columns qualify is decided once per file from its schema
 //! ([`FastColumns::of`]); a column that fails here for any reason (a page
@@ -289,6 +293,12 @@ impl FetchedRanges {
         FetchedRanges { ranges, file_len }
     }
 
+    /// The bytes read from `start` to the end of the range holding it.
+    fn tail(&self, start: u64) -> ParquetResult<Bytes> {
+        let (range, data) = self.find(start, 0)?;
+        Ok(data.slice((start - range.start) as usize..))
+    }
+
     fn find(&self, start: u64, len: u64) -> ParquetResult<(&Range<u64>, &Bytes)> {
         let at = self.ranges.partition_point(|(r, _)| r.start <= start);
         at.checked_sub(1)
@@ -298,14 +308,6 @@ impl FetchedRanges {
             .ok_or_else(|| {
                 ParquetError::General(format!("bytes {start}..{} were not read", start + len))
             })
-    }
-}
-
-impl FetchedRanges {
-    /// The bytes read from `start` to the end of the range holding it.
-    fn tail(&self, start: u64) -> ParquetResult<Bytes> {
-        let (range, data) = self.find(start, 0)?;
-        Ok(data.slice((start - range.start) as usize..))
     }
 }
 

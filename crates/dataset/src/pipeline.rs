@@ -271,7 +271,7 @@ impl PieceContext {
                 .map_err(|panic| decode_error(file, group.row_group, ParquetError::General(panic)))?
                 .map_err(|e| decode_error(file, group.row_group, e))?;
             let batches = decode_piece(&self.scan, &segment, decoder, handle, &self.stats)?;
-            self.count_columns(0, self.scan.roots().len());
+            self.count_columns(0, 0, self.scan.roots().len());
             return reorder(&self.scan, batches);
         }
         drop(decoder);
@@ -336,11 +336,7 @@ impl PieceContext {
             .filter(|(_, c)| c.is_none())
             .map(|(&root, _)| root)
             .collect();
-        self.count_columns(chunks.len() - declined.len(), declined.len());
-        {
-            let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-            s.page_decoder_columns += by_pages as u64;
-        }
+        self.count_columns(chunks.len() - declined.len(), by_pages, declined.len());
         let slow = if declined.is_empty() {
             Vec::new()
         } else {
@@ -361,9 +357,12 @@ impl PieceContext {
         align(scan, chunks, slow, rows)
     }
 
-    fn count_columns(&self, fast: usize, arrow: usize) {
+    /// Count a piece's columns: `fast` by the fast path (`by_pages` of
+    /// them by its page decoder), `arrow` by arrow-rs.
+    fn count_columns(&self, fast: usize, by_pages: usize, arrow: usize) {
         let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         s.fast_columns += fast as u64;
+        s.page_decoder_columns += by_pages as u64;
         s.arrow_columns += arrow as u64;
     }
 }

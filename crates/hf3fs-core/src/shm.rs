@@ -335,21 +335,27 @@ pub fn receive_segment(fd: OwnedFd, len: usize, sender: i32) -> Result<Arc<ShmSe
 /// keeps its own mapping until it is gone).
 fn forget_exited(senders: &mut Vec<Sender>) {
     use rustix::event::{poll, PollFd, PollFlags};
+    // One poll over every sender's pidfd: a readable one has exited.
+    let mut fds: Vec<PollFd<'_>> = senders
+        .iter()
+        .filter_map(|s| s.pidfd.as_ref())
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let polled = !fds.is_empty() && poll(&mut fds, Some(&zero)).is_ok();
+    let mut readable = fds.iter().map(|fd| polled && !fd.revents().is_empty());
     let exited: Vec<bool> = senders
         .iter()
-        .map(|s| match &s.pidfd {
-            Some(pidfd) => {
-                let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-                let zero = rustix::event::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
-            }
+        .map(|s| match s.pidfd {
+            Some(_) => readable.next().unwrap_or(false),
             None => rustix::process::Pid::from_raw(s.pid)
                 .is_none_or(|pid| rustix::process::test_kill_process(pid).is_err()),
         })
         .collect();
+    drop(fds);
     let mut gone = exited.iter();
     senders.retain(|_| !gone.next().copied().unwrap_or(false));
 }
